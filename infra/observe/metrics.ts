@@ -1,0 +1,89 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { InvocationRecord, IsolateEvent, PoolStats } from '../../runtime/isolate/pool.ts'
+import type { HostMetrics } from '../../runtime/hosts/local/observer.ts'
+
+/** Latency buckets in seconds: fine below 100 ms, where p95 budgets for interactive work live. */
+export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
+/**
+ * Creates the Prometheus metrics of a host on its own registry (prom-client): invocations by function, trigger,
+ * status and outcome; a latency histogram by status; isolate lifecycle; live pool gauges read at scrape time.
+ * @param stats reads the live pool numbers when scraped
+ * @example
+ * const metrics = createPromMetrics(() => host.stats())
+ * const { contentType, body } = await metrics.render()
+ */
+export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetrics & { registry: Registry; setStats(fn: () => PoolStats[]): void } {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'sovra_process_' })
+  let read = stats
+  const invocations = new Counter({
+    name: 'sovra_invocations_total',
+    help: 'Function invocations, by function, trigger, HTTP status and outcome',
+    labelNames: ['function', 'trigger', 'status', 'outcome'] as const,
+    registers: [registry],
+  })
+  const duration = new Histogram({
+    name: 'sovra_invocation_duration_seconds',
+    help: 'Invocation latency from admission to completion, by function, trigger and status',
+    labelNames: ['function', 'trigger', 'status'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  })
+  const queued = new Histogram({
+    name: 'sovra_invocation_queue_seconds',
+    help: 'Time an invocation waited for a free isolate',
+    labelNames: ['function'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
+  })
+  const isolateEvents = new Counter({
+    name: 'sovra_isolate_events_total',
+    help: 'Isolate lifecycle events (spawn, ready, exit with reason, init-error)',
+    labelNames: ['function', 'event', 'reason'] as const,
+    registers: [registry],
+  })
+  const isolateStart = new Histogram({
+    name: 'sovra_isolate_start_seconds',
+    help: 'Time from spawning an isolate to its bundle being loaded and ready',
+    labelNames: ['function'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  })
+  const gauge = (name: string, help: string, pick: (s: PoolStats) => number): void => {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['function'] as const,
+      registers: [registry],
+      collect() {
+        this.reset()
+        for (const s of read()) this.set({ function: s.function }, pick(s))
+      },
+    })
+  }
+  gauge('sovra_isolates', 'Isolates alive (starting, ready or retiring)', (s) => s.isolates)
+  gauge('sovra_isolates_ready', 'Isolates ready on the current bundle', (s) => s.ready)
+  gauge('sovra_inflight', 'Invocations running in isolates', (s) => s.inflight)
+  gauge('sovra_queue_depth', 'Invocations waiting for an isolate', (s) => s.queued)
+
+  return {
+    registry,
+    setStats(fn) {
+      read = fn
+    },
+    onInvocation(r: InvocationRecord) {
+      const status = String(r.status)
+      invocations.inc({ function: r.invocation.function, trigger: r.invocation.trigger, status, outcome: r.outcome })
+      duration.observe({ function: r.invocation.function, trigger: r.invocation.trigger, status }, r.durationMs / 1000)
+      queued.observe({ function: r.invocation.function }, r.queuedMs / 1000)
+    },
+    onIsolate(e: IsolateEvent) {
+      isolateEvents.inc({ function: e.function, event: e.event, reason: e.reason ?? '' })
+      if (e.event === 'ready' && e.startMs !== undefined) isolateStart.observe({ function: e.function }, e.startMs / 1000)
+    },
+    async render() {
+      return { contentType: registry.contentType, body: await registry.metrics() }
+    },
+  }
+}

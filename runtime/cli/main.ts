@@ -1,0 +1,67 @@
+import { isSovraError } from '../core/errors.ts'
+import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
+import type { Command } from './command.ts'
+import { startCommand, devCommand } from './start.ts'
+import { invokeCommand } from './invoke.ts'
+import { configCommand } from './config.ts'
+import { initCommand } from './init.ts'
+import { buildCommand } from './build.ts'
+
+const COMMANDS: Record<string, Command> = {
+  start: startCommand,
+  dev: devCommand,
+  invoke: invokeCommand,
+  config: configCommand,
+  init: initCommand,
+  build: buildCommand,
+}
+
+/** The top-level usage text. */
+export const USAGE = `usage: sovra <command> [options]
+
+commands:
+  start        serve the project's functions (embedded host)        sovra start [--port 8787] [--host 127.0.0.1]
+  dev          like start, and rebuild + reload functions on save   sovra dev
+  invoke       run one function once, in an isolate, and print it   sovra invoke <fn> [--method M] [--path P] [--data JSON|@file] [--header k:v]
+  config       check the config, or print its JSON Schema           sovra config check | sovra config schema
+  build        bundle every function (esbuild) and print sha256s    sovra build [--out DIR]
+  init         create a project with one function, test and config  sovra init <dir>
+
+every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
+
+/**
+ * Runs the `sovra` command line and returns the exit code: 0 ok, 1 failure, 2 usage error.
+ * @param argv arguments after `sovra`
+ * @param io where to write (tests capture it)
+ */
+export async function main(argv: string[], io: { out: (s: string) => void; err: (s: string) => void } = defaultIo): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.out(USAGE)
+    return name === undefined ? 2 : 0
+  }
+  const command = COMMANDS[name]
+  if (command === undefined) {
+    io.err(`sovra: unknown command ${JSON.stringify(name)}; valid commands are: ${Object.keys(COMMANDS).join(', ')}\n\n${USAGE}`)
+    return 2
+  }
+  try {
+    return await command.run(rest, io)
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const d of error.diagnostics) io.err(formatDiagnostic(d))
+      return 1
+    }
+    if (isSovraError(error)) {
+      io.err(`sovra ${name}: ${error.code}: ${error.message}`)
+      return error.code === 'ERR_USAGE' ? 2 : 1
+    }
+    io.err(`sovra ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+    return 1
+  }
+}
+
+const defaultIo = {
+  out: (s: string) => void process.stdout.write(`${s}\n`),
+  err: (s: string) => void process.stderr.write(`${s}\n`),
+}

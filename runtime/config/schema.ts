@@ -1,0 +1,126 @@
+import * as v from 'valibot'
+
+/** Default limits when config says nothing (issue: timeout 30 s, 256 MiB, 1 MiB bodies). */
+export const DEFAULT_LIMITS = { timeout_ms: 30_000, memory_mb: 256, max_body_bytes: 1024 * 1024 } as const
+/** Default isolate pool per function. */
+export const DEFAULT_ISOLATES = { min: 1, max: 2, concurrency: 1, queue: 256 } as const
+
+const positiveInt = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max))
+const nonNegativeInt = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max))
+const name = v.pipe(
+  v.string(),
+  v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a name of lowercase letters, digits, "-" or "_" (at most 63, starting with a letter or digit)'),
+)
+
+/** `[limits]`: wrangler's table, with sovra's enforced limits. */
+export const LimitsSchema = v.object({
+  timeout_ms: v.optional(positiveInt(15 * 60_000)),
+  memory_mb: v.optional(v.pipe(v.number(), v.integer(), v.minValue(16), v.maxValue(16_384))),
+  max_body_bytes: v.optional(positiveInt(100 * 1024 * 1024)),
+  /** Wrangler's CPU limit: accepted for compatibility, not enforced (timeout_ms is). */
+  cpu_ms: v.optional(positiveInt(15 * 60_000)),
+})
+
+/** `[isolates]`: the worker-thread pool of a function (sovra's). */
+export const IsolatesSchema = v.object({
+  min: v.optional(nonNegativeInt(64)),
+  max: v.optional(positiveInt(64)),
+  concurrency: v.optional(positiveInt(1000)),
+  queue: v.optional(nonNegativeInt(100_000)),
+})
+
+/** A route: a path pattern (`/v1/items/*`), a wrangler `host/path*` pattern, or wrangler's `{ pattern }` table. */
+export const RouteSchema = v.union([
+  v.string(),
+  v.object({ pattern: v.string(), zone_name: v.optional(v.string()), zone_id: v.optional(v.string()), custom_domain: v.optional(v.boolean()) }),
+])
+
+const VarValueSchema = v.union([v.string(), v.number(), v.boolean(), v.array(v.unknown()), v.record(v.string(), v.unknown())])
+
+/** Keys a worker (the top level, a `[[functions]]` entry or an `[env.NAME]`) may carry. */
+export const WORKER_ENTRIES = {
+  name: v.optional(name),
+  main: v.optional(v.pipe(v.string(), v.minLength(1))),
+  compatibility_date: v.optional(v.pipe(v.string(), v.isoDate('a date like 2025-01-31'))),
+  compatibility_flags: v.optional(v.array(v.string())),
+  workers_dev: v.optional(v.boolean()),
+  vars: v.optional(v.record(v.string(), VarValueSchema)),
+  routes: v.optional(v.array(RouteSchema)),
+  route: v.optional(RouteSchema),
+  triggers: v.optional(v.object({ crons: v.optional(v.array(v.string())) })),
+  r2_buckets: v.optional(
+    v.array(v.object({ binding: v.string(), bucket_name: v.optional(v.string()), preview_bucket_name: v.optional(v.string()), jurisdiction: v.optional(v.string()) })),
+  ),
+  vectorize: v.optional(v.array(v.object({ binding: v.string(), index_name: v.string() }))),
+  ai: v.optional(v.object({ binding: v.string() })),
+  services: v.optional(v.array(v.object({ binding: v.string(), service: v.string(), entrypoint: v.optional(v.string()) }))),
+  limits: v.optional(LimitsSchema),
+  // sovra's additions
+  tier: v.optional(v.string()),
+  secrets: v.optional(v.array(v.string())),
+  crons: v.optional(v.array(v.string())),
+  timezone: v.optional(v.string()),
+  object_triggers: v.optional(v.array(v.looseObject({ bucket: v.string() }))),
+  isolates: v.optional(IsolatesSchema),
+} as const
+
+/** A worker's keys. */
+export const WorkerSchema = v.object(WORKER_ENTRIES)
+export type Worker = v.InferOutput<typeof WorkerSchema>
+
+/** A `[[functions]]` entry: a worker whose name is required. */
+export const FunctionEntrySchema = v.object({ ...WORKER_ENTRIES, name })
+
+/** An `[env.NAME]` table: overrides of the top level, including its own `[[functions]]`. */
+export const EnvSchema = v.object({ ...WORKER_ENTRIES, functions: v.optional(v.array(FunctionEntrySchema)) })
+
+/** The whole `wrangler-compat.toml` (a plain `wrangler.toml` is the subset without sovra's tables). */
+export const ConfigSchema = v.object({
+  ...WORKER_ENTRIES,
+  $schema: v.optional(v.string()),
+  functions: v.optional(v.array(FunctionEntrySchema)),
+  env: v.optional(v.record(v.string(), EnvSchema)),
+  tiers: v.optional(v.object({ order: v.pipe(v.array(v.string()), v.minLength(1)), default: v.optional(v.string()) })),
+  // Tables owned by later capabilities: accepted and kept as they are, validated by their own modules.
+  pools: v.optional(v.array(v.looseObject({ name: v.string() }))),
+  storage: v.optional(v.looseObject({})),
+  database: v.optional(v.looseObject({})),
+  targets: v.optional(v.looseObject({})),
+})
+export type Config = v.InferOutput<typeof ConfigSchema>
+
+/** Resolved limits of one function. */
+export interface Limits {
+  timeout_ms: number
+  memory_mb: number
+  max_body_bytes: number
+}
+
+/** Resolved isolate pool settings of one function. */
+export interface IsolateSettings {
+  min: number
+  max: number
+  concurrency: number
+  queue: number
+}
+
+/** One function, resolved: inherited keys applied, defaults filled, paths absolute. Secret values are not here. */
+export interface FunctionConfig {
+  name: string
+  /** Absolute path of the entry module. */
+  main: string
+  /** Route path patterns, normalised (`/v1/echo`, `/v1/items/*`). */
+  routes: string[]
+  tier: string
+  vars: Record<string, unknown>
+  /** Names of the secrets the function receives. */
+  secrets: string[]
+  limits: Limits
+  isolates: IsolateSettings
+  crons: string[]
+  timezone: string | undefined
+  compatibility_date: string | undefined
+  compatibility_flags: string[]
+  /** The merged worker table, for bindings that later capabilities resolve. */
+  worker: Worker
+}

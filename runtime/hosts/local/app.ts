@@ -1,0 +1,105 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { Hono } from 'hono'
+import { errorToResponse, SovraError } from '../../core/errors.ts'
+import type { Project } from '../../config/resolve.ts'
+import { RouteTable } from '../../../triggers/http/route-table.ts'
+import type { FunctionSet } from './functions.ts'
+import type { HostLogger, HostMetrics } from './observer.ts'
+import { headFromIncoming, headFromRequest } from './request.ts'
+
+/** What the embedded host's hono app needs. */
+export interface LocalAppOptions {
+  project: Project
+  functions: FunctionSet
+  log: HostLogger
+  metrics: HostMetrics
+  /** True once shutdown began: health says so and responses close their connections. */
+  shuttingDown?: () => boolean
+}
+
+type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
+
+/**
+ * Creates the embedded host's HTTP app (hono): function routes (method-agnostic, most specific wins) into the
+ * isolates, and the admin API under `/_sovra/` (health, metrics, functions). Errors map through the core's one
+ * error mapping; unknown routes are 404 JSON.
+ *
+ * @param options the project, its loaded functions, logger and metrics
+ * @example
+ * const app = createLocalApp({ project, functions, log, metrics })
+ * const res = await app.request('/v1/echo?x=1')
+ */
+export function createLocalApp(options: LocalAppOptions): Hono<{ Bindings: Bindings }> {
+  const { functions, metrics, log } = options
+  const shuttingDown = options.shuttingDown ?? (() => false)
+  const table = new RouteTable(functions.all().flatMap((f) => f.config.routes.map((pattern) => ({ pattern, target: f }))), (f) => f.config.name)
+  const app = new Hono<{ Bindings: Bindings }>()
+
+  app.get('/_sovra/health', (c) => {
+    const stopping = shuttingDown()
+    const ready = functions.ready && !stopping
+    const detail = Object.fromEntries(functions.all().map((f) => [f.config.name, f.pool.ready ? 'ready' : 'starting']))
+    return c.json({ status: ready ? 'ok' : stopping ? 'stopping' : 'starting', functions: detail }, ready ? 200 : 503)
+  })
+
+  app.get('/_sovra/metrics', async () => {
+    const { contentType, body } = await metrics.render()
+    return new Response(body, { headers: { 'content-type': contentType } })
+  })
+
+  app.get('/_sovra/functions', (c) =>
+    c.json(
+      functions.all().map(({ config, pool }) => ({
+        name: config.name,
+        routes: config.routes,
+        tier: config.tier,
+        limits: config.limits,
+        isolates: config.isolates,
+        crons: config.crons,
+        vars: Object.keys(config.vars),
+        secrets: config.secrets,
+        bundle: { sha256: pool.bundle.sha256, version: pool.bundle.version, bytes: pool.bundle.bytes },
+        stats: pool.stats(),
+      })),
+    ),
+  )
+
+  app.all('/_sovra/*', (c) => {
+    throw new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}; valid: GET /_sovra/health, /_sovra/metrics, /_sovra/functions`)
+  })
+
+  app.all('*', async (c) => {
+    const url = c.req.url
+    const pathStart = url.indexOf('/', url.indexOf('//') + 2)
+    const queryStart = url.indexOf('?', pathStart)
+    const path = queryStart < 0 ? url.slice(pathStart) : url.slice(pathStart, queryStart)
+    const match = table.match(path)
+    if (match === undefined) throw new SovraError('ERR_NOT_FOUND', `No function route matches ${path}`)
+    const fn = match.target
+    const limit = fn.config.limits.max_body_bytes
+    const incoming = c.env?.incoming
+    const head = incoming === undefined ? await headFromRequest(c.req.raw, limit, fn.config.name) : await headFromIncoming(incoming, url, limit, fn.config.name)
+    const abort = new AbortController()
+    c.env?.outgoing?.once('close', () => {
+      if (c.env?.outgoing?.writableFinished === false) abort.abort()
+    })
+    const response = await fn.pool.fetch(head, {
+      invocationId: randomUUID(),
+      trigger: 'http',
+      signal: abort.signal,
+      fields: { method: head.method, path },
+    })
+    if (shuttingDown()) response.headers.set('connection', 'close')
+    return response
+  })
+
+  app.notFound((c) => errorToResponse(new SovraError('ERR_NOT_FOUND', `No function route matches ${c.req.path}`)))
+  app.onError((error, c) => {
+    if (!(error instanceof SovraError)) log.error({ err: error, path: c.req.path }, 'host error')
+    const res = errorToResponse(error)
+    if (error instanceof SovraError && error.code === 'ERR_BODY_TOO_LARGE') res.headers.set('connection', 'close')
+    return res
+  })
+  return app
+}

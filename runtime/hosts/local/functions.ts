@@ -1,0 +1,106 @@
+import { join } from 'node:path'
+import type { Project } from '../../config/resolve.ts'
+import type { FunctionConfig } from '../../config/schema.ts'
+import { buildEnvSpec } from '../../bindings/env.ts'
+import { bundleFunction, type FunctionBundle } from '../../isolate/bundle.ts'
+import { IsolatePool, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
+
+/** One function ready to run: its resolved config and its isolate pool. */
+export interface LoadedFunction {
+  config: FunctionConfig
+  pool: IsolatePool
+}
+
+/** Options for {@link FunctionSet.load}. */
+export interface FunctionSetOptions {
+  /** Where bundles are written; default `<project>/.sovra/build`. */
+  outDir?: string
+  observer?: PoolObserver
+  /** Only these functions (e.g. `sovra invoke echo`); default all. */
+  only?: readonly string[]
+  /** Overrides each function's isolate settings (e.g. a single isolate for `invoke`). */
+  isolates?: Partial<FunctionConfig['isolates']>
+}
+
+/** The build folder of a project. */
+export function buildDir(project: Project): string {
+  return join(project.dir, '.sovra', 'build')
+}
+
+/**
+ * The project's functions with their bundles and isolate pools: what the embedded host and `sovra invoke` run.
+ *
+ * @example
+ * const set = await FunctionSet.load(project, { observer })
+ * const res = await set.get('echo')?.pool.fetch(new Request('http://local/v1/echo'))
+ * await set.close()
+ */
+export class FunctionSet {
+  readonly #functions: Map<string, LoadedFunction>
+
+  private constructor(functions: Map<string, LoadedFunction>) {
+    this.#functions = functions
+  }
+
+  /**
+   * Bundles every function and starts its warm isolates. If one fails to build or load, the ones already started
+   * are stopped and the error names the function.
+   * @param project the resolved project
+   * @param options build folder, observer, subset
+   */
+  static async load(project: Project, options: FunctionSetOptions = {}): Promise<FunctionSet> {
+    const outDir = options.outDir ?? buildDir(project)
+    const wanted = project.functions.filter((f) => options.only === undefined || options.only.includes(f.name))
+    const bundles = await Promise.all(wanted.map((f) => bundleFunction(f, outDir)))
+    const map = new Map<string, LoadedFunction>()
+    const set = new FunctionSet(map)
+    try {
+      await Promise.all(wanted.map(async (config, i) => {
+        const fn = { ...config, isolates: { ...config.isolates, ...options.isolates } }
+        const poolOptions = {
+          name: fn.name,
+          limits: fn.limits,
+          isolates: fn.isolates,
+          bundle: bundles[i] as FunctionBundle,
+          env: buildEnvSpec(fn, project.secrets),
+          ...(options.observer === undefined ? {} : { observer: options.observer }),
+        }
+        const pool = new IsolatePool(poolOptions)
+        map.set(fn.name, { config: fn, pool })
+        await pool.start()
+      }))
+    } catch (error) {
+      await set.close(0)
+      throw error
+    }
+    return set
+  }
+
+  /** @param name a function name */
+  get(name: string): LoadedFunction | undefined {
+    return this.#functions.get(name)
+  }
+
+  /** Every loaded function, in config order. */
+  all(): LoadedFunction[] {
+    return [...this.#functions.values()]
+  }
+
+  /** True when every function's warm minimum is ready. */
+  get ready(): boolean {
+    return this.all().every((f) => f.pool.ready)
+  }
+
+  /** Live numbers of every pool. */
+  stats(): PoolStats[] {
+    return this.all().map((f) => f.pool.stats())
+  }
+
+  /**
+   * Stops every pool, letting in-flight invocations finish for up to `graceMs`.
+   * @param graceMs how long to wait
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    await Promise.all(this.all().map((f) => f.pool.close(graceMs)))
+  }
+}

@@ -1,0 +1,135 @@
+import type { Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createAdaptorServer } from '@hono/node-server'
+import type { Project } from '../../config/resolve.ts'
+import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
+import { createLocalApp } from './app.ts'
+import { FunctionSet } from './functions.ts'
+import { logInvocation, type HostLogger, type HostMetrics } from './observer.ts'
+
+/** Default port, as wrangler dev. */
+export const DEFAULT_PORT = 8787
+/** Default address: loopback only; exposing the host is a deliberate `--host 0.0.0.0`. */
+export const DEFAULT_HOSTNAME = '127.0.0.1'
+/** How long shutdown waits for in-flight requests before closing them. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
+
+/** Options for {@link LocalHost.start}. */
+export interface LocalHostOptions {
+  project: Project
+  log: HostLogger
+  metrics: HostMetrics & { setStats?(read: () => ReturnType<FunctionSet['stats']>): void }
+  port?: number
+  hostname?: string
+  /** Where bundles go (default `<project>/.sovra/build`). */
+  outDir?: string
+}
+
+/**
+ * The embedded host: every function bundled, its isolates warm, the hono app on a Node HTTP server.
+ *
+ * @example
+ * const host = await LocalHost.start({ project, log, metrics, port: 0 })
+ * await fetch(`${host.url}/v1/echo`)
+ * await host.close()
+ */
+export class LocalHost {
+  readonly functions: FunctionSet
+  readonly server: Server
+  readonly url: string
+  readonly #log: HostLogger
+  #inflight = 0
+  #stopping = false
+  #drained: (() => void) | undefined
+
+  private constructor(functions: FunctionSet, server: Server, url: string, log: HostLogger) {
+    this.functions = functions
+    this.server = server
+    this.url = url
+    this.#log = log
+  }
+
+  /** True once {@link close} began. */
+  get stopping(): boolean {
+    return this.#stopping
+  }
+
+  /**
+   * Bundles and starts every function, then listens.
+   * @param options project, logger, metrics, address
+   */
+  static async start(options: LocalHostOptions): Promise<LocalHost> {
+    const { project, log, metrics } = options
+    const functions = await FunctionSet.load(project, {
+      ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
+      observer: {
+        onInvocation(r: InvocationRecord) {
+          metrics.onInvocation(r)
+          logInvocation(log, r)
+        },
+        onIsolate(e: IsolateEvent) {
+          metrics.onIsolate(e)
+          if (e.event === 'exit' && e.reason !== 'unavailable') log.warn({ function: e.function, reason: e.reason }, 'isolate replaced')
+          if (e.event === 'init-error') log.error({ function: e.function, reason: e.reason }, 'isolate failed to load')
+        },
+      },
+    })
+    metrics.setStats?.(() => functions.stats())
+    // The app and server exist before the host object does; they reach it through this reference.
+    const ref: { host?: LocalHost } = {}
+    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false })
+    const server = createAdaptorServer({ fetch: app.fetch }) as Server
+    server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
+    const hostname = options.hostname ?? DEFAULT_HOSTNAME
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject)
+        server.listen(options.port ?? DEFAULT_PORT, hostname, () => resolve())
+      })
+    } catch (error) {
+      await functions.close(0)
+      throw error
+    }
+    const { port } = server.address() as AddressInfo
+    const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`
+    const host = new LocalHost(functions, server, url, log)
+    ref.host = host
+    log.info({ url, functions: functions.all().map((f) => ({ name: f.config.name, routes: f.config.routes, version: f.pool.bundle.version })) }, 'sovra listening')
+    return host
+  }
+
+  private track(res: ServerResponse): void {
+    this.#inflight++
+    res.once('close', () => {
+      this.#inflight--
+      if (this.#inflight === 0) this.#drained?.()
+    })
+  }
+
+  /**
+   * Graceful shutdown: stop accepting connections, let in-flight requests finish (bounded by `graceMs`), then stop
+   * the isolates. Health answers 503 "stopping" meanwhile.
+   * @param graceMs the most time in-flight work gets
+   */
+  async close(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
+    if (this.#stopping) return
+    this.#stopping = true
+    const started = Date.now()
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    this.server.closeIdleConnections()
+    if (this.#inflight > 0) {
+      this.#log.info({ inflight: this.#inflight, grace_ms: graceMs }, 'shutting down: waiting for in-flight requests')
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs)
+        this.#drained = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    await this.functions.close(Math.max(0, graceMs - (Date.now() - started)))
+    this.server.closeAllConnections()
+    await closed
+    this.#log.info({ duration_ms: Date.now() - started }, 'sovra stopped')
+  }
+}

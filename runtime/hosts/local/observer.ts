@@ -1,0 +1,44 @@
+import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
+
+/** The logging a host needs (pino's shape: fields first, then the message). */
+export interface HostLogger {
+  info(fields: Record<string, unknown>, msg: string): void
+  warn(fields: Record<string, unknown>, msg: string): void
+  error(fields: Record<string, unknown>, msg: string): void
+}
+
+/** The metrics a host needs; infra/observe implements it with prom-client. */
+export interface HostMetrics {
+  onInvocation(record: InvocationRecord): void
+  onIsolate(event: IsolateEvent): void
+  /** The Prometheus text exposition. */
+  render(): Promise<{ contentType: string; body: string }>
+}
+
+/** A logger that drops everything (for tools that print their own output). */
+export const SILENT_LOGGER: HostLogger = { info() {}, warn() {}, error() {} }
+
+/**
+ * The structured log line of one invocation: id, function, version, trigger, status, outcome, duration; the
+ * error's message and stack go to the log (never to the caller).
+ * @param log where to write
+ * @param r the finished invocation
+ */
+export function logInvocation(log: HostLogger, r: InvocationRecord): void {
+  const fields: Record<string, unknown> = {
+    invocation_id: r.invocation.id,
+    function: r.invocation.function,
+    version: r.invocation.version,
+    trigger: r.invocation.trigger,
+    status: r.status,
+    outcome: r.outcome,
+    duration_ms: r.durationMs,
+    queued_ms: r.queuedMs,
+    ...r.fields,
+  }
+  if (r.error !== undefined) fields['error'] = { code: r.error.code, message: r.error.message, stack: r.error.stack }
+  if (r.waitUntilErrors.length > 0) fields['wait_until_errors'] = r.waitUntilErrors.map((e) => e.message)
+  if (r.outcome === 'ok' && r.waitUntilErrors.length === 0) log.info(fields, 'invocation')
+  else if (r.status >= 500 || r.waitUntilErrors.length > 0) log.error(fields, 'invocation failed')
+  else log.warn(fields, 'invocation')
+}

@@ -1,0 +1,136 @@
+/**
+ * Messages between the host thread and an isolate (worker thread). Plain structured-clone data; bodies travel as
+ * Uint8Array with their buffers transferred, never copied twice.
+ */
+import type { Invocation, ObjectEvent, Principal } from '../core/index.ts'
+
+/** Header list as pairs: keeps repeated headers such as Set-Cookie apart. */
+export type HeaderPairs = Array<[string, string]>
+
+/** What the worker needs to build `env` (values only; secrets never leave this path). */
+export interface EnvSpec {
+  vars: Record<string, unknown>
+  secrets: Record<string, string>
+}
+
+/** Data the worker starts with (`workerData`). */
+export interface WorkerInit {
+  bundlePath: string
+  env: EnvSpec
+  /** Most chunks a stream may have in flight before the host acknowledges them. */
+  streamWindow: number
+  maxBodyBytes: number
+}
+
+interface InvocationMeta {
+  id: number
+  invocation: Invocation
+  principal: Principal | undefined
+  deadline: number
+}
+
+/** Host -> worker: run `fetch`. */
+export interface FetchMessage extends InvocationMeta {
+  type: 'fetch'
+  method: string
+  url: string
+  headers: HeaderPairs
+  body: Uint8Array | null
+}
+
+/** Host -> worker: run `scheduled` or `object`. */
+export interface EventMessage extends InvocationMeta {
+  type: 'event'
+  handler: 'scheduled' | 'object'
+  cron?: string
+  scheduledTime?: number
+  event?: ObjectEvent
+}
+
+/** Host -> worker: the caller went away or the deadline passed; abort the signal and stop streaming. */
+export interface CancelMessage {
+  type: 'cancel'
+  id: number
+  reason: string
+}
+
+/** Host -> worker: `n` more stream chunks were consumed (flow control). */
+export interface AckMessage {
+  type: 'ack'
+  id: number
+  n: number
+}
+
+export type HostMessage = FetchMessage | EventMessage | CancelMessage | AckMessage
+
+/** An error as it crosses the thread boundary. */
+export interface SerializedError {
+  name: string
+  message: string
+  code?: string
+  stack?: string
+  details?: Record<string, unknown>
+}
+
+/** Worker -> host: the isolate loaded its bundle and is ready, or failed to. */
+export type ReadyMessage = { type: 'ready'; handlers: string[] } | { type: 'init-error'; error: SerializedError }
+
+/** Worker -> host: the response head, with the whole body when it was available at once (`end`). */
+export interface ResponseMessage {
+  type: 'response'
+  id: number
+  status: number
+  statusText: string
+  headers: HeaderPairs
+  body: Uint8Array | null
+  /** The body is complete (no chunk messages follow). */
+  end: boolean
+  /** The invocation is complete (body sent, every waitUntil settled). */
+  done: boolean
+}
+
+export interface ChunkMessage {
+  type: 'chunk'
+  id: number
+  chunk: Uint8Array
+}
+
+export interface EndMessage {
+  type: 'end'
+  id: number
+  done: boolean
+}
+
+/** Worker -> host: the handler failed (before a response head when `afterHead` is false). */
+export interface ErrorMessage {
+  type: 'error'
+  id: number
+  error: SerializedError
+  afterHead: boolean
+}
+
+/** Worker -> host: the invocation finished; `errors` are waitUntil rejections, `noRetry` is the scheduled flag. */
+export interface DoneMessage {
+  type: 'done'
+  id: number
+  errors: SerializedError[]
+  noRetry: boolean
+}
+
+export type WorkerMessage = ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage
+
+/**
+ * Serialises anything thrown so it survives structured clone, keeping a SovraError's code.
+ * @param error what was thrown
+ */
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) {
+    const e = error as Error & { code?: unknown; details?: unknown }
+    const out: SerializedError = { name: e.name, message: e.message }
+    if (typeof e.code === 'string') out.code = e.code
+    if (e.stack !== undefined) out.stack = e.stack
+    if (typeof e.details === 'object' && e.details !== null) out.details = e.details as Record<string, unknown>
+    return out
+  }
+  return { name: 'NonError', message: typeof error === 'string' ? error : JSON.stringify(error) ?? String(error) }
+}

@@ -1,0 +1,106 @@
+import { errorToResponse, isSovraError, SovraError, ERROR_CODES, type ErrorCode, type Invocation } from '../core/index.ts'
+import type { EventMessage, FetchMessage, SerializedError } from './codec.ts'
+
+/** How an invocation ended, for logs and metrics. */
+export type Outcome = 'ok' | 'error' | 'timeout' | 'oom' | 'crash' | 'overloaded' | 'cancelled' | 'unavailable'
+
+/** What the pool reports when an invocation is complete (body sent, waitUntil settled). */
+export interface InvocationRecord {
+  invocation: Invocation
+  /** HTTP status (fetch) or the status the outcome maps to (events: 200 ok, 500 error, ...). */
+  status: number
+  outcome: Outcome
+  /** From admission to completion, ms. */
+  durationMs: number
+  /** Time spent waiting for an isolate, ms. */
+  queuedMs: number
+  error: SerializedError | undefined
+  /** waitUntil rejections. */
+  waitUntilErrors: SerializedError[]
+  /** Fields the caller attached (method, path). */
+  fields: Record<string, unknown> | undefined
+}
+
+/** The result of a `scheduled` or `object` invocation. */
+export interface EventResult {
+  ok: boolean
+  status: number
+  outcome: Outcome
+  error: SovraError | undefined
+  /** The handler called `controller.noRetry()`. */
+  noRetry: boolean
+}
+
+/** One invocation in flight, from admission until done. Owned by the pool. */
+export interface Job {
+  id: number
+  message: FetchMessage | EventMessage
+  fields: Record<string, unknown> | undefined
+  transfer: ArrayBuffer[]
+  invocation: Invocation
+  admitted: number
+  dispatched: number | undefined
+  deadline: number
+  timer: NodeJS.Timeout | undefined
+  /** Resolves the head (fetch) or the result (events); called once. */
+  settleHead: ((response: Response) => void) | undefined
+  settleEvent: ((result: EventResult) => void) | undefined
+  stream: ReadableStreamDefaultController<Uint8Array> | undefined
+  unacked: number
+  status: number | undefined
+  outcome: Outcome
+  error: SerializedError | undefined
+  /** An event handler's failure, held until `done` brings its noRetry flag. */
+  eventError: { error: SovraError; outcome: Outcome } | undefined
+  waitUntilErrors: SerializedError[]
+  finished: boolean
+}
+
+/**
+ * Turns an error that crossed the thread boundary into the SovraError a caller may see. Only our own codes pass
+ * their message through; anything else a function threw becomes the generic ERR_HANDLER (the log has the rest).
+ * @param e the serialised error
+ */
+export function toCallerError(e: SerializedError): SovraError {
+  if (e.name === 'SovraError' && e.code !== undefined && e.code in ERROR_CODES) {
+    return new SovraError(e.code as ErrorCode, e.message, e.details === undefined ? {} : { details: e.details })
+  }
+  return new SovraError('ERR_HANDLER', 'The function threw an error; see the log line with this invocation id.')
+}
+
+/**
+ * Settles a job's caller with an error: an error response for fetch before its head, a failed stream after it,
+ * a failed result for events.
+ * @param job the job
+ * @param error what to report
+ * @param outcome how the invocation ended
+ */
+export function failJob(job: Job, error: SovraError, outcome: Outcome): void {
+  if (job.outcome === 'ok' || job.outcome === 'error') job.outcome = outcome
+  if (job.error === undefined) job.error = { name: error.name, message: error.message, code: error.code }
+  if (job.settleHead !== undefined) {
+    job.status = error.status
+    const settle = job.settleHead
+    job.settleHead = undefined
+    settle(errorToResponse(error, job.invocation.id))
+  } else if (job.stream !== undefined) {
+    try {
+      job.stream.error(error)
+    } catch {
+      // The stream was already closed or cancelled by the client: nothing left to tell.
+    }
+    job.stream = undefined
+  }
+  if (job.settleEvent !== undefined) {
+    job.status = error.status
+    const settle = job.settleEvent
+    job.settleEvent = undefined
+    settle({ ok: false, status: error.status, outcome, error, noRetry: false })
+  }
+}
+
+/** Builds a SovraError from anything. */
+export function asSovraError(error: unknown, fallback: ErrorCode): SovraError {
+  if (isSovraError(error)) return error
+  return new SovraError(fallback, error instanceof Error ? error.message : String(error), { cause: error })
+}

@@ -1,0 +1,487 @@
+import { Worker } from 'node:worker_threads'
+import { randomUUID } from 'node:crypto'
+import { SovraError, type Invocation, type ObjectEvent, type Principal, type TriggerKind } from '../core/index.ts'
+import type { IsolateSettings, Limits } from '../config/schema.ts'
+import type { FunctionBundle } from './bundle.ts'
+import { type EnvSpec, type HeaderPairs, type EventMessage, type FetchMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
+import { failJob, toCallerError, type EventResult, type InvocationRecord, type Job, type Outcome } from './job.ts'
+import { workerScriptPath } from './worker-script.ts'
+
+export type { EventResult, InvocationRecord, Outcome } from './job.ts'
+
+/** Chunks a streamed body may have in flight before the host has handed them on (backpressure window). */
+export const STREAM_WINDOW = 16
+/** After the deadline, how long a cooperative handler gets to stop before its isolate is terminated. */
+export const TERMINATE_GRACE_MS = 200
+
+/** Isolate lifecycle events, for metrics and logs. */
+export interface IsolateEvent {
+  function: string
+  event: 'spawn' | 'ready' | 'exit' | 'init-error'
+  reason?: string
+  /** ms from spawn to ready, on 'ready'. */
+  startMs?: number
+}
+
+/** Callbacks a host passes to observe a pool. */
+export interface PoolObserver {
+  onInvocation?(record: InvocationRecord): void
+  onIsolate?(event: IsolateEvent): void
+}
+
+/** What a pool needs: the function's name, limits, pool settings, bundle and env. */
+export interface PoolOptions {
+  name: string
+  limits: Limits
+  isolates: IsolateSettings
+  bundle: FunctionBundle
+  env: EnvSpec
+  observer?: PoolObserver
+}
+
+/** Per-call options for {@link IsolatePool.fetch} and {@link IsolatePool.run}. */
+export interface CallOptions {
+  invocationId?: string
+  trigger?: TriggerKind
+  principal?: Principal
+  /** Aborts the invocation (e.g. the HTTP client went away). */
+  signal?: AbortSignal
+  /** Extra fields copied into the invocation record (method, path), for the log line. */
+  fields?: Record<string, unknown>
+}
+
+interface Slot {
+  worker: Worker
+  gen: number
+  bundle: FunctionBundle
+  ready: boolean
+  retiring: boolean
+  jobs: Map<number, Job>
+  spawnedAt: number
+  exitReason: { outcome: Outcome; error: SovraError } | undefined
+  whenReady: Promise<void>
+}
+
+/** A request as plain data: what crosses into the isolate. */
+export interface RequestHead {
+  method: string
+  url: string
+  headers: HeaderPairs
+  body: Uint8Array | null
+}
+
+async function toHead(request: Request): Promise<RequestHead> {
+  const body = request.body === null ? null : new Uint8Array(await request.arrayBuffer())
+  return { method: request.method, url: request.url, headers: [...request.headers], body }
+}
+
+/** Live numbers of a pool. */
+export interface PoolStats {
+  function: string
+  version: string
+  isolates: number
+  ready: number
+  inflight: number
+  queued: number
+  restarts: number
+}
+
+/**
+ * A pool of isolates (worker threads) for one function: keeps a warm minimum, grows to a maximum, queues up to a
+ * bound, enforces the deadline by terminating an isolate that will not stop, and replaces isolates that crash or
+ * run out of memory, so other invocations and functions carry on.
+ *
+ * @example
+ * const pool = new IsolatePool({ name: 'echo', limits, isolates, bundle, env: { vars: {}, secrets: {} } })
+ * await pool.start()
+ * const res = await pool.fetch(new Request('http://local/v1/echo'))
+ */
+export class IsolatePool {
+  readonly name: string
+  #bundle: FunctionBundle
+  readonly #opts: PoolOptions
+  readonly #slots = new Set<Slot>()
+  readonly #queue: Job[] = []
+  #gen = 0
+  #nextId = 1
+  #restarts = 0
+  #closing = false
+  #loadError: SovraError | undefined
+  #idle: Array<() => void> = []
+
+  /** @param options the function, its limits and bundle */
+  constructor(options: PoolOptions) {
+    this.name = options.name
+    this.#opts = options
+    this.#bundle = options.bundle
+  }
+
+  /** The bundle new invocations run. */
+  get bundle(): FunctionBundle {
+    return this.#bundle
+  }
+
+  /** True when the warm minimum of isolates on the current bundle is ready. */
+  get ready(): boolean {
+    return this.#current().filter((s) => s.ready).length >= this.#opts.isolates.min
+  }
+
+  /** Starts the warm minimum and waits until it is ready; rejects with ERR_FUNCTION_LOAD if the bundle fails to load. */
+  async start(): Promise<void> {
+    const slots = Array.from({ length: this.#opts.isolates.min }, () => this.#spawn())
+    await Promise.all(slots.map((s) => s.whenReady))
+  }
+
+  /**
+   * Switches to a new bundle without dropping anything: new isolates start and must load; then new invocations go
+   * to them and the old isolates finish what they have before they stop. On a bad bundle the old one keeps serving.
+   * @param bundle the new bundle
+   */
+  async reload(bundle: FunctionBundle): Promise<void> {
+    const gen = this.#gen + 1
+    const fresh = Array.from({ length: Math.max(1, this.#opts.isolates.min) }, () => this.#spawn(bundle, gen))
+    try {
+      await Promise.all(fresh.map((s) => s.whenReady))
+    } catch (error) {
+      for (const s of fresh) void s.worker.terminate()
+      throw error
+    }
+    this.#gen = gen
+    this.#bundle = bundle
+    this.#loadError = undefined
+    for (const s of this.#slots) {
+      if (s.gen === gen) continue
+      s.retiring = true
+      if (s.jobs.size === 0) void s.worker.terminate()
+    }
+    this.#pump()
+  }
+
+  /**
+   * Runs the function's `fetch` handler. Never rejects: failures come back as JSON error responses (500 handler
+   * error, 503 overloaded or isolate lost, 504 deadline) carrying the invocation id.
+   * @param request a Request, or the plain head and buffered body a host already has (cheaper: no Request object)
+   * @param options invocation id, trigger, principal, abort signal
+   */
+  async fetch(request: Request | RequestHead, options: CallOptions = {}): Promise<Response> {
+    const head = request instanceof Request ? await toHead(request) : request
+    return new Promise<Response>((resolve) => {
+      const job = this.#job(options, (meta) => ({ type: 'fetch', ...meta, ...head }) satisfies FetchMessage)
+      if (head.body !== null && head.body.byteLength > 0 && head.body.byteOffset === 0 && head.body.byteLength === head.body.buffer.byteLength) {
+        job.transfer.push(head.body.buffer as ArrayBuffer)
+      }
+      job.settleHead = resolve
+      this.#admit(job, options.signal)
+    })
+  }
+
+  /**
+   * Runs the `scheduled` or `object` handler. Never rejects; the result says whether it succeeded.
+   * @param handler which handler
+   * @param payload the cron and time, or the object event
+   * @param options invocation id, trigger, abort signal
+   */
+  run(
+    handler: 'scheduled' | 'object',
+    payload: { cron?: string; scheduledTime?: number; event?: ObjectEvent },
+    options: CallOptions = {},
+  ): Promise<EventResult> {
+    return new Promise<EventResult>((resolve) => {
+      const trigger = options.trigger ?? (handler === 'scheduled' ? 'cron' : 'object')
+      const job = this.#job({ ...options, trigger }, (meta) => ({ type: 'event', handler, ...meta, ...payload }) satisfies EventMessage)
+      job.settleEvent = resolve
+      this.#admit(job, options.signal)
+    })
+  }
+
+  /** Live numbers. */
+  stats(): PoolStats {
+    let inflight = 0
+    for (const s of this.#slots) inflight += s.jobs.size
+    return {
+      function: this.name,
+      version: this.#bundle.version,
+      isolates: this.#slots.size,
+      ready: [...this.#slots].filter((s) => s.ready && !s.retiring).length,
+      inflight,
+      queued: this.#queue.length,
+      restarts: this.#restarts,
+    }
+  }
+
+  /**
+   * Stops taking work, lets in-flight invocations finish for up to `graceMs`, then terminates every isolate.
+   * @param graceMs how long to wait for in-flight work
+   */
+  async close(graceMs = 10_000): Promise<void> {
+    this.#closing = true
+    const busy = (): boolean => this.#queue.length > 0 || [...this.#slots].some((s) => s.jobs.size > 0)
+    if (busy()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, graceMs)
+        this.#idle.push(() => {
+          clearTimeout(timer)
+          resolve()
+        })
+      })
+    }
+    const lost = new SovraError('ERR_SHUTTING_DOWN', `function "${this.name}" is shutting down`)
+    for (const job of this.#queue.splice(0)) this.#finish(job, lost, 'unavailable')
+    await Promise.all([...this.#slots].map((s) => {
+      s.exitReason ??= { outcome: 'unavailable', error: lost }
+      return s.worker.terminate()
+    }))
+  }
+
+  #job(options: CallOptions, build: (meta: Pick<FetchMessage, 'id' | 'invocation' | 'principal' | 'deadline'>) => FetchMessage | EventMessage): Job {
+    const id = this.#nextId++
+    const admitted = Date.now()
+    const invocation: Invocation = {
+      id: options.invocationId ?? randomUUID(),
+      function: this.name,
+      version: this.#bundle.version,
+      trigger: options.trigger ?? 'http',
+    }
+    const deadline = admitted + this.#opts.limits.timeout_ms
+    const message = build({ id, invocation, principal: options.principal, deadline })
+    return {
+      id, message, fields: options.fields, transfer: [], invocation, admitted, dispatched: undefined, deadline, timer: undefined,
+      settleHead: undefined, settleEvent: undefined, stream: undefined, unacked: 0, status: undefined,
+      outcome: 'ok', error: undefined, eventError: undefined, waitUntilErrors: [], finished: false,
+    }
+  }
+
+  #admit(job: Job, signal: AbortSignal | undefined): void {
+    if (this.#closing) return this.#finish(job, new SovraError('ERR_SHUTTING_DOWN', `function "${this.name}" is shutting down; retry on another instance`), 'unavailable')
+    if (this.#queue.length >= this.#opts.isolates.queue && this.#free() === undefined && !this.#canGrow()) {
+      const error = new SovraError('ERR_OVERLOADED', `function "${this.name}" is at capacity: ${this.#slots.size} isolates busy and ${this.#queue.length} invocations queued (isolates.queue = ${this.#opts.isolates.queue}); retry later`, { details: { retry_after: 1 } })
+      return this.#finish(job, error, 'overloaded')
+    }
+    job.timer = setTimeout(() => this.#onDeadline(job), Math.max(0, job.deadline - Date.now()))
+    signal?.addEventListener('abort', () => this.#cancel(job, 'the client went away'), { once: true })
+    this.#queue.push(job)
+    this.#pump()
+  }
+
+  #current(): Slot[] {
+    return [...this.#slots].filter((s) => s.gen === this.#gen && !s.retiring)
+  }
+
+  #free(): Slot | undefined {
+    let best: Slot | undefined
+    for (const s of this.#slots) {
+      if (!s.ready || s.retiring || s.gen !== this.#gen || s.jobs.size >= this.#opts.isolates.concurrency) continue
+      if (best === undefined || s.jobs.size < best.jobs.size) best = s
+    }
+    return best
+  }
+
+  #canGrow(): boolean {
+    return this.#current().length < this.#opts.isolates.max
+  }
+
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const slot = this.#free()
+      if (slot === undefined) break
+      const job = this.#queue.shift() as Job
+      job.dispatched = Date.now()
+      slot.jobs.set(job.id, job)
+      slot.worker.postMessage(job.message, job.transfer)
+    }
+    if (this.#queue.length === 0 || this.#closing) return
+    if (this.#loadError !== undefined) {
+      for (const job of this.#queue.splice(0)) this.#finish(job, this.#loadError, 'unavailable')
+      return
+    }
+    const starting = this.#current().filter((s) => !s.ready).length
+    if (starting * this.#opts.isolates.concurrency < this.#queue.length && this.#canGrow()) this.#spawn()
+  }
+
+  #spawn(bundle = this.#bundle, gen = this.#gen): Slot {
+    const init: WorkerInit = { bundlePath: bundle.path, env: this.#opts.env, streamWindow: STREAM_WINDOW, maxBodyBytes: this.#opts.limits.max_body_bytes }
+    const worker = new Worker(workerScriptPath(), {
+      workerData: init,
+      // The function sees no host environment variables: secrets reach it only through env.
+      env: {},
+      // Not the host's flags: a TypeScript loader (tsx) in the host must not load into every isolate.
+      execArgv: [],
+      resourceLimits: { maxOldGenerationSizeMb: this.#opts.limits.memory_mb },
+      name: `sovra:${this.name}`,
+    })
+    let readyResolve: () => void = () => undefined
+    let readyReject: (e: Error) => void = () => undefined
+    const whenReady = new Promise<void>((resolve, reject) => {
+      readyResolve = resolve
+      readyReject = reject
+    })
+    whenReady.catch(() => undefined)
+    const slot: Slot = { worker, gen, bundle, ready: false, retiring: false, jobs: new Map(), spawnedAt: Date.now(), exitReason: undefined, whenReady }
+    this.#slots.add(slot)
+    this.#opts.observer?.onIsolate?.({ function: this.name, event: 'spawn' })
+    worker.on('message', (msg: WorkerMessage) => {
+      if (msg.type === 'ready') {
+        slot.ready = true
+        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'ready', startMs: Date.now() - slot.spawnedAt })
+        readyResolve()
+        this.#pump()
+      } else if (msg.type === 'init-error') {
+        const error = new SovraError('ERR_FUNCTION_LOAD', `function "${this.name}" failed to load (bundle ${bundle.version}): ${msg.error.message}`)
+        if (gen === this.#gen) this.#loadError = error
+        slot.exitReason = { outcome: 'unavailable', error }
+        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'init-error', reason: msg.error.message })
+        readyReject(error)
+        void worker.terminate()
+      } else {
+        this.#onWorkerMessage(slot, msg)
+      }
+    })
+    worker.on('error', (error: Error & { code?: string }) => {
+      slot.exitReason ??= error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? { outcome: 'oom', error: new SovraError('ERR_ISOLATE_LOST', `function "${this.name}" ran out of memory (limits.memory_mb = ${this.#opts.limits.memory_mb}); its isolate was replaced`) }
+        : { outcome: 'crash', error: new SovraError('ERR_ISOLATE_LOST', `function "${this.name}"'s isolate crashed (${error.message}); it was replaced`) }
+    })
+    worker.on('exit', (code) => this.#onExit(slot, code, readyReject))
+    return slot
+  }
+
+  #onExit(slot: Slot, code: number, readyReject: (e: Error) => void): void {
+    this.#slots.delete(slot)
+    const reason = slot.exitReason ?? { outcome: 'crash' as Outcome, error: new SovraError('ERR_ISOLATE_LOST', `function "${this.name}"'s isolate exited (code ${code}); it was replaced`) }
+    readyReject(reason.error)
+    for (const job of slot.jobs.values()) this.#finish(job, reason.error, reason.outcome)
+    slot.jobs.clear()
+    this.#opts.observer?.onIsolate?.({ function: this.name, event: 'exit', reason: reason.outcome })
+    if (this.#closing || slot.retiring || reason.outcome === 'unavailable') return this.#pump()
+    this.#restarts++
+    // Keep the warm minimum: a replacement starts at once.
+    if (this.#current().length < this.#opts.isolates.min) this.#spawn()
+    this.#pump()
+  }
+
+  #onWorkerMessage(slot: Slot, msg: Exclude<WorkerMessage, { type: 'ready' | 'init-error' }>): void {
+    const job = slot.jobs.get(msg.id)
+    if (job === undefined) return
+    switch (msg.type) {
+      case 'response': {
+        job.status = msg.status
+        let body: BodyInit | null = msg.body as Uint8Array<ArrayBuffer> | null
+        if (!msg.end) {
+          body = new ReadableStream<Uint8Array>({
+            start: (controller) => {
+              job.stream = controller
+            },
+            // With a high-water mark of 1, pull runs only when the queue is empty: everything sent was consumed.
+            pull: () => {
+              if (job.unacked > 0 && !job.finished) {
+                slot.worker.postMessage({ type: 'ack', id: job.id, n: job.unacked })
+                job.unacked = 0
+              }
+            },
+            cancel: () => this.#cancel(job, 'the client went away'),
+          }, { highWaterMark: 1 })
+        }
+        const settle = job.settleHead
+        job.settleHead = undefined
+        msg.headers.push(['x-sovra-invocation-id', job.invocation.id])
+        settle?.(new Response(body, { status: msg.status, statusText: msg.statusText, headers: msg.headers }))
+        if (msg.done) this.#finish(job)
+        break
+      }
+      case 'chunk':
+        job.unacked++
+        job.stream?.enqueue(msg.chunk)
+        break
+      case 'end':
+        job.stream?.close()
+        job.stream = undefined
+        if (msg.done) this.#finish(job)
+        break
+      case 'error': {
+        const timedOut = Date.now() >= job.deadline
+        const error = timedOut ? this.#timeoutError() : toCallerError(msg.error)
+        const outcome: Outcome = timedOut ? 'timeout' : 'error'
+        if (job.settleEvent !== undefined) job.eventError = { error, outcome }
+        else failJob(job, error, outcome)
+        job.outcome = outcome
+        job.error = msg.error
+        break
+      }
+      case 'done':
+        job.waitUntilErrors = msg.errors
+        if (job.settleEvent !== undefined) {
+          const settle = job.settleEvent
+          job.settleEvent = undefined
+          const failed = job.eventError
+          job.status = failed === undefined ? 200 : failed.error.status
+          settle(failed === undefined
+            ? { ok: true, status: 200, outcome: 'ok', error: undefined, noRetry: msg.noRetry }
+            : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, noRetry: msg.noRetry })
+        }
+        this.#finish(job)
+        break
+    }
+  }
+
+  #timeoutError(): SovraError {
+    return new SovraError('ERR_TIMEOUT', `function "${this.name}" did not finish within limits.timeout_ms (${this.#opts.limits.timeout_ms} ms)`)
+  }
+
+  #onDeadline(job: Job): void {
+    job.timer = undefined
+    if (job.finished) return
+    const queued = this.#queue.indexOf(job)
+    if (queued >= 0) {
+      this.#queue.splice(queued, 1)
+      return this.#finish(job, this.#timeoutError(), 'timeout')
+    }
+    failJob(job, this.#timeoutError(), 'timeout')
+    const slot = [...this.#slots].find((s) => s.jobs.has(job.id))
+    if (slot === undefined) return
+    slot.worker.postMessage({ type: 'cancel', id: job.id, reason: 'deadline' })
+    // A handler that honours ctx.signal stops by itself; one stuck in a loop is terminated with its isolate.
+    setTimeout(() => {
+      if (!job.finished && slot.jobs.has(job.id)) {
+        slot.exitReason ??= { outcome: 'timeout', error: this.#timeoutError() }
+        void slot.worker.terminate()
+      }
+    }, TERMINATE_GRACE_MS).unref()
+  }
+
+  #cancel(job: Job, reason: string): void {
+    if (job.finished) return
+    const queued = this.#queue.indexOf(job)
+    if (queued >= 0) {
+      this.#queue.splice(queued, 1)
+      return this.#finish(job, new SovraError('ERR_BAD_REQUEST', `invocation cancelled: ${reason}`, { status: 499 }), 'cancelled')
+    }
+    job.outcome = 'cancelled'
+    for (const s of this.#slots) if (s.jobs.has(job.id)) s.worker.postMessage({ type: 'cancel', id: job.id, reason })
+  }
+
+  #finish(job: Job, error?: SovraError, outcome?: Outcome): void {
+    if (job.finished) return
+    if (error !== undefined) failJob(job, error, outcome ?? 'error')
+    job.finished = true
+    if (job.timer !== undefined) clearTimeout(job.timer)
+    for (const s of this.#slots) {
+      if (s.jobs.delete(job.id) && s.retiring && s.jobs.size === 0) void s.worker.terminate()
+    }
+    const end = Date.now()
+    this.#opts.observer?.onInvocation?.({
+      invocation: job.invocation,
+      status: job.status ?? 500,
+      outcome: job.outcome,
+      durationMs: end - job.admitted,
+      queuedMs: (job.dispatched ?? end) - job.admitted,
+      error: job.error,
+      waitUntilErrors: job.waitUntilErrors,
+      fields: job.fields,
+    })
+    if (this.#idle.length > 0 && this.#queue.length === 0 && [...this.#slots].every((s) => s.jobs.size === 0)) {
+      for (const f of this.#idle.splice(0)) f()
+    }
+    this.#pump()
+  }
+}
+

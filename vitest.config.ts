@@ -1,0 +1,20 @@
+import { fileURLToPath } from 'node:url'
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  resolve: {
+    // Functions and tests import the package by name, as a project that depends on sovra does.
+    alias: {
+      'sovra/testing': fileURLToPath(new URL('./runtime/testing/index.ts', import.meta.url)),
+      sovra: fileURLToPath(new URL('./runtime/core/index.ts', import.meta.url)),
+    },
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+    hookTimeout: 30_000,
+    // Each file starts real servers and isolates; two at a time suits a 2-core machine.
+    maxWorkers: 2,
+    pool: 'forks',
+  },
+})
