@@ -1,6 +1,6 @@
 import { isSovraError } from '../core/errors.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
-import type { Command } from './command.ts'
+import type { Command, Io } from './command.ts'
 import { startCommand, devCommand } from './start.ts'
 import { invokeCommand } from './invoke.ts'
 import { configCommand } from './config.ts'
@@ -34,7 +34,7 @@ every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangl
  * @param argv arguments after `sovra`
  * @param io where to write (tests capture it)
  */
-export async function main(argv: string[], io: { out: (s: string) => void; err: (s: string) => void } = defaultIo): Promise<number> {
+export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [name, ...rest] = argv
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.out(USAGE)

@@ -378,7 +378,10 @@ export class IsolatePool {
                 job.unacked = 0
               }
             },
-            cancel: () => this.#cancel(job, 'the client went away'),
+            cancel: () => {
+              job.stream = undefined
+              this.#cancel(job, 'the client went away')
+            },
           }, { highWaterMark: 1 })
         }
         const settle = job.settleHead
@@ -389,8 +392,10 @@ export class IsolatePool {
         break
       }
       case 'chunk':
+        // After a cancel the isolate may still have chunks on the way: they are dropped.
+        if (job.stream === undefined) break
         job.unacked++
-        job.stream?.enqueue(msg.chunk)
+        job.stream.enqueue(msg.chunk)
         break
       case 'end':
         job.stream?.close()

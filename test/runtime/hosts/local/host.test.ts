@@ -1,0 +1,123 @@
+import { spawn } from 'node:child_process'
+import { request as httpRequest } from 'node:http'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../../../runtime/config/load.ts'
+import { LocalHost } from '../../../../runtime/hosts/local/host.ts'
+import { createPromMetrics } from '../../../../infra/observe/metrics.ts'
+import { captureLogger, ROOT, tempProject, waitFor, withFixtures } from '../../../helpers.ts'
+
+const CONFIG = `
+[limits]
+max_body_bytes = 2000
+[[functions]]
+name = "sse"
+main = "fixtures/sse.ts"
+routes = ["/sse"]
+[[functions]]
+name = "slow"
+main = "fixtures/slow.ts"
+routes = ["/slow"]
+[functions.isolates]
+min = 1
+max = 4
+`
+
+describe('embedded host over HTTP', () => {
+  const log = captureLogger()
+  let host: LocalHost
+  let dir: string
+
+  beforeAll(async () => {
+    dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
+    const { project } = loadConfig({ cwd: dir, processEnv: {} })
+    host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: 0 })
+  })
+  afterAll(() => host.close(1000))
+
+  it('listens on 127.0.0.1 by default', () => {
+    expect(host.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/)
+  })
+
+  it('streams Server-Sent Events to an HTTP client as they are produced', async () => {
+    const res = await fetch(`${host.url}/sse?n=3&gap=200`)
+    expect(res.headers.get('content-type')).toBe('text/event-stream')
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    const t0 = Date.now()
+    const first = await reader.read()
+    const firstAt = Date.now() - t0
+    expect(new TextDecoder().decode(first.value)).toBe('id: 0\ndata: {"tick":0}\n\n')
+    let rest = ''
+    for (;;) {
+      const { done, value } = await reader.read()
+      if (done) break
+      rest += new TextDecoder().decode(value)
+    }
+    expect(firstAt).toBeLessThan(200)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(350)
+    expect(rest).toBe('id: 1\ndata: {"tick":1}\n\nid: 2\ndata: {"tick":2}\n\n')
+  })
+
+  it('cancels the invocation when the client goes away mid-stream', async () => {
+    const controller = new AbortController()
+    const res = await fetch(`${host.url}/sse?n=1000&gap=20`, { signal: controller.signal })
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    await reader.read()
+    controller.abort()
+    const line = await waitFor(() => log.lines.find((l) => l['function'] === 'sse' && l['outcome'] === 'cancelled'), 5000)
+    expect(line?.['duration_ms']).toBeLessThan(5000)
+    await waitFor(() => host.functions.get('sse')?.pool.stats().inflight === 0)
+  })
+
+  it('answers 413 to a chunked body over the limit and closes the connection', async () => {
+    const { status, headers, body } = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+      const req = httpRequest(`${host.url}/slow`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
+        let text = ''
+        res.on('data', (c: Buffer) => (text += c.toString()))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }))
+      })
+      req.on('error', reject)
+      req.write('x'.repeat(1500))
+      req.end('y'.repeat(1500))
+    })
+    expect(status).toBe(413)
+    expect(headers['connection']).toBe('close')
+    expect(JSON.parse(body).error.code).toBe('ERR_BODY_TOO_LARGE')
+  })
+
+  it('serves concurrent requests on several isolates', async () => {
+    const t0 = Date.now()
+    const all = await Promise.all([1, 2, 3, 4].map(() => fetch(`${host.url}/slow?ms=300`)))
+    expect(all.map((r) => r.status)).toEqual([200, 200, 200, 200])
+    // Four 300 ms calls on up to four isolates overlap instead of taking 1.2 s in a row.
+    expect(Date.now() - t0).toBeLessThan(1100)
+  })
+})
+
+describe('sovra start (process)', () => {
+  it('on SIGTERM stops accepting, finishes in-flight requests and exits 0', async () => {
+    const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
+    const child = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', join(dir, 'wrangler-compat.toml'), '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, SOVRA_LOG_LEVEL: 'info' },
+    })
+    let stderr = ''
+    let stdout = ''
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+    const url = await waitFor(() => /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1], 15_000)
+    const inflight = fetch(`${url}/slow?ms=800`)
+    await new Promise((r) => setTimeout(r, 150))
+    child.kill('SIGTERM')
+    await new Promise((r) => setTimeout(r, 150))
+    await expect(fetch(`${url}/slow?ms=1`)).rejects.toThrow()
+    const res = await inflight
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ slept: 800 })
+    expect(await exited).toBe(0)
+    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.map((l) => l['msg'])).toEqual(expect.arrayContaining(['sovra listening', 'shutdown requested', 'invocation', 'sovra stopped']))
+    expect(lines.find((l) => l['msg'] === 'invocation')).toMatchObject({ function: 'slow', status: 200, trigger: 'http' })
+  })
+})
