@@ -63,6 +63,12 @@ export interface AckMessage {
 
 export type HostMessage = FetchMessage | EventMessage | CancelMessage | AckMessage
 
+/** Several messages sent as one: under load, one postMessage per event-loop turn instead of one per message. */
+export interface BatchMessage<T> {
+  type: 'batch'
+  messages: T[]
+}
+
 /** An error as it crosses the thread boundary. */
 export interface SerializedError {
   name: string
@@ -118,6 +124,48 @@ export interface DoneMessage {
 }
 
 export type WorkerMessage = ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage
+
+/**
+ * Queues messages for one port and sends them at the end of the event-loop turn, as a batch when there are several.
+ * postMessage has a fixed cost (a clone and a wake-up of the other thread) that dominates small invocations; at 50
+ * concurrent requests one batch carries many of them. Order is kept.
+ */
+export class Outbox<T> {
+  #messages: T[] = []
+  #transfer: ArrayBuffer[] = []
+  #scheduled = false
+  readonly #send: (message: T | BatchMessage<T>, transfer: ArrayBuffer[]) => void
+
+  /** @param send posts one message (or batch) with its transfer list */
+  constructor(send: (message: T | BatchMessage<T>, transfer: ArrayBuffer[]) => void) {
+    this.#send = send
+  }
+
+  /**
+   * Queues a message.
+   * @param message the message
+   * @param transfer buffers to move with it
+   */
+  push(message: T, transfer?: readonly ArrayBuffer[]): void {
+    this.#messages.push(message)
+    if (transfer !== undefined) for (const t of transfer) this.#transfer.push(t)
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
+  /** Sends what is queued now. */
+  readonly flush = (): void => {
+    this.#scheduled = false
+    const messages = this.#messages
+    if (messages.length === 0) return
+    const transfer = this.#transfer
+    this.#messages = []
+    this.#transfer = []
+    this.#send(messages.length === 1 ? (messages[0] as T) : { type: 'batch', messages }, transfer)
+  }
+}
 
 /**
  * Serialises anything thrown so it survives structured clone, keeping a SovraError's code.

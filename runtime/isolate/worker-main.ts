@@ -4,10 +4,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
+import { installLightResponse, LightResponse } from './fast-response.ts'
 import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
 import {
+  Outbox,
   serializeError,
   type AckMessage,
+  type BatchMessage,
   type EventMessage,
   type FetchMessage,
   type HostMessage,
@@ -15,6 +18,8 @@ import {
   type WorkerInit,
   type WorkerMessage,
 } from './codec.ts'
+
+installLightResponse()
 
 const port = parentPort
 if (port === null) throw new Error('worker-main must run in a worker thread')
@@ -28,7 +33,8 @@ interface Running {
 }
 const running = new Map<number, Running>()
 
-const post = (msg: WorkerMessage, transfer?: ArrayBuffer[]): void => port.postMessage(msg, transfer ?? [])
+const outbox = new Outbox<WorkerMessage>((msg, transfer) => port.postMessage(msg, transfer))
+const post = (msg: WorkerMessage, transfer?: ArrayBuffer[]): void => outbox.push(msg, transfer)
 
 /** Transfers the chunk's buffer when the chunk owns all of it, else copies once. */
 function transferable(chunk: Uint8Array): [Uint8Array, ArrayBuffer[]] {
@@ -110,6 +116,15 @@ async function runFetch(msg: FetchMessage): Promise<void> {
     const response = await handler.call(mod, request, env, makeContext(msg, state, waits, errors))
     if (!(response instanceof Response)) {
       throw Object.assign(new Error(`fetch handler of "${msg.invocation.function}" returned ${response === undefined ? 'undefined' : typeof response}; it must return a Response`), { name: 'SovraError', code: 'ERR_HANDLER' })
+    }
+    const simple = LightResponse.takeSimple(response)
+    if (simple !== undefined) {
+      // Fast path: the whole body was given as a string or bytes; no stream to read.
+      if (simple.body !== null && simple.body.byteLength > init.maxBodyBytes) throw tooLarge(simple.body.byteLength)
+      const [b, transfer] = simple.body === null || simple.body.byteLength === 0 ? [null, []] : transferable(simple.body)
+      const head = { type: 'response' as const, id: msg.id, status: simple.status, statusText: simple.statusText, headers: simple.headers, body: b, end: true }
+      await settleAndPost(msg.id, waits, errors, () => post({ ...head, done: true }, transfer), (done) => post({ ...head, done }, transfer))
+      return
     }
     const head = { type: 'response' as const, id: msg.id, status: response.status, statusText: response.statusText, headers: [...response.headers] }
     const body = response.body
@@ -232,8 +247,11 @@ function handlerNames(): string[] {
   return ['fetch', 'scheduled', 'object'].filter((n) => typeof (mod as Record<string, unknown>)[n] === 'function')
 }
 
-function onMessage(msg: HostMessage): void {
+function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
   switch (msg.type) {
+    case 'batch':
+      for (const m of msg.messages) onMessage(m)
+      break
     case 'fetch':
       void runFetch(msg)
       break

@@ -80,16 +80,13 @@ export function createLocalApp(options: LocalAppOptions): Hono<{ Bindings: Bindi
     const limit = fn.config.limits.max_body_bytes
     const incoming = c.env?.incoming
     const head = incoming === undefined ? await headFromRequest(c.req.raw, limit, fn.config.name) : await headFromIncoming(incoming, url, limit, fn.config.name)
-    const abort = new AbortController()
-    c.env?.outgoing?.once('close', () => {
-      if (c.env?.outgoing?.writableFinished === false) abort.abort()
+    const invocationId = randomUUID()
+    const outgoing = c.env?.outgoing
+    // A client that goes away cancels the invocation (its ctx.signal aborts, its stream stops).
+    outgoing?.once('close', () => {
+      if (!outgoing.writableFinished) fn.pool.cancel(invocationId, 'the client went away')
     })
-    const response = await fn.pool.fetch(head, {
-      invocationId: randomUUID(),
-      trigger: 'http',
-      signal: abort.signal,
-      fields: { method: head.method, path },
-    })
+    const response = await fn.pool.fetch(head, { invocationId, trigger: 'http', fields: { method: head.method, path } })
     if (shuttingDown()) response.headers.set('connection', 'close')
     return response
   })
