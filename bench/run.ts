@@ -13,6 +13,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { bundleFunction } from '../runtime/isolate/bundle.ts'
 import { IsolatePool } from '../runtime/isolate/pool.ts'
+import { SpareIsolates } from '../runtime/isolate/spares.ts'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const ROOT = join(HERE, '..')
@@ -96,8 +97,21 @@ async function contender(name: string, start: (port: number) => ChildProcess, re
   }
 }
 
-async function coldStart(): Promise<{ p50_ms: number; p90_ms: number; runs: number }> {
+interface ColdStart {
+  p50_ms: number
+  p90_ms: number
+  runs: number
+}
+
+/**
+ * New isolate to first response: a pool for the handler is created, its isolate loads the bundle, one request is
+ * answered. `withSpare` takes a pre-started thread (what the host does); without it a thread starts from nothing.
+ */
+async function coldStart(withSpare: boolean): Promise<ColdStart> {
   const bundle = await bundleFunction({ name: 'handler', main: join(HERE, 'fixtures', 'handler.js') }, join(tmpdir(), 'sovra-bench'))
+  const spares = withSpare ? new SpareIsolates() : undefined
+  spares?.take(128)
+  await new Promise((r) => setTimeout(r, 300))
   const samples: number[] = []
   for (let i = 0; i < COLD_RUNS; i++) {
     const t0 = performance.now()
@@ -105,13 +119,17 @@ async function coldStart(): Promise<{ p50_ms: number; p90_ms: number; runs: numb
       name: 'handler', bundle, env: { vars: {}, secrets: {} },
       limits: { timeout_ms: 5000, memory_mb: 128, max_body_bytes: 1 << 20 },
       isolates: { min: 1, max: 1, concurrency: 1, queue: 1 },
+      ...(spares === undefined ? {} : { spares }),
     })
     await pool.start()
     const res = await pool.fetch(new Request('http://local/cold'))
     await res.arrayBuffer()
     samples.push(performance.now() - t0)
     await pool.close(0)
+    // Let the replacement spare start, as it would between scale-outs.
+    await new Promise((r) => setTimeout(r, 150))
   }
+  await spares?.close()
   samples.sort((a, b) => a - b)
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] as number
   return { p50_ms: at(0.5), p90_ms: at(0.9), runs: samples.length }
@@ -130,7 +148,8 @@ if (existsSync(WORKERD)) {
   results['workerd'] = { skipped: 'workerd not installed: npm install --prefix bench/peers' }
   process.stderr.write('  workerd: skipped (npm install --prefix bench/peers)\n')
 }
-const cold = await coldStart()
+const cold = await coldStart(true)
+const coldFresh = await coldStart(false)
 
 const rps = (k: string) => ('rps' in (results[k] ?? {}) ? (results[k] as LoadResult).rps : undefined)
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? Number((a / b).toFixed(2)) : null)
@@ -142,6 +161,7 @@ const summary = {
   results,
   ratios: { sovra_to_hono: ratio(rps('sovra'), rps('hono')), sovra_to_workerd: ratio(rps('sovra'), rps('workerd')) },
   cold_start: cold,
+  cold_start_fresh_thread: coldFresh,
   targets: {
     'sovra >= 0.6x hono req/s': (ratio(rps('sovra'), rps('hono')) ?? 0) >= 0.6,
     'sovra >= 1.3x workerd req/s': ratio(rps('sovra'), rps('workerd')) === null ? null : (ratio(rps('sovra'), rps('workerd')) ?? 0) >= 1.3,
@@ -158,6 +178,6 @@ console.log(`\n| server | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|-
 console.log(row('sovra (embedded, isolates)', results['sovra']))
 console.log(row('bare @hono/node-server', results['hono']))
 console.log(row('workerd', results['workerd']))
-console.log(`\nsovra / hono: ${summary.ratios.sovra_to_hono}x   sovra / workerd: ${summary.ratios.sovra_to_workerd}x   cold start p50 ${cold.p50_ms.toFixed(1)} ms (p90 ${cold.p90_ms.toFixed(1)} ms, ${cold.runs} runs)`)
+console.log(`\nsovra / hono: ${summary.ratios.sovra_to_hono}x   sovra / workerd: ${summary.ratios.sovra_to_workerd}x   cold start p50 ${cold.p50_ms.toFixed(1)} ms (p90 ${cold.p90_ms.toFixed(1)} ms, ${cold.runs} runs; from a fresh thread: p50 ${coldFresh.p50_ms.toFixed(1)} ms)`)
 console.log(`targets: ${Object.entries(summary.targets).map(([k, v]) => `${k}: ${v === null ? 'n/a' : v ? 'met' : 'MISSED'}`).join('; ')}`)
 console.log(`written: bench/results/latest.json`)

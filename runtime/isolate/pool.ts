@@ -6,6 +6,7 @@ import type { FunctionBundle } from './bundle.ts'
 import { Outbox, type BatchMessage, type EnvSpec, type HeaderPairs, type HostMessage, type EventMessage, type FetchMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
 import { failJob, toCallerError, type EventResult, type InvocationRecord, type Job, type Outcome } from './job.ts'
 import { workerScriptPath } from './worker-script.ts'
+import type { SpareIsolates } from './spares.ts'
 
 export type { EventResult, InvocationRecord, Outcome } from './job.ts'
 
@@ -37,6 +38,8 @@ export interface PoolOptions {
   bundle: FunctionBundle
   env: EnvSpec
   observer?: PoolObserver
+  /** Pre-started threads to take instead of starting one (faster scale-out and reloads). */
+  spares?: SpareIsolates
 }
 
 /** Per-call options for {@link IsolatePool.fetch} and {@link IsolatePool.run}. */
@@ -314,7 +317,12 @@ export class IsolatePool {
 
   #spawn(bundle = this.#bundle, gen = this.#gen): Slot {
     const init: WorkerInit = { bundlePath: bundle.path, env: this.#opts.env, streamWindow: STREAM_WINDOW, maxBodyBytes: this.#opts.limits.max_body_bytes }
-    const worker = new Worker(workerScriptPath(), {
+    const spare = this.#opts.spares?.take(this.#opts.limits.memory_mb)
+    if (spare !== undefined) {
+      spare.ref()
+      spare.postMessage({ type: 'init', init })
+    }
+    const worker = spare ?? new Worker(workerScriptPath(), {
       workerData: init,
       // The function sees no host environment variables: secrets reach it only through env.
       env: {},

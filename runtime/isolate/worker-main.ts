@@ -23,7 +23,10 @@ installLightResponse()
 
 const port = parentPort
 if (port === null) throw new Error('worker-main must run in a worker thread')
-const init = workerData as WorkerInit
+// A spare isolate starts without a function and receives its init as the first message (see spares.ts).
+const init: WorkerInit = (workerData as WorkerInit | null) ?? (await new Promise<WorkerInit>((resolve) => {
+  port.once('message', (msg: { type: 'init'; init: WorkerInit }) => resolve(msg.init))
+}))
 
 interface Running {
   abort: AbortController

@@ -4,6 +4,7 @@ import type { FunctionConfig } from '../../config/schema.ts'
 import { buildEnvSpec } from '../../bindings/env.ts'
 import { bundleFunction, type FunctionBundle } from '../../isolate/bundle.ts'
 import { IsolatePool, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
+import { SpareIsolates } from '../../isolate/spares.ts'
 
 /** One function ready to run: its resolved config and its isolate pool. */
 export interface LoadedFunction {
@@ -37,9 +38,11 @@ export function buildDir(project: Project): string {
  */
 export class FunctionSet {
   readonly #functions: Map<string, LoadedFunction>
+  readonly #spares: SpareIsolates
 
-  private constructor(functions: Map<string, LoadedFunction>) {
+  private constructor(functions: Map<string, LoadedFunction>, spares: SpareIsolates) {
     this.#functions = functions
+    this.#spares = spares
   }
 
   /**
@@ -53,7 +56,8 @@ export class FunctionSet {
     const wanted = project.functions.filter((f) => options.only === undefined || options.only.includes(f.name))
     const bundles = await Promise.all(wanted.map((f) => bundleFunction(f, outDir)))
     const map = new Map<string, LoadedFunction>()
-    const set = new FunctionSet(map)
+    const spares = new SpareIsolates()
+    const set = new FunctionSet(map, spares)
     try {
       await Promise.all(wanted.map(async (config, i) => {
         const fn = { ...config, isolates: { ...config.isolates, ...options.isolates } }
@@ -63,6 +67,7 @@ export class FunctionSet {
           isolates: fn.isolates,
           bundle: bundles[i] as FunctionBundle,
           env: buildEnvSpec(fn, project.secrets),
+          spares,
           ...(options.observer === undefined ? {} : { observer: options.observer }),
         }
         const pool = new IsolatePool(poolOptions)
@@ -102,5 +107,6 @@ export class FunctionSet {
    */
   async close(graceMs = 10_000): Promise<void> {
     await Promise.all(this.all().map((f) => f.pool.close(graceMs)))
+    await this.#spares.close()
   }
 }

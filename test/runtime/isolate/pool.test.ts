@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { bundleFunction } from '../../../runtime/isolate/bundle.ts'
+import { SpareIsolates } from '../../../runtime/isolate/spares.ts'
 import { IsolatePool, type InvocationRecord, type IsolateEvent, type PoolOptions } from '../../../runtime/isolate/pool.ts'
 import { FIXTURES, ROOT, waitFor } from '../../helpers.ts'
 
@@ -224,6 +225,23 @@ describe('IsolatePool', () => {
     const broken = await bundleFunction({ name: 'plain', main: join(FIXTURES, 'load-fails.ts') }, OUT)
     await expect(p.reload(broken)).rejects.toThrowError(/failed to load/)
     expect(await (await p.fetch(req('/still'))).text()).toBe('hello from tests at /still')
+  })
+
+  it('takes a pre-started spare thread, hands it the function and its env, and starts a replacement', async () => {
+    const spares = new SpareIsolates()
+    expect(spares.take(48)).toBeUndefined()
+    await waitFor(() => spares.count(48) === 1)
+    const bundle = await bundleFunction({ name: 'plain', main: join(FIXTURES, 'plain.js') }, OUT)
+    const p = new IsolatePool({ name: 'plain', bundle, spares, env: { vars: { GREETING: 'a spare' }, secrets: {} }, limits: { timeout_ms: 2000, memory_mb: 48, max_body_bytes: 1024 }, isolates: { min: 1, max: 1, concurrency: 1, queue: 1 } })
+    pools.push(p)
+    const started = p.start()
+    // Taken synchronously by the pool's first isolate.
+    expect(spares.count(48)).toBe(0)
+    await started
+    expect(await (await p.fetch(req('/s'))).text()).toBe('hello from a spare at /s')
+    await waitFor(() => spares.count(48) === 1)
+    await spares.close()
+    expect(spares.count(48)).toBe(0)
   })
 
   it('bundles with the esbuild and refuses node:* imports, naming file, line and the rule', async () => {
