@@ -46,3 +46,16 @@ export function parsePort(value: string | undefined, flag: string, fallback: num
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SovraError('ERR_USAGE', `${flag}: expected a port number 0-65535, received ${JSON.stringify(value)}`)
   return n
 }
+
+/**
+ * Parses a non-negative integer flag (milliseconds, counts).
+ * @param value the flag's value
+ * @param flag its name, for the message
+ * @param fallback when the flag is absent
+ */
+export function parseCount(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw new SovraError('ERR_USAGE', `${flag}: expected a whole number >= 0, received ${JSON.stringify(value)}`)
+  return n
+}

@@ -4,7 +4,7 @@ import { resolve } from 'node:path'
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
 import { FunctionSet } from '../hosts/local/functions.ts'
-import { logInvocation } from '../hosts/local/observer.ts'
+import { invocationLogger } from '../hosts/local/observer.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
@@ -54,7 +54,7 @@ export const invokeCommand: Command = {
     const set = await FunctionSet.load(project, {
       only: [name],
       isolates: { min: 1, max: 1 },
-      observer: { onInvocation: (r) => logInvocation(log, r) },
+      observer: { onInvocation: invocationLogger(log) },
     })
     try {
       const { pool } = set.get(name) as NonNullable<ReturnType<FunctionSet['get']>>

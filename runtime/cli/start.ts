@@ -1,11 +1,12 @@
 import { watch } from 'node:fs'
 import { loadConfig } from '../config/load.ts'
-import { formatDiagnostic } from '../config/diagnostics.ts'
+import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
+import type { Project } from '../config/resolve.ts'
 import { LocalHost, DEFAULT_HOSTNAME, DEFAULT_PORT } from '../hosts/local/host.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
-import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
+import { COMMON_OPTIONS, parseCommandArgs, parseCount, parsePort } from './args.ts'
 import type { Command, Io } from './command.ts'
 
 const OPTIONS = {
@@ -26,19 +27,54 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
   const { values } = parseCommandArgs(args, OPTIONS, usage)
   if (values.help) return io.out(usage), 0
   const port = parsePort(values.port, '--port', DEFAULT_PORT)
-  const grace = parsePort(values['shutdown-grace-ms'] ?? '10000', '--shutdown-grace-ms', 10_000)
+  const grace = parseCount(values['shutdown-grace-ms'], '--shutdown-grace-ms', 10_000)
   const log = createLogger()
-  const { project, warnings } = loadConfig({ configPath: values.config, env: values.env })
-  for (const d of warnings) io.err(formatDiagnostic(d))
-  const metrics = createPromMetrics()
-  const host = await LocalHost.start({ project, log, metrics, port, hostname: values.host ?? DEFAULT_HOSTNAME })
-  io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}`)
-  let stopWatching: (() => Promise<void>) | undefined
+  const hostname = values.host ?? DEFAULT_HOSTNAME
+  const load = () => {
+    const loaded = loadConfig({ configPath: values.config, env: values.env })
+    for (const d of loaded.warnings) io.err(formatDiagnostic(d))
+    return loaded.project
+  }
+
+  /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
+  const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
+    const host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: listenPort, hostname })
+    io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}`)
+    const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
+    return {
+      port: Number(new URL(host.url).port),
+      stop: async (graceMs) => {
+        await stopWatching?.()
+        await host.close(graceMs)
+      },
+    }
+  }
+
+  const project = load()
+  let running = await launch(project, port)
   let configWatcher: ReturnType<typeof watch> | undefined
   if (dev) {
-    stopWatching = await watchFunctions(host, project, log)
+    // A config change restarts the host in place (same port) once the new config is valid; an invalid one is
+    // reported and the running host stays.
+    let pending: NodeJS.Timeout | undefined
+    let restarting = Promise.resolve()
     configWatcher = watch(project.file, () => {
-      log.warn({ file: project.file }, 'config changed: restart sovra dev to apply it (function code reloads by itself)')
+      clearTimeout(pending)
+      pending = setTimeout(() => {
+        restarting = restarting.then(async () => {
+          let next: Project
+          try {
+            next = load()
+          } catch (error) {
+            if (error instanceof ConfigError) for (const d of error.diagnostics) io.err(formatDiagnostic(d))
+            log.error({ file: project.file, error: (error as Error).message }, 'config change rejected; still serving the previous config')
+            return
+          }
+          await running.stop(5000)
+          running = await launch(next, running.port)
+          log.info({ file: project.file }, 'config reloaded')
+        }).catch((error: unknown) => log.error({ error: String(error) }, 'restart after config change failed'))
+      }, 100)
     })
   }
   await new Promise<void>((resolve) => {
@@ -50,8 +86,7 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'))
   })
   configWatcher?.close()
-  await stopWatching?.()
-  await host.close(grace)
+  await running.stop(grace)
   await new Promise<void>((resolve) => log.flush(() => resolve()))
   return 0
 }

@@ -5,7 +5,7 @@ import type { Project } from '../../config/resolve.ts'
 import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
 import { createLocalApp } from './app.ts'
 import { FunctionSet } from './functions.ts'
-import { logInvocation, type HostLogger, type HostMetrics } from './observer.ts'
+import { invocationLogger, type HostLogger, type HostMetrics } from './observer.ts'
 
 /** Default port, as wrangler dev. */
 export const DEFAULT_PORT = 8787
@@ -60,12 +60,13 @@ export class LocalHost {
    */
   static async start(options: LocalHostOptions): Promise<LocalHost> {
     const { project, log, metrics } = options
+    const logLine = invocationLogger(log)
     const functions = await FunctionSet.load(project, {
       ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
       observer: {
         onInvocation(r: InvocationRecord) {
           metrics.onInvocation(r)
-          logInvocation(log, r)
+          logLine(r)
         },
         onIsolate(e: IsolateEvent) {
           metrics.onIsolate(e)

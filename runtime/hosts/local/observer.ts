@@ -5,6 +5,8 @@ export interface HostLogger {
   info(fields: Record<string, unknown>, msg: string): void
   warn(fields: Record<string, unknown>, msg: string): void
   error(fields: Record<string, unknown>, msg: string): void
+  /** A logger that adds `bindings` to every line (pino serialises them once). */
+  child?(bindings: Record<string, unknown>): HostLogger
 }
 
 /** The metrics a host needs; infra/observe implements it with prom-client. */
@@ -19,16 +21,40 @@ export interface HostMetrics {
 export const SILENT_LOGGER: HostLogger = { info() {}, warn() {}, error() {} }
 
 /**
- * The structured log line of one invocation: id, function, version, trigger, status, outcome, duration; the
- * error's message and stack go to the log (never to the caller).
+ * Returns a function that writes the structured log line of one invocation: id, function, version, trigger,
+ * status, outcome, duration; the error's message and stack go to the log (never to the caller). Function and
+ * version are bound in a child logger per version, so pino serialises them once, not on every line.
  * @param log where to write
+ */
+export function invocationLogger(log: HostLogger): (r: InvocationRecord) => void {
+  const children = new Map<string, HostLogger>()
+  return (r) => {
+    const key = `${r.invocation.function}@${r.invocation.version}`
+    let child = children.get(key)
+    if (child === undefined) {
+      child = log.child?.({ function: r.invocation.function, version: r.invocation.version }) ?? bound(log, { function: r.invocation.function, version: r.invocation.version })
+      children.set(key, child)
+    }
+    logInvocation(child, r)
+  }
+}
+
+function bound(log: HostLogger, bindings: Record<string, unknown>): HostLogger {
+  return {
+    info: (f, m) => log.info({ ...bindings, ...f }, m),
+    warn: (f, m) => log.warn({ ...bindings, ...f }, m),
+    error: (f, m) => log.error({ ...bindings, ...f }, m),
+  }
+}
+
+/**
+ * Writes one invocation's log line to a logger that already carries `function` and `version`.
+ * @param log a logger bound to the function and version
  * @param r the finished invocation
  */
-export function logInvocation(log: HostLogger, r: InvocationRecord): void {
+function logInvocation(log: HostLogger, r: InvocationRecord): void {
   const fields: Record<string, unknown> = {
     invocation_id: r.invocation.id,
-    function: r.invocation.function,
-    version: r.invocation.version,
     trigger: r.invocation.trigger,
     status: r.status,
     outcome: r.outcome,

@@ -126,7 +126,7 @@ describe('sovra CLI', () => {
 })
 
 describe('sovra dev', () => {
-  it('rebuilds and reloads a function on save, keeps serving on a broken save', async () => {
+  it('rebuilds and reloads a function on save, restarts on a config change, keeps serving on broken saves', async () => {
     const dir = tempProject({
       'wrangler-compat.toml': '[[functions]]\nname = "v"\nmain = "v.ts"\nroutes = ["/v"]\n',
       'v.ts': 'export default { fetch() { return new Response("one") } }\n',
@@ -146,6 +146,14 @@ describe('sovra dev', () => {
       await waitFor(() => stdout.includes('rebuild failed'), 10_000)
       expect(await (await fetch(`${url}/v`)).text()).toBe('two')
       expect(stdout).toMatch(/v\.ts:1:\d+: Expected \\"\)\\" but found/)
+      // A config change restarts the host in place; a broken config is refused and the old one keeps serving.
+      writeFileSync(join(dir, 'w.ts'), 'export default { fetch() { return new Response("w") } }\n')
+      writeFileSync(join(dir, 'wrangler-compat.toml'), '[[functions]]\nname = "v"\nmain = "w.ts"\nroutes = ["/v", "/w"]\n')
+      await waitFor(async () => (await fetch(`${url}/w`).then((r) => r.text(), () => '')) === 'w', 15_000)
+      writeFileSync(join(dir, 'wrangler-compat.toml'), '[[functions]]\nname = "v"\nmain = "nope.ts"\n')
+      await waitFor(() => stdout.includes('config change rejected'), 10_000)
+      expect(stderr).toMatch(/entry module not found: .*nope\.ts/)
+      expect(await (await fetch(`${url}/w`)).text()).toBe('w')
     } finally {
       child.kill('SIGTERM')
     }

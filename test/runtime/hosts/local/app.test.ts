@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../../../runtime/config/load.ts'
 import { createLocalApp } from '../../../../runtime/hosts/local/app.ts'
 import { FunctionSet } from '../../../../runtime/hosts/local/functions.ts'
-import { logInvocation } from '../../../../runtime/hosts/local/observer.ts'
+import { invocationLogger } from '../../../../runtime/hosts/local/observer.ts'
 import { createPromMetrics } from '../../../../infra/observe/metrics.ts'
 import { captureLogger, tempProject, waitFor, withFixtures } from '../../../helpers.ts'
 
@@ -34,6 +34,7 @@ routes = ["/boom"]
 describe('local host app (in memory)', () => {
   const log = captureLogger()
   const metrics = createPromMetrics()
+  const logLine = invocationLogger(log)
   let functions: FunctionSet
   let app: ReturnType<typeof createLocalApp>
 
@@ -41,7 +42,7 @@ describe('local host app (in memory)', () => {
     const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG, 'echo.ts': "export { default } from '" + new URL('../../../../functions/echo/index.ts', import.meta.url).pathname + "'\n" }))
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
     functions = await FunctionSet.load(project, {
-      observer: { onInvocation: (r) => (metrics.onInvocation(r), logInvocation(log, r)), onIsolate: (e) => metrics.onIsolate(e) },
+      observer: { onInvocation: (r) => (metrics.onInvocation(r), logLine(r)), onIsolate: (e) => metrics.onIsolate(e) },
     })
     metrics.setStats(() => functions.stats())
     app = createLocalApp({ project, functions, log, metrics })
