@@ -138,7 +138,8 @@ async function coldStart(withSpare: boolean): Promise<ColdStart> {
 const results: Record<string, LoadResult | { skipped: string }> = {}
 process.stderr.write(`load: ${hasWrk ? 'wrk -t1' : 'autocannon'} -c${CONNECTIONS} for ${DURATION}s each, on ${cpus().length} cores\n`)
 results['sovra'] = await contender('sovra (embedded host, isolates)', (port) =>
-  spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', join(HERE, 'fixtures/wrangler-compat.toml'), '--port', String(port)], { stdio: 'ignore' }), '/_sovra/health')
+  // The same flags as `npm start` (package.json).
+  spawn(process.execPath, ['--max-semi-space-size=32', join(ROOT, 'bin/sovra.js'), 'start', '--config', join(HERE, 'fixtures/wrangler-compat.toml'), '--port', String(port)], { stdio: 'ignore' }), '/_sovra/health')
 results['hono'] = await contender('bare @hono/node-server (in-process)', (port) =>
   spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers/hono-bare.ts'), String(port)], { stdio: 'ignore', cwd: ROOT }), '/')
 if (existsSync(WORKERD)) {

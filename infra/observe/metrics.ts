@@ -67,16 +67,33 @@ export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetr
   gauge('sovra_inflight', 'Invocations running in isolates', (s) => s.inflight)
   gauge('sovra_queue_depth', 'Invocations waiting for an isolate', (s) => s.queued)
 
+  // Label-bound children, cached: prom-client hashes the label object on every call otherwise.
+  const perCall = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<string>; queue: Histogram.Internal<string> }>()
+  const bound = (r: InvocationRecord) => {
+    const key = `${r.invocation.function}\u0000${r.invocation.trigger}\u0000${r.status}\u0000${r.outcome}`
+    let b = perCall.get(key)
+    if (b === undefined) {
+      const status = String(r.status)
+      b = {
+        count: invocations.labels({ function: r.invocation.function, trigger: r.invocation.trigger, status, outcome: r.outcome }),
+        latency: duration.labels({ function: r.invocation.function, trigger: r.invocation.trigger, status }),
+        queue: queued.labels({ function: r.invocation.function }),
+      }
+      perCall.set(key, b)
+    }
+    return b
+  }
+
   return {
     registry,
     setStats(fn) {
       read = fn
     },
     onInvocation(r: InvocationRecord) {
-      const status = String(r.status)
-      invocations.inc({ function: r.invocation.function, trigger: r.invocation.trigger, status, outcome: r.outcome })
-      duration.observe({ function: r.invocation.function, trigger: r.invocation.trigger, status }, r.durationMs / 1000)
-      queued.observe({ function: r.invocation.function }, r.queuedMs / 1000)
+      const b = bound(r)
+      b.count.inc()
+      b.latency.observe(r.durationMs / 1000)
+      b.queue.observe(r.queuedMs / 1000)
     },
     onIsolate(e: IsolateEvent) {
       isolateEvents.inc({ function: e.function, event: e.event, reason: e.reason ?? '' })

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as esbuild from 'esbuild'
@@ -83,7 +83,21 @@ export function writeBundle(name: string, code: Uint8Array, outDir: string): Fun
   const path = join(outDir, `${name}.${version}.mjs`)
   mkdirSync(dirname(path), { recursive: true })
   writeFileSync(path, code)
+  pruneBundles(name, outDir, path)
   return { name, path, sha256, version, bytes: code.byteLength }
+}
+
+/** Bundles kept per function besides the current one (dev writes one per save). */
+export const KEEP_OLD_BUNDLES = 3
+
+// Isolates have their module in memory once loaded, so removing an old file never breaks one still running.
+function pruneBundles(name: string, outDir: string, current: string): void {
+  const pattern = new RegExp(`^${name.replace(/[-]/g, '\\-')}\\.[0-9a-f]{12}\\.mjs$`)
+  const old = readdirSync(outDir)
+    .filter((f) => pattern.test(f) && join(outDir, f) !== current)
+    .map((f) => ({ file: join(outDir, f), mtime: statSync(join(outDir, f)).mtimeMs }))
+    .sort((a, b) => b.mtime - a.mtime)
+  for (const { file } of old.slice(KEEP_OLD_BUNDLES)) rmSync(file, { force: true })
 }
 
 /**
