@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import type { Project } from '../../config/resolve.ts'
 import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
+import { SovraError } from '../../core/errors.ts'
 import { createLocalApp } from './app.ts'
 import { FunctionSet } from './functions.ts'
 import { invocationLogger, type HostLogger, type HostMetrics } from './observer.ts'
@@ -89,6 +90,10 @@ export class LocalHost {
       })
     } catch (error) {
       await functions.close(0)
+      const code = (error as { code?: string }).code
+      if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+        throw new SovraError('ERR_CONFIG', `cannot listen on ${hostname}:${options.port ?? DEFAULT_PORT} (${code}); pass a free --port (0 picks one) or another --host`, { cause: error })
+      }
       throw error
     }
     const { port } = server.address() as AddressInfo

@@ -60,6 +60,22 @@ describe('sovra CLI', () => {
     expect(s.err).toMatch(/wrangler-compat\.toml:1:\d+: error: TOML syntax error/)
   })
 
+  it('start refuses a bad config with its diagnostics and a busy port with a clear message, exit 1', async () => {
+    const bad = tempProject({ 'wrangler-compat.toml': '[[functions]]\nname = "x"\nmain = "missing.js"\n' })
+    const res = await run(['start', '--config', join(bad, 'wrangler-compat.toml'), '--port', '0'])
+    expect(res.code).toBe(1)
+    expect(res.err).toMatch(/functions\[0\]\.main: entry module not found/)
+    const { createServer } = await import('node:net')
+    const busy = createServer()
+    await new Promise<void>((r) => busy.listen(0, '127.0.0.1', () => r()))
+    const port = (busy.address() as { port: number }).port
+    const dir = withFixtures(tempProject(ECHO_PROJECT))
+    const taken = await run(['start', '--config', join(dir, 'wrangler-compat.toml'), '--port', String(port)])
+    busy.close()
+    expect(taken.code).toBe(1)
+    expect(taken.err).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); pass a free --port`))
+  })
+
   it('config check never prints secret values', async () => {
     const dir = tempProject({ ...ECHO_PROJECT, '.dev.vars': 'TOKEN=abc-very-secret-123\n' })
     withFixtures(dir)
