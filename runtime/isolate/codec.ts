@@ -177,6 +177,22 @@ export class Outbox<T> {
 }
 
 /**
+ * Joins byte chunks into one array (the chunk itself when there is only one).
+ * @param chunks the parts
+ * @param total their summed length
+ */
+export function concatBytes(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0] as Uint8Array
+  const out = new Uint8Array(total)
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.byteLength
+  }
+  return out
+}
+
+/**
  * Serialises anything thrown so it survives structured clone, keeping a SovraError's code.
  * @param error what was thrown
  */

@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
 import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
 import {
+  concatBytes,
   Outbox,
   serializeError,
   type AckMessage,
@@ -46,17 +47,6 @@ function transferable(chunk: Uint8Array): [Uint8Array, ArrayBuffer[]] {
   }
   const copy = chunk.slice()
   return [copy, [copy.buffer as ArrayBuffer]]
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0] as Uint8Array
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const c of chunks) {
-    out.set(c, at)
-    at += c.byteLength
-  }
-  return out
 }
 
 const env: Record<string, unknown> = { ...init.env.vars, ...init.env.secrets }
@@ -146,7 +136,7 @@ async function runFetch(msg: FetchMessage): Promise<void> {
       if (r === 'tick') break
       if (r.done) {
         if (total > init.maxBodyBytes) throw tooLarge(total)
-        const whole = concat(chunks, total)
+        const whole = concatBytes(chunks, total)
         const [b, transfer] = whole.byteLength === 0 ? [null, []] : transferable(whole)
         await settleAndPost(msg.id, waits, errors, () => post({ ...head, body: b, end: true, done: true }, transfer), (done) => post({ ...head, body: b, end: true, done }, transfer))
         return

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { SovraError } from '../../core/errors.ts'
 import type { RequestHead } from '../../isolate/pool.ts'
-import type { HeaderPairs } from '../../isolate/codec.ts'
+import { concatBytes, type HeaderPairs } from '../../isolate/codec.ts'
 
 const NO_BODY = new Set(['GET', 'HEAD'])
 
@@ -24,14 +24,7 @@ export async function readLimited(chunks: AsyncIterable<Uint8Array>, limit: numb
     if (total > limit) throw tooLarge(fn, limit, `more than ${limit} bytes`)
     parts.push(chunk)
   }
-  if (parts.length === 1) return parts[0] as Uint8Array
-  const out = new Uint8Array(total)
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
+  return concatBytes(parts, total)
 }
 
 function checkLength(value: string | null | undefined, limit: number, fn: string): void {
