@@ -1,5 +1,5 @@
 import { errorToResponse, isSovraError, SovraError, ERROR_CODES, type ErrorCode, type Invocation } from '../core/index.ts'
-import type { EventMessage, FetchMessage, SerializedError } from './codec.ts'
+import type { EventMessage, FetchMessage, SerializedError, WorkerMessage } from './codec.ts'
 
 /** How an invocation ended, for logs and metrics. */
 export type Outcome = 'ok' | 'error' | 'timeout' | 'oom' | 'crash' | 'overloaded' | 'cancelled' | 'unavailable'
@@ -103,4 +103,91 @@ export function failJob(job: Job, error: SovraError, outcome: Outcome): void {
 export function asSovraError(error: unknown, fallback: ErrorCode): SovraError {
   if (isSovraError(error)) return error
   return new SovraError(fallback, error instanceof Error ? error.message : String(error), { cause: error })
+}
+
+/** Worker messages that belong to one job. */
+export type JobMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' }>
+
+/** What applying a worker message may need from the pool. */
+export interface JobHooks {
+  /** Tells the isolate that `n` more stream chunks were consumed. */
+  ack(n: number): void
+  cancel(reason: string): void
+  /** The invocation is complete. */
+  finish(): void
+  timeoutError(): SovraError
+}
+
+/**
+ * Applies one message from the isolate to its job: the response head (with the whole body, or a stream fed by
+ * later chunks under flow control), chunks, the end, an error, and done (the invocation's end).
+ * @param job the job the message is for
+ * @param msg the message
+ * @param hooks what the pool provides
+ */
+export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): void {
+  switch (msg.type) {
+    case 'response': {
+      job.status = msg.status
+      let body: BodyInit | null = msg.body as Uint8Array<ArrayBuffer> | null
+      if (!msg.end) {
+        body = new ReadableStream<Uint8Array>({
+          start: (controller) => {
+            job.stream = controller
+          },
+          // With a high-water mark of 1, pull runs only when the queue is empty: everything sent was consumed.
+          pull: () => {
+            if (job.unacked > 0 && !job.finished) {
+              hooks.ack(job.unacked)
+              job.unacked = 0
+            }
+          },
+          cancel: () => {
+            job.stream = undefined
+            hooks.cancel('the client went away')
+          },
+        }, { highWaterMark: 1 })
+      }
+      const settle = job.settleHead
+      job.settleHead = undefined
+      msg.headers.push(['x-sovra-invocation-id', job.invocation.id])
+      settle?.(new Response(body, { status: msg.status, statusText: msg.statusText, headers: msg.headers }))
+      if (msg.done) hooks.finish()
+      break
+    }
+    case 'chunk':
+      // After a cancel the isolate may still have chunks on the way: they are dropped.
+      if (job.stream === undefined) break
+      job.unacked++
+      job.stream.enqueue(msg.chunk)
+      break
+    case 'end':
+      job.stream?.close()
+      job.stream = undefined
+      if (msg.done) hooks.finish()
+      break
+    case 'error': {
+      const timedOut = Date.now() >= job.deadline
+      const error = timedOut ? hooks.timeoutError() : toCallerError(msg.error)
+      const outcome: Outcome = timedOut ? 'timeout' : 'error'
+      if (job.settleEvent !== undefined) job.eventError = { error, outcome }
+      else failJob(job, error, outcome)
+      job.outcome = outcome
+      job.error = msg.error
+      break
+    }
+    case 'done':
+      job.waitUntilErrors = msg.errors
+      if (job.settleEvent !== undefined) {
+        const settle = job.settleEvent
+        job.settleEvent = undefined
+        const failed = job.eventError
+        job.status = failed === undefined ? 200 : failed.error.status
+        settle(failed === undefined
+          ? { ok: true, status: 200, outcome: 'ok', error: undefined, noRetry: msg.noRetry }
+          : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, noRetry: msg.noRetry })
+      }
+      hooks.finish()
+      break
+  }
 }

@@ -1,17 +1,14 @@
-import { Worker } from 'node:worker_threads'
 import { randomUUID } from 'node:crypto'
 import { SovraError, type Invocation, type ObjectEvent, type Principal, type TriggerKind } from '../core/index.ts'
 import type { IsolateSettings, Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
-import { Outbox, type BatchMessage, type EnvSpec, type HeaderPairs, type HostMessage, type EventMessage, type FetchMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
-import { failJob, toCallerError, type EventResult, type InvocationRecord, type Job, type Outcome } from './job.ts'
-import { workerScriptPath } from './worker-script.ts'
+import type { EnvSpec, EventMessage, FetchMessage, HeaderPairs } from './codec.ts'
+import { applyWorkerMessage, failJob, type EventResult, type InvocationRecord, type Job, type JobMessage, type Outcome } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
+import { startSlot, type Slot } from './slot.ts'
 
 export type { EventResult, InvocationRecord, Outcome } from './job.ts'
 
-/** Chunks a streamed body may have in flight before the host has handed them on (backpressure window). */
-export const STREAM_WINDOW = 16
 /** After the deadline, how long a cooperative handler gets to stop before its isolate is terminated. */
 export const TERMINATE_GRACE_MS = 200
 
@@ -53,18 +50,6 @@ export interface CallOptions {
   fields?: Record<string, unknown>
 }
 
-interface Slot {
-  worker: Worker
-  outbox: Outbox<HostMessage>
-  gen: number
-  bundle: FunctionBundle
-  ready: boolean
-  retiring: boolean
-  jobs: Map<number, Job>
-  spawnedAt: number
-  exitReason: { outcome: Outcome; error: SovraError } | undefined
-  whenReady: Promise<void>
-}
 
 /** A request as plain data: what crosses into the isolate. */
 export interface RequestHead {
@@ -316,64 +301,32 @@ export class IsolatePool {
   }
 
   #spawn(bundle = this.#bundle, gen = this.#gen): Slot {
-    const init: WorkerInit = { bundlePath: bundle.path, env: this.#opts.env, streamWindow: STREAM_WINDOW, maxBodyBytes: this.#opts.limits.max_body_bytes }
-    const spare = this.#opts.spares?.take(this.#opts.limits.memory_mb)
-    if (spare !== undefined) {
-      spare.ref()
-      spare.postMessage({ type: 'init', init })
-    }
-    const worker = spare ?? new Worker(workerScriptPath(), {
-      workerData: init,
-      // The function sees no host environment variables: secrets reach it only through env.
-      env: {},
-      // Not the host's flags: a TypeScript loader (tsx) in the host must not load into every isolate.
-      execArgv: [],
-      resourceLimits: { maxOldGenerationSizeMb: this.#opts.limits.memory_mb },
-      name: `sovra:${this.name}`,
+    const slot = startSlot({
+      name: this.name,
+      bundle,
+      gen,
+      env: this.#opts.env,
+      limits: this.#opts.limits,
+      spares: this.#opts.spares,
+      onReady: (s) => {
+        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'ready', startMs: Date.now() - s.spawnedAt })
+        this.#pump()
+      },
+      onInitError: (s, error, reason) => {
+        if (s.gen === this.#gen) this.#loadError = error
+        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'init-error', reason })
+      },
+      onMessage: (s, msg) => this.#onWorkerMessage(s, msg),
+      onExit: (s, code) => this.#onExit(s, code),
     })
-    let readyResolve: () => void = () => undefined
-    let readyReject: (e: Error) => void = () => undefined
-    const whenReady = new Promise<void>((resolve, reject) => {
-      readyResolve = resolve
-      readyReject = reject
-    })
-    whenReady.catch(() => undefined)
-    const slot: Slot = { worker, outbox: new Outbox<HostMessage>((m, t) => worker.postMessage(m, t)), gen, bundle, ready: false, retiring: false, jobs: new Map(), spawnedAt: Date.now(), exitReason: undefined, whenReady }
     this.#slots.add(slot)
     this.#opts.observer?.onIsolate?.({ function: this.name, event: 'spawn' })
-    const onMessage = (msg: WorkerMessage | BatchMessage<WorkerMessage>): void => {
-      if (msg.type === 'batch') {
-        for (const m of msg.messages) onMessage(m)
-      } else if (msg.type === 'ready') {
-        slot.ready = true
-        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'ready', startMs: Date.now() - slot.spawnedAt })
-        readyResolve()
-        this.#pump()
-      } else if (msg.type === 'init-error') {
-        const error = new SovraError('ERR_FUNCTION_LOAD', `function "${this.name}" failed to load (bundle ${bundle.version}): ${msg.error.message}`)
-        if (gen === this.#gen) this.#loadError = error
-        slot.exitReason = { outcome: 'unavailable', error }
-        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'init-error', reason: msg.error.message })
-        readyReject(error)
-        void worker.terminate()
-      } else {
-        this.#onWorkerMessage(slot, msg)
-      }
-    }
-    worker.on('message', onMessage)
-    worker.on('error', (error: Error & { code?: string }) => {
-      slot.exitReason ??= error.code === 'ERR_WORKER_OUT_OF_MEMORY'
-        ? { outcome: 'oom', error: new SovraError('ERR_ISOLATE_LOST', `function "${this.name}" ran out of memory (limits.memory_mb = ${this.#opts.limits.memory_mb}); its isolate was replaced`) }
-        : { outcome: 'crash', error: new SovraError('ERR_ISOLATE_LOST', `function "${this.name}"'s isolate crashed (${error.message}); it was replaced`) }
-    })
-    worker.on('exit', (code) => this.#onExit(slot, code, readyReject))
     return slot
   }
 
-  #onExit(slot: Slot, code: number, readyReject: (e: Error) => void): void {
+  #onExit(slot: Slot, code: number): void {
     this.#slots.delete(slot)
     const reason = slot.exitReason ?? { outcome: 'crash' as Outcome, error: new SovraError('ERR_ISOLATE_LOST', `function "${this.name}"'s isolate exited (code ${code}); it was replaced`) }
-    readyReject(reason.error)
     for (const job of slot.jobs.values()) this.#finish(job, reason.error, reason.outcome)
     slot.jobs.clear()
     this.#opts.observer?.onIsolate?.({ function: this.name, event: 'exit', reason: reason.outcome })
@@ -384,73 +337,15 @@ export class IsolatePool {
     this.#pump()
   }
 
-  #onWorkerMessage(slot: Slot, msg: Exclude<WorkerMessage, { type: 'ready' | 'init-error' }>): void {
+  #onWorkerMessage(slot: Slot, msg: JobMessage): void {
     const job = slot.jobs.get(msg.id)
     if (job === undefined) return
-    switch (msg.type) {
-      case 'response': {
-        job.status = msg.status
-        let body: BodyInit | null = msg.body as Uint8Array<ArrayBuffer> | null
-        if (!msg.end) {
-          body = new ReadableStream<Uint8Array>({
-            start: (controller) => {
-              job.stream = controller
-            },
-            // With a high-water mark of 1, pull runs only when the queue is empty: everything sent was consumed.
-            pull: () => {
-              if (job.unacked > 0 && !job.finished) {
-                slot.outbox.push({ type: 'ack', id: job.id, n: job.unacked })
-                job.unacked = 0
-              }
-            },
-            cancel: () => {
-              job.stream = undefined
-              this.#cancel(job, 'the client went away')
-            },
-          }, { highWaterMark: 1 })
-        }
-        const settle = job.settleHead
-        job.settleHead = undefined
-        msg.headers.push(['x-sovra-invocation-id', job.invocation.id])
-        settle?.(new Response(body, { status: msg.status, statusText: msg.statusText, headers: msg.headers }))
-        if (msg.done) this.#finish(job)
-        break
-      }
-      case 'chunk':
-        // After a cancel the isolate may still have chunks on the way: they are dropped.
-        if (job.stream === undefined) break
-        job.unacked++
-        job.stream.enqueue(msg.chunk)
-        break
-      case 'end':
-        job.stream?.close()
-        job.stream = undefined
-        if (msg.done) this.#finish(job)
-        break
-      case 'error': {
-        const timedOut = Date.now() >= job.deadline
-        const error = timedOut ? this.#timeoutError() : toCallerError(msg.error)
-        const outcome: Outcome = timedOut ? 'timeout' : 'error'
-        if (job.settleEvent !== undefined) job.eventError = { error, outcome }
-        else failJob(job, error, outcome)
-        job.outcome = outcome
-        job.error = msg.error
-        break
-      }
-      case 'done':
-        job.waitUntilErrors = msg.errors
-        if (job.settleEvent !== undefined) {
-          const settle = job.settleEvent
-          job.settleEvent = undefined
-          const failed = job.eventError
-          job.status = failed === undefined ? 200 : failed.error.status
-          settle(failed === undefined
-            ? { ok: true, status: 200, outcome: 'ok', error: undefined, noRetry: msg.noRetry }
-            : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, noRetry: msg.noRetry })
-        }
-        this.#finish(job)
-        break
-    }
+    applyWorkerMessage(job, msg, {
+      ack: (n) => slot.outbox.push({ type: 'ack', id: job.id, n }),
+      cancel: (reason) => this.#cancel(job, reason),
+      finish: () => this.#finish(job),
+      timeoutError: () => this.#timeoutError(),
+    })
   }
 
   #timeoutError(): SovraError {

@@ -1,0 +1,105 @@
+import { Worker } from 'node:worker_threads'
+import { SovraError } from '../core/errors.ts'
+import type { Limits } from '../config/schema.ts'
+import type { FunctionBundle } from './bundle.ts'
+import { Outbox, type BatchMessage, type EnvSpec, type HostMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
+import type { Job, JobMessage, Outcome } from './job.ts'
+import type { SpareIsolates } from './spares.ts'
+import { workerScriptPath } from './worker-script.ts'
+
+/** Chunks a streamed body may have in flight before the host has handed them on (backpressure window). */
+export const STREAM_WINDOW = 16
+
+/** One isolate: a worker thread running one bundle, and the jobs it is running. */
+export interface Slot {
+  worker: Worker
+  outbox: Outbox<HostMessage>
+  /** The pool generation (bundle) it belongs to; older generations retire after a reload. */
+  gen: number
+  bundle: FunctionBundle
+  ready: boolean
+  retiring: boolean
+  jobs: Map<number, Job>
+  spawnedAt: number
+  /** Why it is going away, set before it exits; the jobs it had end with this. */
+  exitReason: { outcome: Outcome; error: SovraError } | undefined
+  whenReady: Promise<void>
+}
+
+/** What {@link startSlot} needs: the function, its bundle and env, and the pool's callbacks. */
+export interface SlotOptions {
+  name: string
+  bundle: FunctionBundle
+  gen: number
+  env: EnvSpec
+  limits: Limits
+  spares: SpareIsolates | undefined
+  onReady(slot: Slot): void
+  onInitError(slot: Slot, error: SovraError, reason: string): void
+  onMessage(slot: Slot, msg: JobMessage): void
+  onExit(slot: Slot, code: number): void
+}
+
+/**
+ * Starts an isolate for a bundle: takes a spare thread when one is ready, else starts one, with the memory limit,
+ * no host environment and no host flags. Its `whenReady` resolves when the bundle has loaded and rejects when it
+ * failed to load or the thread died first.
+ * @param options the function, bundle, env and callbacks
+ */
+export function startSlot(options: SlotOptions): Slot {
+  const { name, bundle, limits } = options
+  const init: WorkerInit = { bundlePath: bundle.path, env: options.env, streamWindow: STREAM_WINDOW, maxBodyBytes: limits.max_body_bytes }
+  const spare = options.spares?.take(limits.memory_mb)
+  if (spare !== undefined) {
+    spare.ref()
+    spare.postMessage({ type: 'init', init })
+  }
+  const worker = spare ?? new Worker(workerScriptPath(), {
+    workerData: init,
+    // The function sees no host environment variables: secrets reach it only through env.
+    env: {},
+    // Not the host's flags: a TypeScript loader (tsx) in the host must not load into every isolate.
+    execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb: limits.memory_mb },
+    name: `sovra:${name}`,
+  })
+  let readyResolve: () => void = () => undefined
+  let readyReject: (e: Error) => void = () => undefined
+  const whenReady = new Promise<void>((resolve, reject) => {
+    readyResolve = resolve
+    readyReject = reject
+  })
+  whenReady.catch(() => undefined)
+  const slot: Slot = {
+    worker, outbox: new Outbox<HostMessage>((m, t) => worker.postMessage(m, t)), gen: options.gen, bundle,
+    ready: false, retiring: false, jobs: new Map(), spawnedAt: Date.now(), exitReason: undefined, whenReady,
+  }
+  const onMessage = (msg: WorkerMessage | BatchMessage<WorkerMessage>): void => {
+    if (msg.type === 'batch') {
+      for (const m of msg.messages) onMessage(m)
+    } else if (msg.type === 'ready') {
+      slot.ready = true
+      readyResolve()
+      options.onReady(slot)
+    } else if (msg.type === 'init-error') {
+      const error = new SovraError('ERR_FUNCTION_LOAD', `function "${name}" failed to load (bundle ${bundle.version}): ${msg.error.message}`)
+      slot.exitReason = { outcome: 'unavailable', error }
+      options.onInitError(slot, error, msg.error.message)
+      readyReject(error)
+      void worker.terminate()
+    } else {
+      options.onMessage(slot, msg)
+    }
+  }
+  worker.on('message', onMessage)
+  worker.on('error', (error: Error & { code?: string }) => {
+    slot.exitReason ??= error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+      ? { outcome: 'oom', error: new SovraError('ERR_ISOLATE_LOST', `function "${name}" ran out of memory (limits.memory_mb = ${limits.memory_mb}); its isolate was replaced`) }
+      : { outcome: 'crash', error: new SovraError('ERR_ISOLATE_LOST', `function "${name}"'s isolate crashed (${error.message}); it was replaced`) }
+  })
+  worker.on('exit', (code) => {
+    readyReject(slot.exitReason?.error ?? new SovraError('ERR_ISOLATE_LOST', `function "${name}"'s isolate exited (code ${code}) before it was ready`))
+    options.onExit(slot, code)
+  })
+  return slot
+}
