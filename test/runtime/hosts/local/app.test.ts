@@ -29,6 +29,11 @@ GREETING = "special"
 name = "throws"
 main = "fixtures/throws.ts"
 routes = ["/boom"]
+
+[[functions]]
+name = "size"
+main = "fixtures/size.ts"
+routes = ["/size"]
 `
 
 describe('local host app (in memory)', () => {
@@ -88,6 +93,16 @@ describe('local host app (in memory)', () => {
     await waitFor(() => echoLines() === before + 1)
   })
 
+  it('accepts a body of exactly max_body_bytes and keeps multi-byte text intact', async () => {
+    const exact = await app.request('/size', { method: 'POST', body: 'x'.repeat(1000) })
+    expect(await exact.json()).toEqual({ bytes: 1000, text: 'x'.repeat(64) })
+    const japanese = '就業規則第十二条：機密情報の取扱い'
+    const res = await app.request('/size', { method: 'POST', body: japanese, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+    expect(await res.json()).toEqual({ bytes: new TextEncoder().encode(japanese).byteLength, text: japanese })
+    const echoed = await app.request(`/v1/echo?q=${encodeURIComponent('稟議')}`)
+    expect((await echoed.json()).query).toEqual({ q: '稟議' })
+  })
+
   it('gives a throwing function a 500 with the invocation id, and logs the real error', async () => {
     const res = await app.request('/boom')
     expect(res.status).toBe(500)
@@ -109,7 +124,7 @@ describe('local host app (in memory)', () => {
   it('reports health once warm minimums are ready', async () => {
     const res = await app.request('/_sovra/health')
     expect(res.status).toBe(200)
-    expect(await res.json()).toMatchObject({ status: 'ok', functions: { echo: 'ready', special: 'ready', throws: 'ready' } })
+    expect(await res.json()).toMatchObject({ status: 'ok', functions: { echo: 'ready', special: 'ready', throws: 'ready', size: 'ready' } })
   })
 
   it('lists functions with routes, tier, limits and the bundle sha256', async () => {
