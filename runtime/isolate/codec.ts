@@ -61,7 +61,12 @@ export interface AckMessage {
   n: number
 }
 
-export type HostMessage = FetchMessage | EventMessage | CancelMessage | AckMessage
+/** Host -> worker: no more work; close the port and let the thread end. */
+export interface StopMessage {
+  type: 'stop'
+}
+
+export type HostMessage = FetchMessage | EventMessage | CancelMessage | AckMessage | StopMessage
 
 /** Several messages sent as one: under load, one postMessage per event-loop turn instead of one per message. */
 export interface BatchMessage<T> {

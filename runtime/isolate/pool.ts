@@ -9,6 +9,8 @@ import { startSlot, type Slot } from './slot.ts'
 
 export type { EventResult, InvocationRecord, Outcome } from './job.ts'
 
+/** How long an idle isolate gets to stop by itself at close before it is terminated. */
+export const STOP_GRACE_MS = 500
 /** After the deadline, how long a cooperative handler gets to stop before its isolate is terminated. */
 export const TERMINATE_GRACE_MS = 200
 
@@ -228,9 +230,17 @@ export class IsolatePool {
     }
     const lost = new SovraError('ERR_SHUTTING_DOWN', `function "${this.name}" is shutting down`)
     for (const job of this.#queue.splice(0)) this.#finish(job, lost, 'unavailable')
-    await Promise.all([...this.#slots].map((s) => {
+    await Promise.all([...this.#slots].map(async (s) => {
       s.exitReason ??= { outcome: 'unavailable', error: lost }
-      return s.worker.terminate()
+      // Idle isolates are asked to stop, so they end like any thread (profilers and exit hooks run); one that
+      // does not within STOP_GRACE_MS, or still has work, is terminated.
+      if (s.jobs.size > 0) return s.worker.terminate()
+      const exited = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()))
+      s.outbox.push({ type: 'stop' })
+      s.outbox.flush()
+      const timer = setTimeout(() => void s.worker.terminate(), STOP_GRACE_MS)
+      await exited
+      clearTimeout(timer)
     }))
   }
 

@@ -5,7 +5,7 @@ import type { FunctionBundle } from './bundle.ts'
 import { Outbox, type BatchMessage, type EnvSpec, type HostMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
 import type { Job, JobMessage, Outcome } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
-import { workerScriptPath } from './worker-script.ts'
+import { isolateExecArgv, workerScriptPath } from './worker-script.ts'
 
 /** Chunks a streamed body may have in flight before the host has handed them on (backpressure window). */
 export const STREAM_WINDOW = 16
@@ -58,8 +58,7 @@ export function startSlot(options: SlotOptions): Slot {
     workerData: init,
     // The function sees no host environment variables: secrets reach it only through env.
     env: {},
-    // Not the host's flags: a TypeScript loader (tsx) in the host must not load into every isolate.
-    execArgv: [],
+    execArgv: isolateExecArgv(),
     resourceLimits: { maxOldGenerationSizeMb: limits.memory_mb },
     name: `sovra:${name}`,
   })

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads'
-import { workerScriptPath } from './worker-script.ts'
+import { isolateExecArgv, workerScriptPath } from './worker-script.ts'
 
 /**
  * Pre-started isolate threads that have not loaded a function yet. Starting a Node worker thread costs ~45-55 ms
@@ -58,7 +58,7 @@ export class SpareIsolates {
       const worker = new Worker(workerScriptPath(), {
         workerData: null,
         env: {},
-        execArgv: [],
+        execArgv: isolateExecArgv(),
         resourceLimits: { maxOldGenerationSizeMb: memoryMb },
         name: 'sovra:spare',
       })

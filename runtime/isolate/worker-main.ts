@@ -2,7 +2,7 @@
  * The program each isolate (worker thread) runs: loads one function bundle, then serves invocations from the
  * host. Built to a single file by esbuild at start (see worker-script.ts); never imported by the host.
  */
-import { parentPort, workerData } from 'node:worker_threads'
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
 import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
@@ -22,15 +22,20 @@ import {
 
 installLightResponse()
 
-const port = parentPort
-if (port === null) throw new Error('worker-main must run in a worker thread')
+if (parentPort === null) throw new Error('worker-main must run in a worker thread')
+const port: MessagePort = parentPort
 // A spare isolate starts without a function and receives its init as the first message (see spares.ts).
 const init: WorkerInit = (workerData as WorkerInit | null) ?? (await new Promise<WorkerInit>((resolve) => {
   port.once('message', (msg: { type: 'init'; init: WorkerInit }) => resolve(msg.init))
 }))
 
 interface Running {
-  abort: AbortController
+  deadline: number
+  /** Created the first time the function reads ctx.signal: AbortSignals are costly on Node 20 and most never are. */
+  controller: AbortController | undefined
+  timer: NodeJS.Timeout | undefined
+  /** Set once the invocation is cancelled or past its deadline. */
+  aborted: { reason: unknown } | undefined
   credit: number
   wake: (() => void) | undefined
   reader: ReadableStreamDefaultReader<Uint8Array> | undefined
@@ -62,7 +67,9 @@ function makeContext(msg: FetchMessage | EventMessage, state: Running, waits: Pr
     waitUntil(promise: Promise<unknown>) {
       waits.push(Promise.resolve(promise).catch((e: unknown) => void errors.push(serializeError(e))))
     },
-    signal: state.abort.signal,
+    get signal() {
+      return signalOf(state)
+    },
     deadline: msg.deadline,
     invocation: msg.invocation,
     principal: msg.principal,
@@ -79,14 +86,38 @@ async function settle(waits: Promise<unknown>[]): Promise<void> {
 }
 
 function startRun(id: number, deadline: number): Running {
-  const state: Running = { abort: new AbortController(), credit: init.streamWindow, wake: undefined, reader: undefined }
+  const state: Running = { deadline, controller: undefined, timer: undefined, aborted: undefined, credit: init.streamWindow, wake: undefined, reader: undefined }
   running.set(id, state)
-  // Cooperative code sees the deadline through ctx.signal; code that never yields is terminated by the host.
-  const ms = deadline - Date.now()
-  const timer = setTimeout(() => state.abort.abort(new DOMException('The invocation deadline passed', 'TimeoutError')), Math.max(0, ms))
-  timer.unref()
-  state.abort.signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
   return state
+}
+
+function endRun(id: number, state: Running): void {
+  running.delete(id)
+  clearTimeout(state.timer)
+}
+
+// Cooperative code sees the deadline through ctx.signal; code that never yields is terminated by the host.
+function signalOf(state: Running): AbortSignal {
+  if (state.controller === undefined) {
+    state.controller = new AbortController()
+    if (state.aborted !== undefined) {
+      state.controller.abort(state.aborted.reason)
+    } else {
+      state.timer = setTimeout(() => abortRun(state, new DOMException('The invocation deadline passed', 'TimeoutError')), Math.max(0, state.deadline - Date.now()))
+      state.timer.unref()
+    }
+  }
+  return state.controller.signal
+}
+
+function abortRun(state: Running, reason: unknown): void {
+  if (state.aborted !== undefined) return
+  state.aborted = { reason }
+  clearTimeout(state.timer)
+  state.controller?.abort(reason)
+  const wake = state.wake
+  state.wake = undefined
+  wake?.()
 }
 
 const nextMacrotask = (): Promise<'tick'> => new Promise((resolve) => setImmediate(resolve, 'tick'))
@@ -153,7 +184,7 @@ async function runFetch(msg: FetchMessage): Promise<void> {
       const r = await pending
       if (r.done) break
       await sendChunk(msg.id, state, r.value)
-      if (state.abort.signal.aborted) break
+      if (state.aborted !== undefined) break
       pending = reader.read()
     }
     post({ type: 'end', id: msg.id, done: false })
@@ -164,8 +195,7 @@ async function runFetch(msg: FetchMessage): Promise<void> {
     await settle(waits).catch(() => undefined)
     post({ type: 'done', id: msg.id, errors, noRetry: false })
   } finally {
-    running.delete(msg.id)
-    state.abort.abort()
+    endRun(msg.id, state)
   }
 }
 
@@ -185,12 +215,12 @@ function tooLarge(total: number): Error {
 }
 
 async function sendChunk(id: number, state: Running, chunk: Uint8Array): Promise<void> {
-  while (state.credit <= 0 && !state.abort.signal.aborted) {
+  while (state.credit <= 0 && state.aborted === undefined) {
     await new Promise<void>((resolve) => {
       state.wake = resolve
     })
   }
-  if (state.abort.signal.aborted) return
+  if (state.aborted !== undefined) return
   state.credit--
   const [c, transfer] = transferable(chunk)
   post({ type: 'chunk', id, chunk: c }, transfer)
@@ -224,8 +254,7 @@ async function runEvent(msg: EventMessage): Promise<void> {
     await settle(waits).catch(() => undefined)
     post({ type: 'done', id: msg.id, errors, noRetry })
   } finally {
-    running.delete(msg.id)
-    state.abort.abort()
+    endRun(msg.id, state)
   }
 }
 
@@ -254,12 +283,15 @@ function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
     case 'cancel': {
       const state = running.get(msg.id)
       if (state) {
-        state.abort.abort(new DOMException(msg.reason, 'AbortError'))
-        state.wake?.()
+        abortRun(state, new DOMException(msg.reason, 'AbortError'))
         void state.reader?.cancel(msg.reason).catch(() => undefined)
       }
       break
     }
+    case 'stop':
+      outbox.flush()
+      port.close()
+      break
     case 'ack': {
       const state = running.get((msg as AckMessage).id)
       if (state) {

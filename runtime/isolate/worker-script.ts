@@ -39,3 +39,13 @@ export function workerScriptPath(): string {
   cached = file
   return file
 }
+
+/**
+ * Node flags for isolate threads: none of the host's (a TypeScript loader in the host must not load into every
+ * isolate), except a CPU profiler when `SOVRA_ISOLATE_CPU_PROF=<dir>` asks for one (profiles are written when an
+ * isolate stops).
+ */
+export function isolateExecArgv(): string[] {
+  const dir = process.env['SOVRA_ISOLATE_CPU_PROF']
+  return dir === undefined || dir === '' ? [] : ['--cpu-prof', '--cpu-prof-dir', dir]
+}
