@@ -5,6 +5,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
+import { installLightRequest, LightRequest } from './light-request.ts'
 import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
 import {
   concatBytes,
@@ -21,6 +22,7 @@ import {
 } from './codec.ts'
 
 installLightResponse()
+installLightRequest()
 
 if (parentPort === null) throw new Error('worker-main must run in a worker thread')
 const port: MessagePort = parentPort
@@ -132,11 +134,9 @@ async function runFetch(msg: FetchMessage): Promise<void> {
     if (typeof handler !== 'function') {
       throw Object.assign(new Error(`function "${msg.invocation.function}" has no fetch handler; it exports: ${handlerNames().join(', ') || 'nothing'}`), { name: 'SovraError', code: 'ERR_NO_HANDLER' })
     }
-    // No signal on the Request: undici makes following one cost more than the rest of the call (Node 20).
-    // ctx.signal carries the abort instead.
-    const requestInit: RequestInit = { method: msg.method, headers: msg.headers }
-    if (msg.body !== null && msg.method !== 'GET' && msg.method !== 'HEAD') requestInit.body = msg.body as Uint8Array<ArrayBuffer>
-    const request = new Request(msg.url, requestInit)
+    // A lazy Request (light-request.ts); ctx.signal carries aborts, request.signal is never aborted.
+    const requestBody = msg.body !== null && msg.method !== 'GET' && msg.method !== 'HEAD' ? msg.body : null
+    const request = new LightRequest(msg.method, msg.url, msg.headers, requestBody) as unknown as Request
     const response = await handler.call(mod, request, env, makeContext(msg, state, waits, errors))
     if (!(response instanceof Response)) {
       throw Object.assign(new Error(`fetch handler of "${msg.invocation.function}" returned ${response === undefined ? 'undefined' : typeof response}; it must return a Response`), { name: 'SovraError', code: 'ERR_HANDLER' })

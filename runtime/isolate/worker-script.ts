@@ -15,7 +15,7 @@ let cached: string | undefined
  */
 export function workerScriptPath(): string {
   if (cached !== undefined) return cached
-  const sources = ['worker-main.ts', 'codec.ts', 'fast-response.ts'].map((f) => readFileSync(join(SOURCE_DIR, f)))
+  const sources = ['worker-main.ts', 'codec.ts', 'fast-response.ts', 'light-request.ts'].map((f) => readFileSync(join(SOURCE_DIR, f)))
   const key = createHash('sha256')
   for (const s of sources) key.update(s)
   const dir = join(tmpdir(), 'sovra-isolate')
