@@ -1,5 +1,6 @@
 import { errorToResponse, isSovraError, SovraError, ERROR_CODES, type ErrorCode, type Invocation } from '../core/index.ts'
 import type { EventMessage, FetchMessage, SerializedError, WorkerMessage } from './codec.ts'
+import type { Slot } from './slot.ts'
 
 /** How an invocation ended, for logs and metrics. */
 export type Outcome = 'ok' | 'error' | 'timeout' | 'oom' | 'crash' | 'overloaded' | 'cancelled' | 'unavailable'
@@ -54,6 +55,8 @@ export interface Job {
   eventError: { error: SovraError; outcome: Outcome } | undefined
   waitUntilErrors: SerializedError[]
   finished: boolean
+  /** The isolate running it, once dispatched. */
+  slot: Slot | undefined
 }
 
 /**
@@ -108,13 +111,13 @@ export function asSovraError(error: unknown, fallback: ErrorCode): SovraError {
 /** Worker messages that belong to one job. */
 export type JobMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' }>
 
-/** What applying a worker message may need from the pool. */
+/** What applying a worker message may need from the pool (one object per pool, not per message). */
 export interface JobHooks {
-  /** Tells the isolate that `n` more stream chunks were consumed. */
-  ack(n: number): void
-  cancel(reason: string): void
+  /** Tells the job's isolate that `n` more stream chunks were consumed. */
+  ack(job: Job, n: number): void
+  cancel(job: Job, reason: string): void
   /** The invocation is complete. */
-  finish(): void
+  finish(job: Job): void
   timeoutError(): SovraError
 }
 
@@ -138,13 +141,13 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
           // With a high-water mark of 1, pull runs only when the queue is empty: everything sent was consumed.
           pull: () => {
             if (job.unacked > 0 && !job.finished) {
-              hooks.ack(job.unacked)
+              hooks.ack(job, job.unacked)
               job.unacked = 0
             }
           },
           cancel: () => {
             job.stream = undefined
-            hooks.cancel('the client went away')
+            hooks.cancel(job, 'the client went away')
           },
         }, { highWaterMark: 1 })
       }
@@ -152,7 +155,7 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
       job.settleHead = undefined
       msg.headers.push(['x-sovra-invocation-id', job.invocation.id])
       settle?.(new Response(body, { status: msg.status, statusText: msg.statusText, headers: msg.headers }))
-      if (msg.done) hooks.finish()
+      if (msg.done) hooks.finish(job)
       break
     }
     case 'chunk':
@@ -164,7 +167,7 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
     case 'end':
       job.stream?.close()
       job.stream = undefined
-      if (msg.done) hooks.finish()
+      if (msg.done) hooks.finish(job)
       break
     case 'error': {
       const timedOut = Date.now() >= job.deadline
@@ -187,7 +190,7 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
           ? { ok: true, status: 200, outcome: 'ok', error: undefined, noRetry: msg.noRetry }
           : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, noRetry: msg.noRetry })
       }
-      hooks.finish()
+      hooks.finish(job)
       break
   }
 }

@@ -3,7 +3,7 @@ import { SovraError, type Invocation, type ObjectEvent, type Principal, type Tri
 import type { IsolateSettings, Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
 import type { EnvSpec, EventMessage, FetchMessage, HeaderPairs } from './codec.ts'
-import { applyWorkerMessage, failJob, type EventResult, type InvocationRecord, type Job, type JobMessage, type Outcome } from './job.ts'
+import { applyWorkerMessage, failJob, type EventResult, type InvocationRecord, type Job, type JobHooks, type JobMessage, type Outcome } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
 import { startSlot, type Slot } from './slot.ts'
 
@@ -100,6 +100,12 @@ export class IsolatePool {
   #loadError: SovraError | undefined
   #idle: Array<() => void> = []
   readonly #byInvocation = new Map<string, Job>()
+  readonly #hooks: JobHooks = {
+    ack: (job, n) => job.slot?.outbox.push({ type: 'ack', id: job.id, n }),
+    cancel: (job, reason) => this.#cancel(job, reason),
+    finish: (job) => this.#finish(job),
+    timeoutError: () => this.#timeoutError(),
+  }
 
   /** @param options the function, its limits and bundle */
   constructor(options: PoolOptions) {
@@ -258,7 +264,7 @@ export class IsolatePool {
     return {
       id, message, fields: options.fields, transfer: [], invocation, admitted, dispatched: undefined, deadline, timer: undefined,
       settleHead: undefined, settleEvent: undefined, stream: undefined, unacked: 0, status: undefined,
-      outcome: 'ok', error: undefined, eventError: undefined, waitUntilErrors: [], finished: false,
+      outcome: 'ok', error: undefined, eventError: undefined, waitUntilErrors: [], finished: false, slot: undefined,
     }
   }
 
@@ -298,6 +304,7 @@ export class IsolatePool {
       if (slot === undefined) break
       const job = this.#queue.shift() as Job
       job.dispatched = Date.now()
+      job.slot = slot
       slot.jobs.set(job.id, job)
       slot.outbox.push(job.message, job.transfer)
     }
@@ -350,12 +357,7 @@ export class IsolatePool {
   #onWorkerMessage(slot: Slot, msg: JobMessage): void {
     const job = slot.jobs.get(msg.id)
     if (job === undefined) return
-    applyWorkerMessage(job, msg, {
-      ack: (n) => slot.outbox.push({ type: 'ack', id: job.id, n }),
-      cancel: (reason) => this.#cancel(job, reason),
-      finish: () => this.#finish(job),
-      timeoutError: () => this.#timeoutError(),
-    })
+    applyWorkerMessage(job, msg, this.#hooks)
   }
 
   #timeoutError(): SovraError {
@@ -371,8 +373,8 @@ export class IsolatePool {
       return this.#finish(job, this.#timeoutError(), 'timeout')
     }
     failJob(job, this.#timeoutError(), 'timeout')
-    const slot = [...this.#slots].find((s) => s.jobs.has(job.id))
-    if (slot === undefined) return
+    const slot = job.slot
+    if (slot === undefined || !slot.jobs.has(job.id)) return
     slot.outbox.push({ type: 'cancel', id: job.id, reason: 'deadline' })
     // A handler that honours ctx.signal stops by itself; one stuck in a loop is terminated with its isolate.
     setTimeout(() => {
@@ -391,7 +393,7 @@ export class IsolatePool {
       return this.#finish(job, new SovraError('ERR_BAD_REQUEST', `invocation cancelled: ${reason}`, { status: 499 }), 'cancelled')
     }
     job.outcome = 'cancelled'
-    for (const s of this.#slots) if (s.jobs.has(job.id)) s.outbox.push({ type: 'cancel', id: job.id, reason })
+    if (job.slot?.jobs.has(job.id) === true) job.slot.outbox.push({ type: 'cancel', id: job.id, reason })
   }
 
   #finish(job: Job, error?: SovraError, outcome?: Outcome): void {
@@ -400,9 +402,8 @@ export class IsolatePool {
     job.finished = true
     this.#byInvocation.delete(job.invocation.id)
     if (job.timer !== undefined) clearTimeout(job.timer)
-    for (const s of this.#slots) {
-      if (s.jobs.delete(job.id) && s.retiring && s.jobs.size === 0) void s.worker.terminate()
-    }
+    const s = job.slot
+    if (s !== undefined && s.jobs.delete(job.id) && s.retiring && s.jobs.size === 0) void s.worker.terminate()
     const end = Date.now()
     this.#opts.observer?.onInvocation?.({
       invocation: job.invocation,
