@@ -4,8 +4,31 @@
  */
 import type { Invocation, ObjectEvent, Principal } from '../core/index.ts'
 
-/** Header list as pairs: keeps repeated headers such as Set-Cookie apart. */
-export type HeaderPairs = Array<[string, string]>
+/**
+ * Headers as one flat list, name then value (`[n1, v1, n2, v2, ...]`), like Node's `rawHeaders`: keeps repeated
+ * headers such as Set-Cookie apart, and clones as one array instead of one per header.
+ */
+export type HeaderList = string[]
+
+/**
+ * Flattens header entries (a Headers object, pairs) into a {@link HeaderList}.
+ * @param entries name/value pairs
+ */
+export function toHeaderList(entries: Iterable<[string, string]>): HeaderList {
+  const out: string[] = []
+  for (const [name, value] of entries) out.push(name, value)
+  return out
+}
+
+/**
+ * The pairs of a {@link HeaderList}, for the Headers constructor.
+ * @param list the flat list
+ */
+export function headerPairs(list: HeaderList): Array<[string, string]> {
+  const out: Array<[string, string]> = []
+  for (let i = 0; i + 1 < list.length; i += 2) out.push([list[i] as string, list[i + 1] as string])
+  return out
+}
 
 /** What the worker needs to build `env` (values only; secrets never leave this path). */
 export interface EnvSpec {
@@ -34,7 +57,7 @@ export interface FetchMessage extends InvocationMeta {
   type: 'fetch'
   method: string
   url: string
-  headers: HeaderPairs
+  headers: HeaderList
   body: Uint8Array | null
 }
 
@@ -92,7 +115,7 @@ export interface ResponseMessage {
   id: number
   status: number
   statusText: string
-  headers: HeaderPairs
+  headers: HeaderList
   body: Uint8Array | null
   /** The body is complete (no chunk messages follow). */
   end: boolean

@@ -87,13 +87,15 @@ export class LightResponse {
    * The head and the whole body as bytes, when the body was given whole and nobody has read it: what the isolate
    * sends to the host without touching a stream. Undefined otherwise.
    */
-  static takeSimple(response: unknown): { status: number; statusText: string; headers: Array<[string, string]>; body: Uint8Array | null } | undefined {
+  static takeSimple(response: unknown): { status: number; statusText: string; headers: string[]; body: Uint8Array | null } | undefined {
     if (!(response instanceof Object) || (response as Record<symbol, unknown>)[kLight] !== true) return undefined
     const r = response as LightResponse
     if (r.#native !== undefined) return undefined
     const b = r.#body
     const body = b === null ? null : typeof b === 'string' ? encoder.encode(b) : b instanceof Uint8Array ? b : new Uint8Array(b)
-    return { status: r.status, statusText: r.statusText, headers: [...(r.#headers ?? [])], body }
+    const headers: string[] = []
+    for (const [name, value] of r.#headers ?? []) headers.push(name, value)
+    return { status: r.status, statusText: r.statusText, headers, body }
   }
 
   get status(): number {

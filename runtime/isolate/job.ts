@@ -1,5 +1,5 @@
 import { errorToResponse, isSovraError, SovraError, ERROR_CODES, type ErrorCode, type Invocation } from '../core/index.ts'
-import type { EventMessage, FetchMessage, HeaderPairs, SerializedError, WorkerMessage } from './codec.ts'
+import { headerPairs, type EventMessage, type FetchMessage, type HeaderList, type SerializedError, type WorkerMessage } from './codec.ts'
 import type { Slot } from './slot.ts'
 
 /** How an invocation ended, for logs and metrics. */
@@ -112,14 +112,15 @@ export function asSovraError(error: unknown, fallback: ErrorCode): SovraError {
  * The response headers as a plain record when that loses nothing (no Set-Cookie, whose values must stay apart):
  * Node's HTTP server writes a record as it is, while a list goes through undici's Headers first (measured in the
  * host's CPU profile). The isolate's Headers already joined other repeated names.
- * @param pairs the headers from the isolate
+ * @param list the headers from the isolate
  * @param invocationId added as `x-sovra-invocation-id`
  */
-export function headersInit(pairs: HeaderPairs, invocationId: string): HeadersInit {
+export function headersInit(list: HeaderList, invocationId: string): HeadersInit {
   const record: Record<string, string> = {}
-  for (const [name, value] of pairs) {
-    if (name === 'set-cookie') return [...pairs, ['x-sovra-invocation-id', invocationId]]
-    record[name] = value
+  for (let i = 0; i + 1 < list.length; i += 2) {
+    const name = list[i] as string
+    if (name === 'set-cookie') return [...headerPairs(list), ['x-sovra-invocation-id', invocationId]]
+    record[name] = list[i + 1] as string
   }
   record['x-sovra-invocation-id'] = invocationId
   return record

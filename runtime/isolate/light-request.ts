@@ -6,7 +6,7 @@
  * `new Request(it)` and `fetch(it)` work, because the isolate's global Request and fetch unwrap it (the approach of
  * @hono/node-server's lightweight Request).
  */
-import type { HeaderPairs } from './codec.ts'
+import { headerPairs, type HeaderList } from './codec.ts'
 
 const NativeRequest = globalThis.Request
 const nativeFetch = globalThis.fetch
@@ -38,7 +38,7 @@ export class LightRequest {
   readonly [kLight] = true
   readonly #method: string
   readonly #url: string
-  readonly #pairs: HeaderPairs
+  readonly #list: HeaderList
   readonly #body: Uint8Array | null
   #headers: Headers | undefined
   #real: Request | undefined
@@ -47,13 +47,13 @@ export class LightRequest {
   /**
    * @param method the HTTP method
    * @param url the absolute URL
-   * @param headers the header pairs as received
+   * @param headers the headers as received, flat
    * @param body the buffered body, null for none
    */
-  constructor(method: string, url: string, headers: HeaderPairs, body: Uint8Array | null) {
+  constructor(method: string, url: string, headers: HeaderList, body: Uint8Array | null) {
     this.#method = method
     this.#url = url
-    this.#pairs = headers
+    this.#list = headers
     this.#body = body
   }
 
@@ -74,7 +74,7 @@ export class LightRequest {
   }
   get headers(): Headers {
     if (this.#real !== undefined) return this.#real.headers
-    this.#headers ??= new Headers(this.#pairs)
+    this.#headers ??= new Headers(headerPairs(this.#list))
     return this.#headers
   }
   get bodyUsed(): boolean {

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { SovraError, type Invocation, type ObjectEvent, type Principal, type TriggerKind } from '../core/index.ts'
 import type { IsolateSettings, Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
-import type { EnvSpec, EventMessage, FetchMessage, HeaderPairs } from './codec.ts'
+import { toHeaderList, type EnvSpec, type EventMessage, type FetchMessage, type HeaderList } from './codec.ts'
 import { applyWorkerMessage, failJob, type EventResult, type InvocationRecord, type Job, type JobHooks, type JobMessage, type Outcome } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
 import { startSlot, type Slot } from './slot.ts'
@@ -57,13 +57,13 @@ export interface CallOptions {
 export interface RequestHead {
   method: string
   url: string
-  headers: HeaderPairs
+  headers: HeaderList
   body: Uint8Array | null
 }
 
 async function toHead(request: Request): Promise<RequestHead> {
   const body = request.body === null ? null : new Uint8Array(await request.arrayBuffer())
-  return { method: request.method, url: request.url, headers: [...request.headers], body }
+  return { method: request.method, url: request.url, headers: toHeaderList(request.headers), body }
 }
 
 /** Live numbers of a pool. */

@@ -9,6 +9,7 @@ import { installLightRequest, LightRequest } from './light-request.ts'
 import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
 import {
   concatBytes,
+  toHeaderList,
   Outbox,
   serializeError,
   type AckMessage,
@@ -150,7 +151,7 @@ async function runFetch(msg: FetchMessage): Promise<void> {
       await settleAndPost(msg.id, waits, errors, () => post({ ...head, done: true }, transfer), (done) => post({ ...head, done }, transfer))
       return
     }
-    const head = { type: 'response' as const, id: msg.id, status: response.status, statusText: response.statusText, headers: [...response.headers] }
+    const head = { type: 'response' as const, id: msg.id, status: response.status, statusText: response.statusText, headers: toHeaderList(response.headers) }
     const body = response.body
     if (body === null) {
       await settleAndPost(msg.id, waits, errors, () => post({ ...head, body: null, end: true, done: true }), (done) => post({ ...head, body: null, end: true, done }))

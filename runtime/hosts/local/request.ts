@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { SovraError } from '../../core/errors.ts'
 import type { RequestHead } from '../../isolate/pool.ts'
-import { concatBytes, type HeaderPairs } from '../../isolate/codec.ts'
+import { concatBytes, toHeaderList } from '../../isolate/codec.ts'
 
 const NO_BODY = new Set(['GET', 'HEAD'])
 
@@ -42,9 +42,8 @@ function checkLength(value: string | null | undefined, limit: number, fn: string
  * @param fn the function name
  */
 export async function headFromIncoming(incoming: IncomingMessage, url: string, limit: number, fn: string): Promise<RequestHead> {
-  const raw = incoming.rawHeaders
-  const headers: HeaderPairs = []
-  for (let i = 0; i < raw.length; i += 2) headers.push([raw[i] as string, raw[i + 1] as string])
+  // Node's rawHeaders is already the flat list the isolate takes.
+  const headers = incoming.rawHeaders
   const method = incoming.method ?? 'GET'
   checkLength(incoming.headers['content-length'], limit, fn)
   const body = NO_BODY.has(method) ? null : await readLimited(incoming, limit, fn)
@@ -62,5 +61,5 @@ export async function headFromRequest(request: Request, limit: number, fn: strin
   const body = request.body === null || NO_BODY.has(request.method)
     ? null
     : await readLimited(request.body as unknown as AsyncIterable<Uint8Array>, limit, fn)
-  return { method: request.method, url: request.url, headers: [...request.headers], body }
+  return { method: request.method, url: request.url, headers: toHeaderList(request.headers), body }
 }

@@ -39,7 +39,7 @@ describe('LightResponse (the isolate global Response)', () => {
     r.headers.set('x-late', 'yes')
     const simple = LightResponse.takeSimple(r)
     expect(simple?.status).toBe(202)
-    expect(simple?.headers).toEqual([['content-type', 'text/plain;charset=UTF-8'], ['x-late', 'yes']])
+    expect(simple?.headers).toEqual(['content-type', 'text/plain;charset=UTF-8', 'x-late', 'yes'])
     expect(new TextDecoder().decode(simple?.body ?? new Uint8Array())).toBe('héllo')
     const read = new R('abc')
     expect(await read.text()).toBe('abc')

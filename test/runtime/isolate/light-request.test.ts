@@ -8,7 +8,7 @@ import { bundleFunction } from '../../../runtime/isolate/bundle.ts'
 import { IsolatePool } from '../../../runtime/isolate/pool.ts'
 import { FIXTURES } from '../../helpers.ts'
 
-const light = (method: string, body: string | null, headers: Array<[string, string]> = [['content-type', 'application/json'], ['x-a', '1']]) =>
+const light = (method: string, body: string | null, headers: string[] = ['content-type', 'application/json', 'x-a', '1']) =>
   new LightRequest(method, 'http://local/p?q=1', headers, body === null ? null : new TextEncoder().encode(body)) as unknown as Request
 
 describe('LightRequest (the request a function receives)', () => {
