@@ -119,6 +119,18 @@ describe('IsolatePool', () => {
     expect(arrivals.at(-1)).toBeGreaterThanOrEqual(250)
   })
 
+  it('fails the stream (not the whole host) when a streamed body errors after the head', async () => {
+    const { pool: p, records } = await pool('stream-fails.ts')
+    const res = await p.fetch(req('/'))
+    expect(res.status).toBe(200)
+    const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('first')
+    await expect(reader.read()).rejects.toThrowError()
+    await waitFor(() => records.length === 1)
+    expect(records[0]).toMatchObject({ outcome: 'error', error: { message: 'upstream broke' } })
+    expect(await (await p.fetch(req('/'))).body?.getReader().read()).toMatchObject({ done: false })
+  })
+
   it('refuses a buffered response over max_body_bytes but lets a streamed one through', async () => {
     const { pool: p } = await pool('big.ts', { limits: { max_body_bytes: 100_000 } })
     const buffered = await p.fetch(req('/?n=200000'))
