@@ -3,27 +3,33 @@
  * Shapes follow Cloudflare's R2 / Vectorize / Workers AI bindings where those exist, so Worker code ports over.
  */
 
-/** Metadata of a stored object. */
+/** Metadata of a stored object (the shape of Cloudflare's R2Object). */
 export interface BucketObject {
   readonly key: string
   readonly size: number
-  /** MD5 hex of the body for single-part uploads, as S3 computes it. */
+  /** MD5 hex of the body for single-part uploads, as S3 computes it (no quotes). */
   readonly etag: string
+  /** The etag in quotes, as HTTP sends it. */
+  readonly httpEtag: string
   readonly uploaded: Date
-  readonly contentType: string | undefined
+  readonly httpMetadata: { readonly contentType?: string }
   readonly customMetadata: Readonly<Record<string, string>>
+  /** The store's version id, when versioning is on. */
+  readonly version: string | undefined
 }
 
-/** A stored object with its body. */
+/** A stored object with its body (R2ObjectBody). The body can be read once. */
 export interface BucketObjectBody extends BucketObject {
   readonly body: ReadableStream<Uint8Array>
+  readonly bodyUsed: boolean
   text(): Promise<string>
   json<T = unknown>(): Promise<T>
   arrayBuffer(): Promise<ArrayBuffer>
 }
 
-/** Options for {@link Bucket.put}. */
+/** Options for {@link Bucket.put} (R2's names; `contentType` is accepted as a shorthand). */
 export interface BucketPutOptions {
+  httpMetadata?: { contentType?: string }
   contentType?: string
   customMetadata?: Record<string, string>
 }
@@ -32,6 +38,7 @@ export interface BucketPutOptions {
 export interface BucketListOptions {
   prefix?: string
   delimiter?: string
+  /** At most this many keys (1-1000, default 1000). */
   limit?: number
   cursor?: string
 }
@@ -45,11 +52,14 @@ export interface BucketListResult {
   readonly cursor: string | undefined
 }
 
-/** An object store with S3 semantics (fs adapter embedded, S3/MinIO in a cluster). */
+/** A value {@link Bucket.put} takes. */
+export type BucketPutValue = string | ArrayBuffer | Uint8Array | ReadableStream<Uint8Array> | null
+
+/** An object store with S3 semantics (fs adapter embedded, S3/MinIO in a cluster); R2's binding API. */
 export interface Bucket {
   get(key: string): Promise<BucketObjectBody | null>
   head(key: string): Promise<BucketObject | null>
-  put(key: string, value: string | ArrayBuffer | Uint8Array | ReadableStream<Uint8Array>, options?: BucketPutOptions): Promise<BucketObject>
+  put(key: string, value: BucketPutValue, options?: BucketPutOptions): Promise<BucketObject>
   list(options?: BucketListOptions): Promise<BucketListResult>
   delete(keys: string | readonly string[]): Promise<void>
 }
