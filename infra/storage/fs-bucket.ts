@@ -6,8 +6,8 @@ import { Readable } from 'node:stream'
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { ObjectEvent } from '../../runtime/core/handlers.ts'
 import type { Bucket, BucketListOptions, BucketListResult, BucketObject, BucketObjectBody, BucketPutOptions, BucketPutValue } from '../../runtime/core/ports.ts'
-import { validateBucketName, validateKey } from './keys.ts'
-import { objectBody, objectMeta } from './object-body.ts'
+import { validateBucketName, validateKey } from '../../runtime/core/object-keys.ts'
+import { objectBody, objectMeta } from '../../runtime/core/object-body.ts'
 import { listPage } from './list.ts'
 
 /** The trailer stored after an object's bytes. */

@@ -13,9 +13,9 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { Bucket, BucketListOptions, BucketListResult, BucketObject, BucketObjectBody, BucketPutOptions, BucketPutValue } from '../../runtime/core/ports.ts'
 import { checkMetadata, chunksOf } from './fs-bucket.ts'
-import { validateBucketName, validateKey } from './keys.ts'
+import { validateBucketName, validateKey } from '../../runtime/core/object-keys.ts'
 import { MAX_LIST_LIMIT } from './list.ts'
-import { objectBody, objectMeta } from './object-body.ts'
+import { objectBody, objectMeta } from '../../runtime/core/object-body.ts'
 
 /** Connection settings for an S3-compatible store (MinIO or any S3). */
 export interface S3Settings {

@@ -9,5 +9,5 @@ import type { EnvSpec } from '../isolate/codec.ts'
  * @param secrets the project's secrets; only the names in `fn.secrets` are handed over
  */
 export function buildEnvSpec(fn: FunctionConfig, secrets: SecretStore): EnvSpec {
-  return { vars: fn.vars, secrets: secrets.pick(fn.secrets) }
+  return { vars: fn.vars, secrets: secrets.pick(fn.secrets), bindings: fn.buckets.map((b) => ({ name: b.binding, type: 'bucket' as const })) }
 }

@@ -7,6 +7,7 @@ import { FunctionSet } from '../hosts/local/functions.ts'
 import { invocationLogger } from '../hosts/local/observer.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
+import { createBucketProvider } from './storage.ts'
 import type { Command } from './command.ts'
 
 const USAGE = 'sovra invoke <fn> [--method M] [--path P] [--data JSON|@file] [--header k:v]... [--scheduled [--cron EXPR]] [--config FILE] [--env NAME]'
@@ -54,6 +55,7 @@ export const invokeCommand: Command = {
     const set = await FunctionSet.load(project, {
       only: [name],
       isolates: { min: 1, max: 1 },
+      buckets: createBucketProvider(project),
       observer: { onInvocation: invocationLogger(log) },
     })
     try {

@@ -4,6 +4,7 @@ import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
 import type { Project } from '../config/resolve.ts'
 import { LocalHost, DEFAULT_HOSTNAME, DEFAULT_PORT } from '../hosts/local/host.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
+import { createBucketProvider } from './storage.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parseCount, parsePort } from './args.ts'
@@ -38,7 +39,7 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
 
   /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
   const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
-    const host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: listenPort, hostname })
+    const host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: listenPort, hostname, buckets: createBucketProvider(project) })
     io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}`)
     const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
     return {

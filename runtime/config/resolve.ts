@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { DEFAULT_TIERS, TierOrder } from '../core/tiers.ts'
 import { isSovraError, SovraError } from '../core/errors.ts'
+import { validateBucketName } from '../core/object-keys.ts'
 import { normalizeRoute, RouteTable } from '../../triggers/http/route-table.ts'
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, type Config, type FunctionConfig, type Worker } from './schema.ts'
 import { show, type Diagnostic } from './diagnostics.ts'
@@ -134,6 +135,18 @@ export function resolveProject(
     if (isolates.min > isolates.max) {
       error(at('isolates'), `isolates.min (${isolates.min}) is above isolates.max (${isolates.max}); min must be <= max`)
     }
+    const buckets: FunctionConfig['buckets'] = []
+    ;(worker.r2_buckets ?? []).forEach((b, i) => {
+      const bucket = b.bucket_name
+      if (bucket === undefined) return error(at(`r2_buckets[${i}].bucket_name`), `expected the bucket name for binding ${show(b.binding)}, received nothing`)
+      try {
+        validateBucketName(bucket)
+      } catch (e) {
+        return error(at(`r2_buckets[${i}].bucket_name`), isSovraError(e) ? e.message : String(e))
+      }
+      if (!/^[A-Za-z_$][\w$]*$/.test(b.binding)) return error(at(`r2_buckets[${i}].binding`), `expected a JavaScript identifier for env (e.g. "DOCS"), received ${show(b.binding)}`)
+      buckets.push({ binding: b.binding, bucket })
+    })
     const vars = { ...(worker.vars ?? {}) }
     for (const name of Object.keys(vars)) {
       if (secretNames.includes(name)) warn(at(`vars.${name}`), `var ${show(name)} is shadowed by a secret of the same name`)
@@ -152,6 +165,7 @@ export function resolveProject(
       timezone: worker.timezone,
       compatibility_date: worker.compatibility_date,
       compatibility_flags: worker.compatibility_flags ?? [],
+      buckets,
       worker,
     })
   }

@@ -29,6 +29,18 @@ export const IsolatesSchema = v.object({
   queue: v.optional(nonNegativeInt(100_000)),
 })
 
+/** `[storage]`: where buckets live. fs (default) under the state folder, or an S3-compatible store (MinIO). */
+export const StorageSchema = v.object({
+  driver: v.optional(v.picklist(['fs', 's3'])),
+  /** fs: the folder holding buckets (default `.sovra/state/buckets` next to the config). */
+  dir: v.optional(v.string()),
+  /** s3: e.g. `http://minio.internal:9000`; the secret key comes from SOVRA_S3_SECRET_ACCESS_KEY, never the file. */
+  endpoint: v.optional(v.pipe(v.string(), v.url('an http(s) URL such as "http://minio:9000"'))),
+  region: v.optional(v.string()),
+  access_key_id: v.optional(v.string()),
+})
+export type Storage = v.InferOutput<typeof StorageSchema>
+
 /** A route: a path pattern (`/v1/items/*`), a wrangler `host/path*` pattern, or wrangler's `{ pattern }` table. */
 export const RouteSchema = v.union([
   v.string(),
@@ -83,7 +95,7 @@ export const ConfigSchema = v.object({
   tiers: v.optional(v.object({ order: v.pipe(v.array(v.string()), v.minLength(1)), default: v.optional(v.string()) })),
   // Tables owned by later capabilities: accepted and kept as they are, validated by their own modules.
   pools: v.optional(v.array(v.looseObject({ name: v.string() }))),
-  storage: v.optional(v.looseObject({})),
+  storage: v.optional(StorageSchema),
   database: v.optional(v.looseObject({})),
   targets: v.optional(v.looseObject({})),
 })
@@ -121,6 +133,8 @@ export interface FunctionConfig {
   timezone: string | undefined
   compatibility_date: string | undefined
   compatibility_flags: string[]
+  /** Bucket bindings: `env[binding]` is the bucket named `bucket`. */
+  buckets: Array<{ binding: string; bucket: string }>
   /** The merged worker table, for bindings that later capabilities resolve. */
   worker: Worker
 }

@@ -30,10 +30,18 @@ export function headerPairs(list: HeaderList): Array<[string, string]> {
   return out
 }
 
+/** A binding the isolate reaches through the host (its implementation lives on the host's side). */
+export interface BindingSpec {
+  /** The `env` property name, e.g. `DOCS`. */
+  name: string
+  type: 'bucket'
+}
+
 /** What the worker needs to build `env` (values only; secrets never leave this path). */
 export interface EnvSpec {
   vars: Record<string, unknown>
   secrets: Record<string, string>
+  bindings?: BindingSpec[]
 }
 
 /** Data the worker starts with (`workerData`). */
@@ -84,12 +92,21 @@ export interface AckMessage {
   n: number
 }
 
+/** Host -> worker: the answer to a binding call. */
+export interface ResultMessage {
+  type: 'result'
+  callId: number
+  ok: boolean
+  value?: unknown
+  error?: SerializedError
+}
+
 /** Host -> worker: no more work; close the port and let the thread end. */
 export interface StopMessage {
   type: 'stop'
 }
 
-export type HostMessage = FetchMessage | EventMessage | CancelMessage | AckMessage | StopMessage
+export type HostMessage = FetchMessage | EventMessage | CancelMessage | AckMessage | StopMessage | ResultMessage
 
 /** Several messages sent as one: under load, one postMessage per event-loop turn instead of one per message. */
 export interface BatchMessage<T> {
@@ -151,7 +168,16 @@ export interface DoneMessage {
   noRetry: boolean
 }
 
-export type WorkerMessage = ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage
+/** Worker -> host: a function called a binding method (`env.DOCS.put(...)`); answered by a result message. */
+export interface CallMessage {
+  type: 'call'
+  callId: number
+  binding: string
+  method: string
+  args: unknown[]
+}
+
+export type WorkerMessage = ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage | CallMessage
 
 /**
  * Queues messages for one port and sends them at the end of the event-loop turn (or every

@@ -127,7 +127,7 @@ export function headersInit(list: HeaderList, invocationId: string): HeadersInit
 }
 
 /** Worker messages that belong to one job. */
-export type JobMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' }>
+export type JobMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' | 'call' }>
 
 /** What applying a worker message may need from the pool (one object per pool, not per message). */
 export interface JobHooks {

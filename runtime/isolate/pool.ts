@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { SovraError, type Invocation, type ObjectEvent, type Principal, type TriggerKind } from '../core/index.ts'
 import type { IsolateSettings, Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
-import { toHeaderList, type EnvSpec, type EventMessage, type FetchMessage, type HeaderList } from './codec.ts'
+import { serializeError, toHeaderList, type CallMessage, type EnvSpec, type EventMessage, type FetchMessage, type HeaderList } from './codec.ts'
 import { applyWorkerMessage, failJob, type EventResult, type InvocationRecord, type Job, type JobHooks, type JobMessage, type Outcome } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
 import { startSlot, type Slot } from './slot.ts'
@@ -39,7 +39,12 @@ export interface PoolOptions {
   observer?: PoolObserver
   /** Pre-started threads to take instead of starting one (faster scale-out and reloads). */
   spares?: SpareIsolates
+  /** Runs the binding calls functions make (`env.DOCS.put(...)`) on the host's adapters. */
+  bindings?: BindingHost | undefined
 }
+
+/** Runs one binding call on the host; returns a structured-clone-safe value and buffers to transfer. */
+export type BindingHost = (binding: string, method: string, args: unknown[]) => Promise<{ value: unknown; transfer: ArrayBuffer[] }>
 
 /** Per-call options for {@link IsolatePool.fetch} and {@link IsolatePool.run}. */
 export interface CallOptions {
@@ -334,6 +339,7 @@ export class IsolatePool {
         this.#opts.observer?.onIsolate?.({ function: this.name, event: 'init-error', reason })
       },
       onMessage: (s, msg) => this.#onWorkerMessage(s, msg),
+      onCall: (s, msg) => void this.#onCall(s, msg),
       onExit: (s, code) => this.#onExit(s, code),
     })
     this.#slots.add(slot)
@@ -352,6 +358,17 @@ export class IsolatePool {
     // Keep the warm minimum: a replacement starts at once.
     if (this.#current().length < this.#opts.isolates.min) this.#spawn()
     this.#pump()
+  }
+
+  async #onCall(slot: Slot, msg: CallMessage): Promise<void> {
+    const host = this.#opts.bindings
+    try {
+      if (host === undefined) throw new SovraError('ERR_CONFIG', `function "${this.name}" has no bindings configured; ${msg.binding} is unknown`)
+      const { value, transfer } = await host(msg.binding, msg.method, msg.args)
+      slot.outbox.push({ type: 'result', callId: msg.callId, ok: true, value }, transfer)
+    } catch (error) {
+      slot.outbox.push({ type: 'result', callId: msg.callId, ok: false, error: serializeError(error) })
+    }
   }
 
   #onWorkerMessage(slot: Slot, msg: JobMessage): void {

@@ -2,7 +2,7 @@ import { Worker } from 'node:worker_threads'
 import { SovraError } from '../core/errors.ts'
 import type { Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
-import { Outbox, type BatchMessage, type EnvSpec, type HostMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
+import { Outbox, type BatchMessage, type CallMessage, type EnvSpec, type HostMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
 import type { Job, JobMessage, Outcome } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
 import { isolateExecArgv, workerScriptPath } from './worker-script.ts'
@@ -37,6 +37,8 @@ export interface SlotOptions {
   onReady(slot: Slot): void
   onInitError(slot: Slot, error: SovraError, reason: string): void
   onMessage(slot: Slot, msg: JobMessage): void
+  /** A function called a binding; the pool answers with a result message. */
+  onCall(slot: Slot, msg: CallMessage): void
   onExit(slot: Slot, code: number): void
 }
 
@@ -86,6 +88,8 @@ export function startSlot(options: SlotOptions): Slot {
       options.onInitError(slot, error, msg.error.message)
       readyReject(error)
       void worker.terminate()
+    } else if (msg.type === 'call') {
+      options.onCall(slot, msg)
     } else {
       options.onMessage(slot, msg)
     }

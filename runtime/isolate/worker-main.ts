@@ -6,6 +6,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
 import { installLightRequest, LightRequest } from './light-request.ts'
+import { bucketClient, type CallHost } from '../bindings/bucket.ts'
 import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
 import {
   concatBytes,
@@ -58,6 +59,19 @@ function transferable(chunk: Uint8Array): [Uint8Array, ArrayBuffer[]] {
 }
 
 const env: Record<string, unknown> = { ...init.env.vars, ...init.env.secrets }
+
+// Bindings run on the host: each call is a message, answered by a result message with the same call id.
+const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
+let nextCallId = 1
+const callHost = (binding: string): CallHost => (method, args, transfer) =>
+  new Promise((resolve, reject) => {
+    const callId = nextCallId++
+    calls.set(callId, { resolve, reject })
+    post({ type: 'call', callId, binding, method, args }, transfer)
+  })
+for (const b of init.env.bindings ?? []) {
+  if (b.type === 'bucket') env[b.name] = bucketClient(callHost(b.name))
+}
 let mod: FunctionModule<Record<string, unknown>>
 
 // A rejection nobody awaited inside a function must not take the whole isolate down; it is reported instead.
@@ -287,6 +301,14 @@ function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
         abortRun(state, new DOMException(msg.reason, 'AbortError'))
         void state.reader?.cancel(msg.reason).catch(() => undefined)
       }
+      break
+    }
+    case 'result': {
+      const pending = calls.get(msg.callId)
+      calls.delete(msg.callId)
+      if (pending === undefined) break
+      if (msg.ok) pending.resolve(msg.value)
+      else pending.reject(Object.assign(new Error(msg.error?.message ?? 'binding call failed'), { name: msg.error?.name ?? 'Error', code: msg.error?.code }))
       break
     }
     case 'stop':

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,31 +9,29 @@ const SOURCE_DIR = fileURLToPath(new URL('.', import.meta.url))
 let cached: string | undefined
 
 /**
- * Builds the isolate program (worker-main.ts and what it imports) into one plain JS file, once per content, so a
- * new isolate loads a single small file with no TypeScript loader: this is most of the cold-start budget.
+ * Builds the isolate program (worker-main.ts and everything it imports) into one plain JS file, once per process,
+ * named by its content, so a new isolate loads a single small file with no TypeScript loader.
  * @returns the path of the built script
  */
 export function workerScriptPath(): string {
   if (cached !== undefined) return cached
-  const sources = ['worker-main.ts', 'codec.ts', 'fast-response.ts', 'light-request.ts'].map((f) => readFileSync(join(SOURCE_DIR, f)))
-  const key = createHash('sha256')
-  for (const s of sources) key.update(s)
+  const result = esbuild.buildSync({
+    entryPoints: [join(SOURCE_DIR, 'worker-main.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    write: false,
+    logLevel: 'silent',
+  })
+  const code = result.outputFiles[0]?.contents ?? new Uint8Array()
   const dir = join(tmpdir(), 'sovra-isolate')
-  const file = join(dir, `worker-${key.digest('hex').slice(0, 16)}.mjs`)
+  const file = join(dir, `worker-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`)
   if (!existsSync(file)) {
-    const result = esbuild.buildSync({
-      entryPoints: [join(SOURCE_DIR, 'worker-main.ts')],
-      bundle: true,
-      format: 'esm',
-      platform: 'node',
-      target: 'node20',
-      write: false,
-      logLevel: 'silent',
-    })
     mkdirSync(dir, { recursive: true })
     // Write then rename, so two processes starting at once never load a half-written file.
     const tmp = `${file}.${process.pid}.tmp`
-    writeFileSync(tmp, result.outputFiles[0]?.contents ?? new Uint8Array())
+    writeFileSync(tmp, code)
     renameSync(tmp, file)
   }
   cached = file

@@ -9,6 +9,7 @@ import { loadConfig } from '../config/load.ts'
 import { LocalHost } from '../hosts/local/host.ts'
 import { SILENT_LOGGER, type HostLogger } from '../hosts/local/observer.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
+import { createBucketProvider } from '../cli/storage.ts'
 
 /** An ExecutionContext for calling a handler directly in a test, with a way to await its waitUntil work. */
 export interface TestExecutionContext extends ExecutionContext {
@@ -55,16 +56,18 @@ export interface TestHost {
 
 /**
  * Starts the real embedded host (bundles, isolates, HTTP on 127.0.0.1 with a free port) for a project.
- * @param options the config file (path or file URL), environment, secrets, logger
+ * @param options the config file (path or file URL), environment, process env (secrets, SOVRA_S3_*), logger, state folder
  * @example
  * const host = await startTestHost({ config: new URL('../wrangler-compat.toml', import.meta.url) })
  * const res = await host.fetch('/hello')
  * await host.close()
  */
-export async function startTestHost(options: { config: string | URL; env?: string; processEnv?: Record<string, string | undefined>; log?: HostLogger }): Promise<TestHost> {
+export async function startTestHost(options: { config: string | URL; env?: string; processEnv?: Record<string, string | undefined>; log?: HostLogger; state?: string }): Promise<TestHost> {
   const configPath = options.config instanceof URL ? fileURLToPath(options.config) : options.config
-  const { project } = loadConfig({ configPath, env: options.env, processEnv: options.processEnv ?? process.env })
-  const host = await LocalHost.start({ project, log: options.log ?? SILENT_LOGGER, metrics: createPromMetrics(), port: 0 })
+  const processEnv = options.processEnv ?? process.env
+  const { project } = loadConfig({ configPath, env: options.env, processEnv })
+  const buckets = createBucketProvider(project, { env: processEnv, ...(options.state === undefined ? {} : { state: options.state }) })
+  const host = await LocalHost.start({ project, log: options.log ?? SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets })
   return {
     url: host.url,
     host,

@@ -2,8 +2,11 @@ import { join } from 'node:path'
 import type { Project } from '../../config/resolve.ts'
 import type { FunctionConfig } from '../../config/schema.ts'
 import { buildEnvSpec } from '../../bindings/env.ts'
+import { serveBucketCall } from '../../bindings/bucket.ts'
+import { SovraError } from '../../core/errors.ts'
+import type { Bucket } from '../../core/ports.ts'
 import { bundleFunction, type FunctionBundle } from '../../isolate/bundle.ts'
-import { IsolatePool, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
+import { IsolatePool, type BindingHost, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
 import { SpareIsolates } from '../../isolate/spares.ts'
 
 /** One function ready to run: its resolved config and its isolate pool. */
@@ -21,6 +24,26 @@ export interface FunctionSetOptions {
   only?: readonly string[]
   /** Overrides each function's isolate settings (e.g. a single isolate for `invoke`). */
   isolates?: Partial<FunctionConfig['isolates']>
+  /** The bucket adapters behind `[[r2_buckets]]` bindings. */
+  buckets?: (name: string) => Bucket
+}
+
+/**
+ * The host side of a function's bindings: each binding name to its adapter, checked when the function loads.
+ * @param fn the function
+ * @param buckets gives the adapter for a bucket name
+ */
+function bindingHost(fn: FunctionConfig, buckets: ((name: string) => Bucket) | undefined): BindingHost | undefined {
+  if (fn.buckets.length === 0) return undefined
+  if (buckets === undefined) {
+    throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds buckets (${fn.buckets.map((b) => b.binding).join(', ')}) but this host has no storage configured`)
+  }
+  const byBinding = new Map(fn.buckets.map((b) => [b.binding, buckets(b.bucket)]))
+  return async (binding, method, args) => {
+    const bucket = byBinding.get(binding)
+    if (bucket === undefined) throw new SovraError('ERR_CONFIG', `function "${fn.name}" has no bucket binding ${JSON.stringify(binding)}`)
+    return serveBucketCall(bucket, method, args)
+  }
 }
 
 /** The build folder of a project. */
@@ -68,6 +91,7 @@ export class FunctionSet {
           bundle: bundles[i] as FunctionBundle,
           env: buildEnvSpec(fn, project.secrets),
           spares,
+          bindings: bindingHost(fn, options.buckets),
           ...(options.observer === undefined ? {} : { observer: options.observer }),
         }
         const pool = new IsolatePool(poolOptions)

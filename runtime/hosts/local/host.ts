@@ -4,6 +4,7 @@ import { createAdaptorServer } from '@hono/node-server'
 import type { Project } from '../../config/resolve.ts'
 import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
 import { SovraError } from '../../core/errors.ts'
+import type { Bucket } from '../../core/ports.ts'
 import { createLocalApp } from './app.ts'
 import { FunctionSet } from './functions.ts'
 import { invocationLogger, type HostLogger, type HostMetrics } from './observer.ts'
@@ -24,6 +25,8 @@ export interface LocalHostOptions {
   hostname?: string
   /** Where bundles go (default `<project>/.sovra/build`). */
   outDir?: string
+  /** The bucket adapters behind `[[r2_buckets]]` bindings. */
+  buckets?: (name: string) => Bucket
 }
 
 /**
@@ -64,6 +67,7 @@ export class LocalHost {
     const logLine = invocationLogger(log)
     const functions = await FunctionSet.load(project, {
       ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
+      ...(options.buckets === undefined ? {} : { buckets: options.buckets }),
       observer: {
         onInvocation(r: InvocationRecord) {
           metrics.onInvocation(r)

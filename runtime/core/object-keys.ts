@@ -1,4 +1,4 @@
-import { SovraError } from '../../runtime/core/errors.ts'
+import { SovraError } from './errors.ts'
 
 /** S3's longest key, in UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024

@@ -1,4 +1,4 @@
-import type { BucketObject, BucketObjectBody } from '../../runtime/core/ports.ts'
+import type { BucketObject, BucketObjectBody } from './ports.ts'
 
 /**
  * Wraps object metadata and a body stream as an R2-style object body: `body`, `text()`, `json()`,
