@@ -73,8 +73,10 @@ export interface QueryResult<TRow = Record<string, unknown>> {
 /** A SQL store in the PostgreSQL dialect (PGlite embedded, a PostgreSQL server in a cluster). */
 export interface Db {
   query<TRow = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<QueryResult<TRow>>
+  /** Runs several statements without parameters (migrations). */
+  exec(sql: string): Promise<void>
   /** Runs `fn` in one transaction; commits when it resolves, rolls back when it throws. */
-  tx<T>(fn: (db: Pick<Db, 'query'>) => Promise<T>): Promise<T>
+  tx<T>(fn: (db: Pick<Db, 'query' | 'exec'>) => Promise<T>): Promise<T>
   close(): Promise<void>
 }
 
