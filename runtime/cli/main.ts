@@ -6,6 +6,7 @@ import { invokeCommand } from './invoke.ts'
 import { configCommand } from './config.ts'
 import { initCommand } from './init.ts'
 import { buildCommand } from './build.ts'
+import { triggerCommand, triggersCommand } from './triggers.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -14,6 +15,8 @@ const COMMANDS: Record<string, Command> = {
   config: configCommand,
   init: initCommand,
   build: buildCommand,
+  triggers: triggersCommand,
+  trigger: triggerCommand,
 }
 
 /** The top-level usage text. */
@@ -26,6 +29,8 @@ commands:
   config       check the config, or print its JSON Schema           sovra config check | sovra config schema
   build        bundle every function (esbuild) and print sha256s    sovra build [--out DIR]
   init         create a project with one function, test and config  sovra init <dir>
+  triggers     every function's routes and crons, next 5 cron runs  sovra triggers
+  trigger      fire a cron now (through the running host)           sovra trigger cron <fn> [--cron EXPR]
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 

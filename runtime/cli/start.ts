@@ -5,6 +5,8 @@ import type { Project } from '../config/resolve.ts'
 import { LocalHost, DEFAULT_HOSTNAME, DEFAULT_PORT } from '../hosts/local/host.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
 import { createBucketProvider } from './storage.ts'
+import { needsStore, openStore } from './store.ts'
+import { dbCronStore } from '../../infra/db/cron-store.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parseCount, parsePort } from './args.ts'
@@ -39,7 +41,17 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
 
   /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
   const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
-    const host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: listenPort, hostname, buckets: createBucketProvider(project) })
+    const db = needsStore(project) ? await openStore(project) : undefined
+    let host: LocalHost
+    try {
+      host = await LocalHost.start({
+        project, log, metrics: createPromMetrics(), port: listenPort, hostname, buckets: createBucketProvider(project),
+        ...(db === undefined ? {} : { crons: { store: dbCronStore(db) } }),
+      })
+    } catch (error) {
+      await db?.close()
+      throw error
+    }
     io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}`)
     const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
     return {
@@ -47,6 +59,7 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
       stop: async (graceMs) => {
         await stopWatching?.()
         await host.close(graceMs)
+        await db?.close()
       },
     }
   }

@@ -4,6 +4,7 @@ import { DEFAULT_TIERS, TierOrder } from '../core/tiers.ts'
 import { isSovraError, SovraError } from '../core/errors.ts'
 import { validateBucketName } from '../core/object-keys.ts'
 import { normalizeRoute, RouteTable } from '../../triggers/http/route-table.ts'
+import { parseSchedule } from '../../triggers/cron/schedule.ts'
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, type Config, type FunctionConfig, type Worker } from './schema.ts'
 import { show, type Diagnostic } from './diagnostics.ts'
 import type { SecretStore } from './secrets.ts'
@@ -152,6 +153,14 @@ export function resolveProject(
       if (secretNames.includes(name)) warn(at(`vars.${name}`), `var ${show(name)} is shadowed by a secret of the same name`)
     }
 
+    const crons = [...(worker.crons ?? []), ...(worker.triggers?.crons ?? [])]
+    for (const cron of crons) {
+      try {
+        parseSchedule({ function: worker.name, cron, timezone: worker.timezone, startDate: worker.start_date, stopDate: worker.stop_date })
+      } catch (e) {
+        error(at('crons'), isSovraError(e) ? e.message : String(e))
+      }
+    }
     functions.push({
       name: worker.name,
       main,
@@ -161,8 +170,11 @@ export function resolveProject(
       secrets: secretNames,
       limits: { timeout_ms: limits.timeout_ms, memory_mb: limits.memory_mb, max_body_bytes: limits.max_body_bytes },
       isolates,
-      crons: [...(worker.crons ?? []), ...(worker.triggers?.crons ?? [])],
+      crons,
       timezone: worker.timezone,
+      startDate: worker.start_date,
+      stopDate: worker.stop_date,
+      catchUpCrons: worker.missed_crons !== 'skip',
       compatibility_date: worker.compatibility_date,
       compatibility_flags: worker.compatibility_flags ?? [],
       buckets,

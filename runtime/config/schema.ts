@@ -72,6 +72,11 @@ export const WORKER_ENTRIES = {
   secrets: v.optional(v.array(v.string())),
   crons: v.optional(v.array(v.string())),
   timezone: v.optional(v.string()),
+  /** Crons: no run before / after (ISO 8601), as the alarms feed's startDate/stopDate. */
+  start_date: v.optional(v.string()),
+  stop_date: v.optional(v.string()),
+  /** Crons missed while the host was down: run the latest once at start (default), or skip them. */
+  missed_crons: v.optional(v.picklist(['run-once', 'skip'])),
   object_triggers: v.optional(v.array(v.looseObject({ bucket: v.string() }))),
   isolates: v.optional(IsolatesSchema),
 } as const
@@ -96,7 +101,10 @@ export const ConfigSchema = v.object({
   // Tables owned by later capabilities: accepted and kept as they are, validated by their own modules.
   pools: v.optional(v.array(v.looseObject({ name: v.string() }))),
   storage: v.optional(StorageSchema),
-  database: v.optional(v.looseObject({})),
+  database: v.optional(v.object({
+    /** A PostgreSQL server (`postgres://...`); without it the embedded PGlite under the state folder is used. */
+    url: v.optional(v.string()),
+  })),
   targets: v.optional(v.looseObject({})),
 })
 export type Config = v.InferOutput<typeof ConfigSchema>
@@ -131,6 +139,10 @@ export interface FunctionConfig {
   isolates: IsolateSettings
   crons: string[]
   timezone: string | undefined
+  startDate: string | undefined
+  stopDate: string | undefined
+  /** Run a cron missed during downtime once at start. */
+  catchUpCrons: boolean
   compatibility_date: string | undefined
   compatibility_flags: string[]
   /** Bucket bindings: `env[binding]` is the bucket named `bucket`. */

@@ -12,6 +12,8 @@ export interface CronSpec {
   startDate?: string | number | undefined
   /** No run after this time. */
   stopDate?: string | number | undefined
+  /** After downtime, run the latest missed time once at start (default: the scheduler's setting). */
+  catchUp?: boolean | undefined
 }
 
 /** A parsed schedule: the next run after a time, or none once past the stop date. */

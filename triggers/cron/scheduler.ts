@@ -59,7 +59,7 @@ export interface CronSchedulerOptions {
 interface State {
   schedule: Schedule
   timer: unknown
-  running: Promise<void> | undefined
+  running: Promise<CronRunRecord> | undefined
 }
 
 /**
@@ -88,10 +88,10 @@ export class CronScheduler {
   async start(): Promise<void> {
     const now = this.#clock.now()
     for (const state of this.#states) {
-      if (this.#opts.catchUp !== false && this.#opts.store !== undefined) {
+      if ((state.schedule.spec.catchUp ?? this.#opts.catchUp) !== false && this.#opts.store !== undefined) {
         const last = await this.#opts.store.lastScheduled(state.schedule.spec.function, state.schedule.spec.cron)
         const missed = last === undefined ? undefined : latestDue(state.schedule, last, now)
-        if (missed !== undefined) this.#due(state, missed)
+        if (missed !== undefined) void this.#due(state, missed)
       }
       this.#arm(state, now)
     }
@@ -113,11 +113,10 @@ export class CronScheduler {
    * @param fn the function
    * @param cron which of its crons (default the first)
    */
-  async fire(fn: string, cron?: string): Promise<void> {
+  async fire(fn: string, cron?: string): Promise<CronRunRecord> {
     const state = this.#states.find((s) => s.schedule.spec.function === fn && (cron === undefined || s.schedule.spec.cron === cron))
     if (state === undefined) throw new Error(`function "${fn}" has no cron${cron === undefined ? '' : ` ${JSON.stringify(cron)}`}`)
-    this.#due(state, this.#clock.now())
-    await state.running
+    return this.#due(state, this.#clock.now())
   }
 
   /**
@@ -135,22 +134,23 @@ export class CronScheduler {
     state.timer = this.#clock.setTimer(() => {
       // Arm from the due time, not from now: a late timer must not skip or repeat a slot.
       this.#arm(state, at)
-      this.#due(state, at)
+      void this.#due(state, at)
     }, at - this.#clock.now())
   }
 
-  #due(state: State, scheduledTime: number): void {
+  #due(state: State, scheduledTime: number): Promise<CronRunRecord> {
     const { spec } = state.schedule
     if (state.running !== undefined) {
-      void this.#record({ function: spec.function, cron: spec.cron, scheduledTime, status: 'skipped', attempts: 0, error: 'the previous run was still going' })
-      return
+      return this.#record({ function: spec.function, cron: spec.cron, scheduledTime, status: 'skipped', attempts: 0, error: 'the previous run was still going' })
     }
-    state.running = this.#runWithRetries(spec, scheduledTime).finally(() => {
+    const running = this.#runWithRetries(spec, scheduledTime).finally(() => {
       state.running = undefined
     })
+    state.running = running
+    return running
   }
 
-  async #runWithRetries(spec: CronSpec, scheduledTime: number): Promise<void> {
+  async #runWithRetries(spec: CronSpec, scheduledTime: number): Promise<CronRunRecord> {
     const max = this.#opts.maxRetries ?? 3
     for (let attempt = 1; ; attempt++) {
       let result: CronRunResult
@@ -168,9 +168,10 @@ export class CronScheduler {
     }
   }
 
-  async #record(run: CronRunRecord): Promise<void> {
+  async #record(run: CronRunRecord): Promise<CronRunRecord> {
     await this.#opts.store?.record(run)
     this.#opts.onRecord?.(run)
+    return run
   }
 }
 

@@ -5,6 +5,7 @@ import { errorToResponse, SovraError } from '../../core/errors.ts'
 import type { Project } from '../../config/resolve.ts'
 import { RouteTable } from '../../../triggers/http/route-table.ts'
 import type { FunctionSet } from './functions.ts'
+import type { CronScheduler } from '../../../triggers/cron/scheduler.ts'
 import type { HostLogger, HostMetrics } from './observer.ts'
 import { headFromIncoming, headFromRequest } from './request.ts'
 
@@ -16,6 +17,8 @@ export interface LocalAppOptions {
   metrics: HostMetrics
   /** True once shutdown began: health says so and responses close their connections. */
   shuttingDown?: () => boolean
+  /** The cron scheduler, for the triggers endpoints. */
+  crons?: CronScheduler | undefined
 }
 
 type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
@@ -65,8 +68,27 @@ export function createLocalApp(options: LocalAppOptions): Hono<{ Bindings: Bindi
     ),
   )
 
+  app.get('/_sovra/triggers', (c) => {
+    const upcoming = options.crons?.upcoming(5) ?? []
+    return c.json(functions.all().map(({ config }) => ({
+      function: config.name,
+      routes: config.routes,
+      crons: upcoming.filter((u) => u.spec.function === config.name).map((u) => ({
+        cron: u.spec.cron, timezone: u.spec.timezone ?? 'UTC', next: u.times.map((t) => new Date(t).toISOString()),
+      })),
+    })))
+  })
+
+  app.post('/_sovra/triggers/cron/:fn', async (c) => {
+    const fn = c.req.param('fn')
+    if (functions.get(fn) === undefined) throw new SovraError('ERR_NOT_FOUND', `No function ${JSON.stringify(fn)}; functions: ${functions.all().map((f) => f.config.name).join(', ')}`)
+    if (options.crons === undefined || functions.get(fn)?.config.crons.length === 0) throw new SovraError('ERR_BAD_REQUEST', `function ${JSON.stringify(fn)} has no crons`)
+    const run = await options.crons.fire(fn, c.req.query('cron'))
+    return c.json({ ...run, scheduledTime: new Date(run.scheduledTime).toISOString() }, run.status === 'ok' ? 200 : 500)
+  })
+
   app.all('/_sovra/*', (c) => {
-    throw new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}; valid: GET /_sovra/health, /_sovra/metrics, /_sovra/functions`)
+    throw new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}; valid: GET /_sovra/health, /_sovra/metrics, /_sovra/functions, /_sovra/triggers; POST /_sovra/triggers/cron/<fn>`)
   })
 
   app.all('*', async (c) => {

@@ -4,6 +4,9 @@ import { createAdaptorServer } from '@hono/node-server'
 import type { Project } from '../../config/resolve.ts'
 import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
 import { SovraError } from '../../core/errors.ts'
+import { parseSchedule } from '../../../triggers/cron/schedule.ts'
+import { CronScheduler, MemoryCronStore, type CronRunStore } from '../../../triggers/cron/scheduler.ts'
+import type { Clock } from '../../../triggers/cron/clock.ts'
 import type { Bucket } from '../../core/ports.ts'
 import { createLocalApp } from './app.ts'
 import { FunctionSet } from './functions.ts'
@@ -27,6 +30,37 @@ export interface LocalHostOptions {
   outDir?: string
   /** The bucket adapters behind `[[r2_buckets]]` bindings. */
   buckets?: (name: string) => Bucket
+  /** Where cron runs are recorded (default: memory, so no catch-up across restarts) and the clock they run by. */
+  crons?: { store?: CronRunStore; clock?: Clock }
+}
+
+/**
+ * The cron scheduler for every function's crons, running each through the function's isolate pool.
+ * @param functions the loaded functions
+ * @param options store and clock
+ * @param log where runs are reported
+ */
+function createScheduler(functions: FunctionSet, options: LocalHostOptions['crons'], log: HostLogger): CronScheduler | undefined {
+  const schedules = functions.all().flatMap(({ config }) => config.crons.map((cron) => parseSchedule({
+    function: config.name, cron, timezone: config.timezone, startDate: config.startDate, stopDate: config.stopDate, catchUp: config.catchUpCrons,
+  })))
+  if (schedules.length === 0) return undefined
+  return new CronScheduler({
+    schedules,
+    store: options?.store ?? new MemoryCronStore(),
+    ...(options?.clock === undefined ? {} : { clock: options.clock }),
+    async run(spec, scheduledTime) {
+      const fn = functions.get(spec.function)
+      if (fn === undefined) return { ok: false, noRetry: true, error: `function "${spec.function}" is not loaded` }
+      const r = await fn.pool.run('scheduled', { cron: spec.cron, scheduledTime }, { trigger: 'cron' })
+      return { ok: r.ok, noRetry: r.noRetry, error: r.error?.message }
+    },
+    onRecord(run) {
+      const fields = { function: run.function, cron: run.cron, scheduled_time: new Date(run.scheduledTime).toISOString(), status: run.status, attempts: run.attempts, error: run.error }
+      if (run.status === 'ok') log.info(fields, 'cron run')
+      else log.warn(fields, 'cron run')
+    },
+  })
 }
 
 /**
@@ -42,15 +76,18 @@ export class LocalHost {
   readonly server: Server
   readonly url: string
   readonly #log: HostLogger
+  /** The cron scheduler, when any function has crons. */
+  readonly crons: CronScheduler | undefined
   #inflight = 0
   #stopping = false
   #drained: (() => void) | undefined
 
-  private constructor(functions: FunctionSet, server: Server, url: string, log: HostLogger) {
+  private constructor(functions: FunctionSet, server: Server, url: string, log: HostLogger, crons: CronScheduler | undefined) {
     this.functions = functions
     this.server = server
     this.url = url
     this.#log = log
+    this.crons = crons
   }
 
   /** True once {@link close} began. */
@@ -83,7 +120,8 @@ export class LocalHost {
     metrics.setStats?.(() => functions.stats())
     // The app and server exist before the host object does; they reach it through this reference.
     const ref: { host?: LocalHost } = {}
-    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false })
+    const crons = createScheduler(functions, options.crons, log)
+    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons })
     const server = createAdaptorServer({ fetch: app.fetch }) as Server
     server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
     const hostname = options.hostname ?? DEFAULT_HOSTNAME
@@ -102,8 +140,9 @@ export class LocalHost {
     }
     const { port } = server.address() as AddressInfo
     const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`
-    const host = new LocalHost(functions, server, url, log)
+    const host = new LocalHost(functions, server, url, log, crons)
     ref.host = host
+    await crons?.start()
     log.info({ url, functions: functions.all().map((f) => ({ name: f.config.name, routes: f.config.routes, version: f.pool.bundle.version })) }, 'sovra listening')
     return host
   }
@@ -125,6 +164,7 @@ export class LocalHost {
     if (this.#stopping) return
     this.#stopping = true
     const started = Date.now()
+    this.crons?.stop()
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.server.closeIdleConnections()
     if (this.#inflight > 0) {

@@ -7,6 +7,7 @@ import type { Db } from '../../../runtime/core/ports.ts'
 import { openPglite, lockPath } from '../../../infra/db/pglite.ts'
 import { openPg } from '../../../infra/db/pg.ts'
 import { loadMigrations, migrate } from '../../../infra/db/migrate.ts'
+import { dbCronStore } from '../../../infra/db/cron-store.ts'
 
 /**
  * The PostgreSQL server for the pg half of the suite. CI (.ci/run) starts it and creates the database; when it is
@@ -55,6 +56,18 @@ function storeSuite(name: string, open: () => Promise<{ db: Db; reopen: () => Pr
       expect(rows.map((r) => r.name)).toEqual(loadMigrations().map((m) => m.name))
       await db.query("INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload) VALUES ('f', 'fs', 'k', 'b/k', '1', '{}')")
       await expect(db.query("INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload) VALUES ('f', 'fs', 'k', 'b/k', '1', '{}')")).rejects.toThrowError(/duplicate key|unique/)
+    })
+
+    it('records cron runs and answers the latest scheduled time per cron', async () => {
+      const store = dbCronStore(db)
+      expect(await store.lastScheduled('report', '0 2 * * *')).toBeUndefined()
+      const t1 = Date.parse('2026-11-27T17:00:00Z')
+      await store.record({ function: 'report', cron: '0 2 * * *', scheduledTime: t1, status: 'failed', attempts: 1, error: 'x' })
+      await store.record({ function: 'report', cron: '0 2 * * *', scheduledTime: t1, status: 'ok', attempts: 2 })
+      await store.record({ function: 'report', cron: '0 2 * * *', scheduledTime: t1 - 86_400_000, status: 'ok', attempts: 1 })
+      expect(await store.lastScheduled('report', '0 2 * * *')).toBe(t1)
+      const { rows } = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM sovra_cron_runs WHERE scheduled_time = $1', [new Date(t1).toISOString()])
+      expect(rows).toEqual([{ status: 'ok', attempts: 2 }])
     })
 
     it('refuses a migration that changed after it was applied', async () => {
