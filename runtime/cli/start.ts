@@ -7,6 +7,7 @@ import { watchFunctions } from '../hosts/local/reload.ts'
 import { createBucketProvider } from './storage.ts'
 import { needsStore, openStore } from './store.ts'
 import { dbCronStore } from '../../infra/db/cron-store.ts'
+import { dbEventQueue } from '../../infra/db/event-queue.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parseCount, parsePort } from './args.ts'
@@ -42,12 +43,18 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
   /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
   const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
     const db = needsStore(project) ? await openStore(project) : undefined
+    const hasObjectTriggers = project.functions.some((f) => (f.worker.object_triggers?.length ?? 0) > 0)
+    // fs bucket writes become object events; the host exists only after the buckets, hence the late reference.
+    const ref: { host?: LocalHost } = {}
+    const buckets = createBucketProvider(project, { onEvent: async (event) => void (await ref.host?.events?.ingest([event])) })
     let host: LocalHost
     try {
       host = await LocalHost.start({
-        project, log, metrics: createPromMetrics(), port: listenPort, hostname, buckets: createBucketProvider(project),
+        project, log, metrics: createPromMetrics(), port: listenPort, hostname, buckets,
         ...(db === undefined ? {} : { crons: { store: dbCronStore(db) } }),
+        ...(db !== undefined && hasObjectTriggers ? { events: { queue: dbEventQueue(db) } } : {}),
       })
+      ref.host = host
     } catch (error) {
       await db?.close()
       throw error

@@ -77,7 +77,14 @@ export const WORKER_ENTRIES = {
   stop_date: v.optional(v.string()),
   /** Crons missed while the host was down: run the latest once at start (default), or skip them. */
   missed_crons: v.optional(v.picklist(['run-once', 'skip'])),
-  object_triggers: v.optional(v.array(v.looseObject({ bucket: v.string() }))),
+  object_triggers: v.optional(v.array(v.object({
+    bucket: v.string(),
+    events: v.optional(v.array(v.picklist(['created', 'removed']))),
+    prefix: v.optional(v.string()),
+    suffix: v.optional(v.string()),
+    /** Retries after the first attempt before the event is dead-lettered (default 5). */
+    max_retries: v.optional(nonNegativeInt(50)),
+  }))),
   isolates: v.optional(IsolatesSchema),
 } as const
 

@@ -28,6 +28,8 @@ export interface EventResult {
   status: number
   outcome: Outcome
   error: SovraError | undefined
+  /** What the handler actually threw (message and stack), for logs and dead letters; never for callers. */
+  detail: string | undefined
   /** The handler called `controller.noRetry()`. */
   noRetry: boolean
 }
@@ -98,7 +100,7 @@ export function failJob(job: Job, error: SovraError, outcome: Outcome): void {
     job.status = error.status
     const settle = job.settleEvent
     job.settleEvent = undefined
-    settle({ ok: false, status: error.status, outcome, error, noRetry: false })
+    settle({ ok: false, status: error.status, outcome, error, detail: error.message, noRetry: false })
   }
 }
 
@@ -204,8 +206,8 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
         const failed = job.eventError
         job.status = failed === undefined ? 200 : failed.error.status
         settle(failed === undefined
-          ? { ok: true, status: 200, outcome: 'ok', error: undefined, noRetry: msg.noRetry }
-          : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, noRetry: msg.noRetry })
+          ? { ok: true, status: 200, outcome: 'ok', error: undefined, detail: undefined, noRetry: msg.noRetry }
+          : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, detail: job.error?.message ?? failed.error.message, noRetry: msg.noRetry })
       }
       hooks.finish(job)
       break

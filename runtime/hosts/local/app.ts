@@ -6,6 +6,9 @@ import type { Project } from '../../config/resolve.ts'
 import { RouteTable } from '../../../triggers/http/route-table.ts'
 import type { FunctionSet } from './functions.ts'
 import type { CronScheduler } from '../../../triggers/cron/scheduler.ts'
+import { normalizeRecords } from '../../../triggers/object/normalize.ts'
+import type { ObjectEvents } from './host.ts'
+import { timingSafeEqual } from 'node:crypto'
 import type { HostLogger, HostMetrics } from './observer.ts'
 import { headFromIncoming, headFromRequest } from './request.ts'
 
@@ -19,6 +22,10 @@ export interface LocalAppOptions {
   shuttingDown?: () => boolean
   /** The cron scheduler, for the triggers endpoints. */
   crons?: CronScheduler | undefined
+  /** Object-event intake (MinIO webhooks) and the queue (events endpoints). */
+  events?: ObjectEvents | undefined
+  /** The bearer token MinIO's webhook must send (the secret MINIO_WEBHOOK_TOKEN); none -> every call refused. */
+  webhookToken?: string | undefined
 }
 
 type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
@@ -87,6 +94,43 @@ export function createLocalApp(options: LocalAppOptions): Hono<{ Bindings: Bindi
     return c.json({ ...run, scheduledTime: new Date(run.scheduledTime).toISOString() }, run.status === 'ok' ? 200 : 500)
   })
 
+  // MinIO probes the endpoint with HEAD before it sends events.
+  app.get('/_sovra/events/minio', () => new Response(null, { status: 200 }))
+
+  app.post('/_sovra/events/minio', async (c) => {
+    const events = options.events
+    if (events === undefined) throw new SovraError('ERR_NOT_FOUND', 'this host has no object triggers; no function takes MinIO events')
+    checkBearer(c.req.header('authorization'), options.webhookToken)
+    let body: unknown
+    try {
+      body = await c.req.json()
+    } catch {
+      throw new SovraError('ERR_BAD_REQUEST', 'the webhook body is not JSON; expected MinIO\'s {"EventName","Key","Records":[...]}')
+    }
+    const normalized = normalizeRecords((body as { Records?: unknown } | null)?.Records, 'minio')
+    // Answer only once the events are committed: MinIO retries a non-2xx delivery, so a crash loses nothing.
+    const result = await events.ingest(normalized)
+    return c.json({ received: normalized.length, ...result })
+  })
+
+  app.get('/_sovra/events', async (c) => {
+    if (options.events === undefined) return c.json([])
+    const status = c.req.query('status')
+    const valid = ['pending', 'running', 'done', 'dead']
+    if (status !== undefined && !valid.includes(status)) throw new SovraError('ERR_BAD_REQUEST', `status ${JSON.stringify(status)} is not one of ${valid.join(', ')}`)
+    return c.json(await options.events.queue.list({ ...(status === undefined ? {} : { status: status as 'dead' }), limit: Number(c.req.query('limit') ?? 100) }))
+  })
+
+  app.post('/_sovra/events/replay', async (c) => {
+    if (options.events === undefined) throw new SovraError('ERR_NOT_FOUND', 'this host has no object-event queue')
+    const body = (await c.req.json().catch(() => ({}))) as { ids?: unknown; all_dead?: unknown }
+    const ids = body.all_dead === true ? 'all-dead' as const : Array.isArray(body.ids) && body.ids.every((i) => Number.isInteger(i)) ? (body.ids as number[]) : undefined
+    if (ids === undefined) throw new SovraError('ERR_BAD_REQUEST', `expected {"ids":[<event id>...]} or {"all_dead":true}, received ${JSON.stringify(body)}`)
+    const replayed = await options.events.queue.replay(ids)
+    options.events.dispatcher.wake()
+    return c.json({ replayed })
+  })
+
   app.all('/_sovra/*', (c) => {
     throw new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}; valid: GET /_sovra/health, /_sovra/metrics, /_sovra/functions, /_sovra/triggers; POST /_sovra/triggers/cron/<fn>`)
   })
@@ -121,4 +165,22 @@ export function createLocalApp(options: LocalAppOptions): Hono<{ Bindings: Bindi
     return res
   })
   return app
+}
+
+/**
+ * Checks `Authorization: Bearer <token>` against the configured token in constant time; no token configured
+ * refuses everything.
+ * @param header the Authorization header
+ * @param token the expected token
+ */
+function checkBearer(header: string | undefined, token: string | undefined): void {
+  if (token === undefined || token === '') {
+    throw new SovraError('ERR_SIGNATURE', 'the MinIO webhook is disabled: set the secret MINIO_WEBHOOK_TOKEN (e.g. SOVRA_SECRET_MINIO_WEBHOOK_TOKEN) and MinIO\'s auth_token to the same value', { status: 401 })
+  }
+  const given = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? ''
+  const a = Buffer.from(given)
+  const b = Buffer.from(token)
+  if (a.length !== b.length || !timingSafeEqual(a, b)) {
+    throw new SovraError('ERR_SIGNATURE', header === undefined ? 'missing Authorization: Bearer <MINIO_WEBHOOK_TOKEN>' : 'wrong webhook token', { status: 401 })
+  }
 }

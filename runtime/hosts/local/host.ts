@@ -4,6 +4,10 @@ import { createAdaptorServer } from '@hono/node-server'
 import type { Project } from '../../config/resolve.ts'
 import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
 import { SovraError } from '../../core/errors.ts'
+import type { ObjectEvent } from '../../core/handlers.ts'
+import { ObjectDispatcher, DEFAULT_MAX_RETRIES } from '../../../triggers/object/dispatcher.ts'
+import { matches } from '../../../triggers/object/match.ts'
+import type { EventQueue } from '../../../triggers/object/queue.ts'
 import { parseSchedule } from '../../../triggers/cron/schedule.ts'
 import { CronScheduler, MemoryCronStore, type CronRunStore } from '../../../triggers/cron/scheduler.ts'
 import type { Clock } from '../../../triggers/cron/clock.ts'
@@ -32,6 +36,57 @@ export interface LocalHostOptions {
   buckets?: (name: string) => Bucket
   /** Where cron runs are recorded (default: memory, so no catch-up across restarts) and the clock they run by. */
   crons?: { store?: CronRunStore; clock?: Clock }
+  /** The durable object-event queue, and delivery settings; needed when functions have object_triggers. */
+  events?: { queue: EventQueue; backoffMs?: number; pollMs?: number; concurrency?: number }
+}
+
+/**
+ * The object-event side of a host: matches events to functions' object_triggers, queues them durably and
+ * delivers them through the functions' isolates.
+ */
+export class ObjectEvents {
+  readonly queue: EventQueue
+  readonly dispatcher: ObjectDispatcher
+  readonly #functions: FunctionSet
+
+  constructor(functions: FunctionSet, options: NonNullable<LocalHostOptions['events']>, log: HostLogger) {
+    this.#functions = functions
+    this.queue = options.queue
+    this.dispatcher = new ObjectDispatcher({
+      queue: options.queue,
+      ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }),
+      ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+      maxRetries: (fn) => functions.get(fn)?.config.worker.object_triggers?.[0]?.max_retries ?? DEFAULT_MAX_RETRIES,
+      async run(fn, event) {
+        const loaded = functions.get(fn)
+        if (loaded === undefined) return { ok: false, error: `function "${fn}" is not loaded` }
+        const r = await loaded.pool.run('object', { event }, { trigger: 'object' })
+        return { ok: r.ok, error: r.detail }
+      },
+      onAttempt(item, outcome, error) {
+        if (outcome === 'done') return
+        const fields = { event_id: item.id, function: item.function, bucket: item.event.bucket, key: item.event.key, attempts: item.attempts, error }
+        if (outcome === 'dead') log.error(fields, 'object event dead-lettered')
+        else log.warn(fields, 'object event will be retried')
+      },
+      onError: (error) => log.error({ error: String(error) }, 'object event queue failed'),
+    })
+  }
+
+  /**
+   * Queues the events for every function whose object_triggers match them; resolves once they are committed.
+   * @param events normalised events
+   */
+  async ingest(events: readonly ObjectEvent[]): Promise<{ matched: number; inserted: number; duplicates: number }> {
+    const deliveries = events.flatMap((event) => this.#functions.all()
+      .filter((f) => (f.config.worker.object_triggers ?? []).some((t) => matches(t, event)))
+      .map((f) => ({ function: f.config.name, event })))
+    if (deliveries.length === 0) return { matched: 0, inserted: 0, duplicates: 0 }
+    const r = await this.queue.enqueue(deliveries)
+    this.dispatcher.wake()
+    return { matched: deliveries.length, ...r }
+  }
 }
 
 /**
@@ -53,7 +108,7 @@ function createScheduler(functions: FunctionSet, options: LocalHostOptions['cron
       const fn = functions.get(spec.function)
       if (fn === undefined) return { ok: false, noRetry: true, error: `function "${spec.function}" is not loaded` }
       const r = await fn.pool.run('scheduled', { cron: spec.cron, scheduledTime }, { trigger: 'cron' })
-      return { ok: r.ok, noRetry: r.noRetry, error: r.error?.message }
+      return { ok: r.ok, noRetry: r.noRetry, error: r.detail }
     },
     onRecord(run) {
       const fields = { function: run.function, cron: run.cron, scheduled_time: new Date(run.scheduledTime).toISOString(), status: run.status, attempts: run.attempts, error: run.error }
@@ -78,16 +133,19 @@ export class LocalHost {
   readonly #log: HostLogger
   /** The cron scheduler, when any function has crons. */
   readonly crons: CronScheduler | undefined
+  /** Object-event intake and delivery, when a queue was given. */
+  readonly events: ObjectEvents | undefined
   #inflight = 0
   #stopping = false
   #drained: (() => void) | undefined
 
-  private constructor(functions: FunctionSet, server: Server, url: string, log: HostLogger, crons: CronScheduler | undefined) {
+  private constructor(functions: FunctionSet, server: Server, url: string, log: HostLogger, crons: CronScheduler | undefined, events: ObjectEvents | undefined) {
     this.functions = functions
     this.server = server
     this.url = url
     this.#log = log
     this.crons = crons
+    this.events = events
   }
 
   /** True once {@link close} began. */
@@ -121,7 +179,9 @@ export class LocalHost {
     // The app and server exist before the host object does; they reach it through this reference.
     const ref: { host?: LocalHost } = {}
     const crons = createScheduler(functions, options.crons, log)
-    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons })
+    const events = options.events === undefined ? undefined : new ObjectEvents(functions, options.events, log)
+    const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
+    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken })
     const server = createAdaptorServer({ fetch: app.fetch }) as Server
     server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
     const hostname = options.hostname ?? DEFAULT_HOSTNAME
@@ -140,9 +200,10 @@ export class LocalHost {
     }
     const { port } = server.address() as AddressInfo
     const url = `http://${hostname.includes(':') ? `[${hostname}]` : hostname}:${port}`
-    const host = new LocalHost(functions, server, url, log, crons)
+    const host = new LocalHost(functions, server, url, log, crons, events)
     ref.host = host
     await crons?.start()
+    await events?.dispatcher.start()
     log.info({ url, functions: functions.all().map((f) => ({ name: f.config.name, routes: f.config.routes, version: f.pool.bundle.version })) }, 'sovra listening')
     return host
   }
@@ -165,6 +226,7 @@ export class LocalHost {
     this.#stopping = true
     const started = Date.now()
     this.crons?.stop()
+    const eventsStopped = this.events?.dispatcher.stop(graceMs)
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     this.server.closeIdleConnections()
     if (this.#inflight > 0) {
@@ -177,6 +239,7 @@ export class LocalHost {
         }
       })
     }
+    await eventsStopped
     await this.functions.close(Math.max(0, graceMs - (Date.now() - started)))
     this.server.closeAllConnections()
     await closed

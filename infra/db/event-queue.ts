@@ -1,0 +1,109 @@
+import type { ObjectEvent } from '../../runtime/core/handlers.ts'
+import type { Db } from '../../runtime/core/ports.ts'
+import { dedupeKey, orderKey } from '../../triggers/object/match.ts'
+import type { Delivery, EventQueue, QueuedEvent } from '../../triggers/object/queue.ts'
+
+interface Row {
+  id: number | string
+  function: string
+  payload: ObjectEvent | string
+  attempts: number
+  status: QueuedEvent['status']
+  last_error: string | null
+  created_at: Date | string
+}
+
+function toQueued(r: Row): QueuedEvent {
+  return {
+    id: Number(r.id),
+    function: r.function,
+    event: typeof r.payload === 'string' ? (JSON.parse(r.payload) as ObjectEvent) : r.payload,
+    attempts: r.attempts,
+    status: r.status,
+    lastError: r.last_error ?? undefined,
+    createdAt: new Date(r.created_at).toISOString(),
+  }
+}
+
+let arrival = 0
+
+/**
+ * The durable object-event queue in the SQL store (`sovra_events`): at-least-once, deduplicated per function on
+ * the event's identity, in order per object, with retries and dead letters. One dispatcher per database.
+ * @param db the store (migrated)
+ */
+export function dbEventQueue(db: Db): EventQueue {
+  return {
+    async enqueue(deliveries: Delivery[]) {
+      let inserted = 0
+      await db.tx(async (t) => {
+        for (const d of deliveries) {
+          const objectKey = `${d.event.bucket}/${d.event.key}`
+          const sequencer = orderKey(d.event.sequencer, Date.now() * 1000 + (arrival++ % 1000))
+          // An event older than one of the same object that already ran would run out of order: keep it, done.
+          const newer = await t.query('SELECT 1 FROM sovra_events WHERE function = $1 AND object_key = $2 AND status IN ($3, $4) AND sequencer > $5 LIMIT 1', [d.function, objectKey, 'done', 'running', sequencer])
+          const stale = newer.rows.length > 0
+          const r = await t.query(
+            `INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload, status, last_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (function, dedupe_key) DO NOTHING RETURNING id`,
+            [d.function, d.event.source, dedupeKey(d.event), objectKey, sequencer, JSON.stringify(d.event), stale ? 'done' : 'pending', stale ? 'superseded: a newer event of this object already ran' : null],
+          )
+          inserted += r.rows.length
+        }
+      })
+      return { inserted, duplicates: deliveries.length - inserted }
+    },
+
+    async claim(now, limit) {
+      const { rows } = await db.query<Row>(
+        `WITH candidates AS (
+           SELECT e.id FROM sovra_events e
+           WHERE e.status = 'pending' AND e.next_at <= $1
+             AND NOT EXISTS (
+               SELECT 1 FROM sovra_events o
+               WHERE o.function = e.function AND o.object_key = e.object_key AND o.id <> e.id
+                 AND (o.status = 'running' OR (o.status = 'pending' AND (o.sequencer < e.sequencer OR (o.sequencer = e.sequencer AND o.id < e.id)))))
+           ORDER BY e.sequencer, e.id
+           LIMIT $2)
+         UPDATE sovra_events SET status = 'running', attempts = attempts + 1, updated_at = now()
+         WHERE id IN (SELECT id FROM candidates)
+         RETURNING id, function, payload, attempts, status, last_error, created_at`,
+        [new Date(now).toISOString(), limit],
+      )
+      return rows.map(toQueued).sort((a, b) => a.id - b.id)
+    },
+
+    async complete(id) {
+      await db.query("UPDATE sovra_events SET status = 'done', last_error = NULL, updated_at = now() WHERE id = $1", [id])
+    },
+
+    async fail(id, error, retryAt) {
+      if (retryAt === undefined) {
+        await db.query("UPDATE sovra_events SET status = 'dead', last_error = $2, updated_at = now() WHERE id = $1", [id, error])
+      } else {
+        await db.query("UPDATE sovra_events SET status = 'pending', last_error = $2, next_at = $3, updated_at = now() WHERE id = $1", [id, error, new Date(retryAt).toISOString()])
+      }
+    },
+
+    async recover() {
+      const r = await db.query("UPDATE sovra_events SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id")
+      return r.rows.length
+    },
+
+    async list(filter) {
+      const { rows } = await db.query<Row>(
+        `SELECT id, function, payload, attempts, status, last_error, created_at FROM sovra_events
+         WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2`,
+        [filter.status ?? null, filter.limit ?? 100],
+      )
+      return rows.map(toQueued)
+    },
+
+    async replay(ids) {
+      const r = ids === 'all-dead'
+        ? await db.query("UPDATE sovra_events SET status = 'pending', attempts = 0, next_at = now(), updated_at = now() WHERE status = 'dead' RETURNING id")
+        : await db.query("UPDATE sovra_events SET status = 'pending', attempts = 0, next_at = now(), updated_at = now() WHERE status = 'dead' AND id = ANY($1::bigint[]) RETURNING id", [ids])
+      return r.rows.length
+    },
+  }
+}

@@ -1,0 +1,225 @@
+import pg from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Db } from '../../../runtime/core/ports.ts'
+import { loadConfig } from '../../../runtime/config/load.ts'
+import { LocalHost } from '../../../runtime/hosts/local/host.ts'
+import { SILENT_LOGGER } from '../../../runtime/hosts/local/observer.ts'
+import { createBucketProvider } from '../../../runtime/cli/storage.ts'
+import { createPromMetrics } from '../../../infra/observe/metrics.ts'
+import { openPglite } from '../../../infra/db/pglite.ts'
+import { openPg } from '../../../infra/db/pg.ts'
+import { migrate } from '../../../infra/db/migrate.ts'
+import { dbEventQueue } from '../../../infra/db/event-queue.ts'
+import { decodeEventKey, normalizeRecords } from '../../../triggers/object/normalize.ts'
+import { tempProject, waitFor, withFixtures } from '../../helpers.ts'
+
+const PG_URL = process.env['SOVRA_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/sovra_test'
+const TOKEN = 'test-webhook-token-0123456789'
+const CONFIG = `
+[[functions]]
+name = "objlog"
+main = "fixtures/objlog.ts"
+object_triggers = [{ bucket = "documents", events = ["created", "removed"], prefix = "policies/", suffix = ".md", max_retries = 2 }]
+
+[[functions.r2_buckets]]
+binding = "LOG"
+bucket_name = "objlog"
+`
+
+let seq = 0
+/** A MinIO-style record; the key arrives query-escaped, as MinIO sends it. */
+function record(key: string, options: { type?: 'created' | 'removed'; meta?: Record<string, string>; etag?: string; sequencer?: string } = {}) {
+  const type = options.type ?? 'created'
+  return {
+    eventVersion: '2.0',
+    eventSource: 'minio:s3',
+    eventName: type === 'created' ? 's3:ObjectCreated:Put' : 's3:ObjectRemoved:Delete',
+    eventTime: new Date().toISOString(),
+    s3: {
+      bucket: { name: 'documents' },
+      object: {
+        key: encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/'),
+        ...(type === 'created' ? { size: 10, eTag: options.etag ?? `"etag-${key}"`, contentType: 'text/markdown' } : {}),
+        userMetadata: Object.fromEntries(Object.entries(options.meta ?? {}).map(([k, v]) => [`X-Amz-Meta-${k}`, v])),
+        sequencer: options.sequencer ?? (++seq).toString(16).toUpperCase().padStart(16, '0'),
+      },
+    },
+  }
+}
+
+describe('normalizeRecords', () => {
+  it('decodes query-escaped keys and strips MinIO metadata prefixes', () => {
+    expect(decodeEventKey('policies/2026+rules%2Bextra.md')).toBe('policies/2026 rules+extra.md')
+    const [e] = normalizeRecords([record('policies/a b.md', { meta: { owner: 'legal' } })], 'minio')
+    expect(e).toMatchObject({ type: 'created', bucket: 'documents', key: 'policies/a b.md', metadata: { owner: 'legal' }, eventName: 's3:ObjectCreated:Put', source: 'minio' })
+  })
+
+  it('refuses malformed records naming the field', () => {
+    expect(() => normalizeRecords([], 'minio')).toThrowError(/non-empty "Records" array/)
+    expect(() => normalizeRecords([{ eventName: 's3:ObjectCreated:Put', s3: { bucket: {}, object: { key: 'k' } } }], 'minio')).toThrowError(/Records\[0\]\.s3\.bucket\.name: expected a string, received undefined/)
+    expect(() => normalizeRecords([{ eventName: 's3:BucketCreated', s3: { bucket: { name: 'b' }, object: { key: 'k' } } }], 'minio')).toThrowError(/neither ObjectCreated/)
+  })
+})
+
+function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () => Promise<void> }>) {
+  describe(`object events through the host (${name})`, () => {
+    let host: LocalHost
+    let db: Db
+    let cleanup: () => Promise<void>
+    let log: ReturnType<ReturnType<typeof createBucketProvider>>
+    const post = (records: unknown[], token: string | null = TOKEN, body?: string) =>
+      fetch(`${host.url}/_sovra/events/minio`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+        body: body ?? JSON.stringify({ EventName: 's3:ObjectCreated:Put', Key: 'documents/x', Records: records }),
+      })
+    const seen = async (key: string) => (await (await log.get(`seen/${key}`))?.text()) ?? ''
+    const count = async (status: string) => (await db.query<{ n: string }>('SELECT count(*) AS n FROM sovra_events WHERE status = $1', [status])).rows[0]?.n
+
+    beforeAll(async () => {
+      ;({ db, cleanup } = await openDb())
+      await migrate(db)
+      const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
+      const { project } = loadConfig({ cwd: dir, processEnv: { SOVRA_SECRET_MINIO_WEBHOOK_TOKEN: TOKEN } })
+      const buckets = createBucketProvider(project, { env: {} })
+      log = buckets('objlog')
+      host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, events: { queue: dbEventQueue(db), backoffMs: 20, pollMs: 20 } })
+    }, 60_000)
+    afterAll(async () => {
+      await host.close(2000)
+      await db.close()
+      await cleanup()
+    })
+
+    it('answers MinIO\'s HEAD probe, and refuses a missing or wrong token and a malformed body without queueing', async () => {
+      expect((await fetch(`${host.url}/_sovra/events/minio`, { method: 'HEAD' })).status).toBe(200)
+      const before = await count('pending')
+      const missing = await post([record('policies/x.md')], null)
+      expect(missing.status).toBe(401)
+      expect((await missing.json()).error.message).toMatch(/missing Authorization: Bearer/)
+      expect((await post([record('policies/x.md')], 'wrong')).status).toBe(401)
+      const malformed = await post([], TOKEN, '{"Records": "nope"}')
+      expect(malformed.status).toBe(400)
+      expect((await post([], TOKEN, 'not json')).status).toBe(400)
+      expect(await count('pending')).toBe(before)
+      expect((await db.query('SELECT 1 FROM sovra_events WHERE object_key = $1', ['documents/policies/x.md'])).rows).toHaveLength(0)
+    })
+
+    it('runs the object handler for matching events only, and the same event delivered twice runs once', async () => {
+      const r = record('policies/規程 one.md')
+      const first = await post([r, record('other/skip.md'), record('policies/skip.txt')])
+      expect(first.status).toBe(200)
+      expect(await first.json()).toMatchObject({ received: 3, matched: 1, inserted: 1, duplicates: 0 })
+      const again = await post([r])
+      expect(await again.json()).toMatchObject({ matched: 1, inserted: 0, duplicates: 1 })
+      await waitFor(async () => (await seen('policies/規程 one.md')) !== '')
+      await new Promise((res) => setTimeout(res, 200))
+      expect((await seen('policies/規程 one.md')).split(',')).toHaveLength(1)
+      expect(await log.head('seen/other/skip.md')).toBeNull()
+    })
+
+    it('retries a handler that fails twice: 3 attempts, 1 success, 0 dead', async () => {
+      await post([record('policies/flaky.md', { meta: { mode: 'fail-2' } })])
+      await waitFor(async () => (await seen('policies/flaky.md')) !== '', 10_000)
+      expect(await (await log.get('attempts/policies/flaky.md'))?.text()).toBe('3')
+      const { rows } = await db.query<{ status: string; attempts: number }>("SELECT status, attempts FROM sovra_events WHERE object_key = 'documents/policies/flaky.md'")
+      expect(rows).toEqual([{ status: 'done', attempts: 3 }])
+    })
+
+    it('dead-letters a handler that always fails after max_retries, and replays it once fixed', async () => {
+      await post([record('policies/broken.md', { meta: { mode: 'until-fixed' } })])
+      const dead = await waitFor(async () => {
+        const list = (await (await fetch(`${host.url}/_sovra/events?status=dead`)).json()) as Array<{ id: number; attempts: number; lastError: string; event: { key: string } }>
+        return list.find((e) => e.event.key === 'policies/broken.md')
+      }, 10_000)
+      expect(dead).toMatchObject({ attempts: 3, lastError: expect.stringContaining('not fixed yet') })
+      await log.put('fixed', 'yes')
+      const replay = await fetch(`${host.url}/_sovra/events/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: [dead?.id] }) })
+      expect(await replay.json()).toEqual({ replayed: 1 })
+      await waitFor(async () => (await seen('policies/broken.md')) !== '', 10_000)
+      const bad = await fetch(`${host.url}/_sovra/events/replay`, { method: 'POST', body: '{"ids":"all"}' })
+      expect(bad.status).toBe(400)
+    })
+
+    it('delivers 1,000 events across 100 keys, all of them, in order per key', async () => {
+      const records = []
+      for (let i = 0; i < 10; i++) {
+        for (let k = 0; k < 100; k++) records.push(record(`policies/bulk/${k}.md`, { etag: `"v${i}"` }))
+      }
+      // Delivered in 10 webhook calls of 100, as MinIO would, the newest first within each call to test ordering.
+      for (let b = 0; b < 10; b++) {
+        const res = await post(records.slice(b * 100, b * 100 + 100).reverse())
+        expect(res.status).toBe(200)
+      }
+      await waitFor(async () => Number(await count('pending')) + Number(await count('running')) === 0, 60_000)
+      for (let k = 0; k < 100; k += 9) {
+        const entries = (await seen(`policies/bulk/${k}.md`)).split(',')
+        expect(entries).toHaveLength(10)
+        const seqs = entries.map((e) => e.split(':')[1] as string)
+        expect([...seqs].sort()).toEqual(seqs)
+      }
+      expect((await db.query("SELECT count(*) AS n FROM sovra_events WHERE object_key LIKE 'documents/policies/bulk/%' AND status = 'done'")).rows[0]).toEqual({ n: expect.anything() })
+      expect(Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM sovra_events WHERE object_key LIKE 'documents/policies/bulk/%' AND status = 'done'")).rows[0]?.n)).toBe(1000)
+    }, 90_000)
+
+    it('never runs an older event of an object after a newer one', async () => {
+      await post([record('policies/order.md', { sequencer: '00000000000000F0' })])
+      await waitFor(async () => (await seen('policies/order.md')) !== '')
+      const late = await post([record('policies/order.md', { sequencer: '0000000000000010', etag: '"older"' })])
+      expect(await late.json()).toMatchObject({ inserted: 1 })
+      await new Promise((res) => setTimeout(res, 300))
+      expect(await seen('policies/order.md')).toBe('created:00000000000000F0')
+      const { rows } = await db.query<{ status: string; last_error: string }>("SELECT status, last_error FROM sovra_events WHERE object_key = 'documents/policies/order.md' ORDER BY id")
+      expect(rows[1]).toEqual({ status: 'done', last_error: expect.stringContaining('superseded') })
+    })
+  })
+}
+
+eventSuite('PGlite', async () => ({ db: await openPglite(), cleanup: async () => undefined }))
+
+eventSuite('PostgreSQL server', async () => {
+  const schema = `sovra_events_${process.pid}_${Date.now()}`
+  const admin = new pg.Client({ connectionString: PG_URL })
+  await admin.connect()
+  await admin.query(`CREATE SCHEMA ${schema}`)
+  await admin.end()
+  const db = await openPg(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`)
+  return {
+    db,
+    cleanup: async () => {
+      const c = new pg.Client({ connectionString: PG_URL })
+      await c.connect()
+      await c.query(`DROP SCHEMA ${schema} CASCADE`)
+      await c.end()
+    },
+  }
+})
+
+describe('fs bucket writes as object events', () => {
+  it('a write through the bucket fires the matching object trigger', async () => {
+    const db = await openPg(PG_URL)
+    const schema = `sovra_fs_${process.pid}_${Date.now()}`
+    await db.exec(`CREATE SCHEMA ${schema}`)
+    await db.close()
+    const scoped = await openPg(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`)
+    await migrate(scoped)
+    const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
+    const { project } = loadConfig({ cwd: dir, processEnv: {} })
+    const ref: { host?: LocalHost } = {}
+    const buckets = createBucketProvider(project, { env: {}, onEvent: async (e) => void (await ref.host?.events?.ingest([e])) })
+    ref.host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, events: { queue: dbEventQueue(scoped), pollMs: 20 } })
+    await buckets('documents').put('policies/fs-write.md', '# written locally')
+    await buckets('documents').put('policies/ignored.txt', 'no trigger')
+    await buckets('documents').delete('policies/fs-write.md')
+    const value = await waitFor(async () => {
+      const v = (await (await buckets('objlog').get('seen/policies/fs-write.md'))?.text()) ?? ''
+      return v.split(',').length === 2 ? v : undefined
+    }, 10_000)
+    expect(value).toMatch(/^created:[0-9a-f]+,removed:[0-9a-f]+$/)
+    expect(await buckets('objlog').head('seen/policies/ignored.txt')).toBeNull()
+    await ref.host.close(1000)
+    await scoped.exec(`DROP SCHEMA ${schema} CASCADE`)
+    await scoped.close()
+  })
+})
+
