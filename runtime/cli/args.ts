@@ -6,6 +6,8 @@ export const COMMON_OPTIONS = {
   config: { type: 'string', short: 'c' },
   env: { type: 'string', short: 'e' },
   help: { type: 'boolean', short: 'h' },
+  /** The state folder (buckets, embedded database); default .sovra/state next to the config. */
+  state: { type: 'string' },
 } as const satisfies ParseArgsConfig['options']
 
 /**

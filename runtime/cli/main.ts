@@ -7,6 +7,8 @@ import { configCommand } from './config.ts'
 import { initCommand } from './init.ts'
 import { buildCommand } from './build.ts'
 import { triggerCommand, triggersCommand } from './triggers.ts'
+import { eventsCommand } from './events.ts'
+import { objectsCommand } from './objects.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -17,6 +19,8 @@ const COMMANDS: Record<string, Command> = {
   build: buildCommand,
   triggers: triggersCommand,
   trigger: triggerCommand,
+  events: eventsCommand,
+  objects: objectsCommand,
 }
 
 /** The top-level usage text. */
@@ -30,7 +34,9 @@ commands:
   build        bundle every function (esbuild) and print sha256s    sovra build [--out DIR]
   init         create a project with one function, test and config  sovra init <dir>
   triggers     every function's routes and crons, next 5 cron runs  sovra triggers
-  trigger      fire a cron now (through the running host)           sovra trigger cron <fn> [--cron EXPR]
+  trigger      fire a cron or an object event now                   sovra trigger cron <fn> | sovra trigger object <bucket>/<key>
+  events       the object-event queue; replay dead letters          sovra events [--dead] | sovra events replay <id...|--all-dead>
+  objects      put, get, list, remove objects in buckets            sovra objects put <bucket>/<key> --file F | get | ls | rm
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 

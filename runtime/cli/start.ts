@@ -42,11 +42,12 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
 
   /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
   const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
-    const db = needsStore(project) ? await openStore(project) : undefined
+    const stateOpt = values.state === undefined ? {} : { state: values.state }
+    const db = needsStore(project) ? await openStore(project, stateOpt) : undefined
     const hasObjectTriggers = project.functions.some((f) => (f.worker.object_triggers?.length ?? 0) > 0)
     // fs bucket writes become object events; the host exists only after the buckets, hence the late reference.
     const ref: { host?: LocalHost } = {}
-    const buckets = createBucketProvider(project, { onEvent: async (event) => void (await ref.host?.events?.ingest([event])) })
+    const buckets = createBucketProvider(project, { ...stateOpt, onEvent: async (event) => void (await ref.host?.events?.ingest([event])) })
     let host: LocalHost
     try {
       host = await LocalHost.start({

@@ -6,9 +6,13 @@ import { DEFAULT_PORT } from '../hosts/local/host.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 import { createBucketProvider } from './storage.ts'
+import { adminUrl, callHost, openLocalState } from './admin.ts'
+import { syntheticEvent } from '../../triggers/object/synthetic.ts'
+import { deliveriesFor } from '../../triggers/object/match.ts'
+import type { Io } from './command.ts'
 
 const LIST_USAGE = 'sovra triggers [--config FILE] [--env NAME]'
-const FIRE_USAGE = 'sovra trigger cron <fn> [--cron EXPR] [--url http://127.0.0.1:8787] [--config FILE] [--env NAME]'
+const FIRE_USAGE = 'sovra trigger cron <fn> [--cron EXPR] | sovra trigger object <bucket>/<key> [--type created|removed]  [--url http://127.0.0.1:8787] [--config FILE] [--env NAME]'
 
 /** `sovra triggers`: every function's routes and crons, with the next 5 run times of each cron. */
 export const triggersCommand: Command = {
@@ -39,7 +43,8 @@ export const triggerCommand: Command = {
   usage: FIRE_USAGE,
   async run(args, io) {
     const [kind, ...rest] = args
-    if (kind !== 'cron') throw new SovraError('ERR_USAGE', `unknown trigger kind ${JSON.stringify(kind ?? '')}; valid: cron\nusage: ${FIRE_USAGE}`)
+    if (kind === 'object') return triggerObject(rest, io)
+    if (kind !== 'cron') throw new SovraError('ERR_USAGE', `unknown trigger kind ${JSON.stringify(kind ?? '')}; valid: cron, object\nusage: ${FIRE_USAGE}`)
     const { values, positionals } = parseCommandArgs(rest, { ...COMMON_OPTIONS, cron: { type: 'string' }, url: { type: 'string' } }, FIRE_USAGE, 1)
     if (values.help) return io.out(FIRE_USAGE), 0
     const name = positionals[0]
@@ -73,4 +78,36 @@ export const triggerCommand: Command = {
       await set.close(1000)
     }
   },
+}
+
+/** `sovra trigger object <bucket>/<key>`: queues an object event as if the store had sent it. */
+async function triggerObject(args: string[], io: Io): Promise<number> {
+  const { values, positionals } = parseCommandArgs(args, { ...COMMON_OPTIONS, type: { type: 'string' }, url: { type: 'string' } }, FIRE_USAGE, 1)
+  const target = positionals[0] ?? ''
+  const slash = target.indexOf('/')
+  if (slash <= 0 || slash === target.length - 1) throw new SovraError('ERR_USAGE', `expected <bucket>/<key>, received ${JSON.stringify(target)}\nusage: ${FIRE_USAGE}`)
+  const type = values.type ?? 'created'
+  if (type !== 'created' && type !== 'removed') throw new SovraError('ERR_USAGE', `--type: expected created or removed, received ${JSON.stringify(type)}`)
+  const bucket = target.slice(0, slash)
+  const key = target.slice(slash + 1)
+  const { project } = loadConfig({ configPath: values.config, env: values.env })
+  const url = adminUrl(values.url)
+  const res = await callHost(url, '/_sovra/triggers/object', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bucket, key, type }) })
+  if (res !== undefined) {
+    if (!res.ok) return io.err(`${res.status}: ${await res.text()}`), 1
+    const r = (await res.json()) as { matched: number; inserted: number }
+    io.out(`object event ${type} ${bucket}/${key} via ${url}: matched ${r.matched} function(s), queued ${r.inserted}`)
+    return 0
+  }
+  const state = await openLocalState(project, values.state)
+  try {
+    if (state.queue === undefined) throw new SovraError('ERR_USAGE', 'no function has object_triggers; there is no event queue')
+    const event = await syntheticEvent(bucket, key, type, state.buckets)
+    const deliveries = deliveriesFor(project.functions.map((f) => ({ name: f.name, triggers: f.worker.object_triggers ?? [] })), [event])
+    const r = await state.queue.enqueue(deliveries)
+    io.out(`object event ${type} ${bucket}/${key}: matched ${deliveries.length} function(s), queued ${r.inserted} (they run when a host starts)`)
+    return 0
+  } finally {
+    await state.close()
+  }
 }

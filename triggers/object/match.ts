@@ -39,3 +39,12 @@ export function orderKey(sequencer: string | undefined, fallback: number): strin
   const hex = sequencer !== undefined && /^[0-9a-fA-F]+$/.test(sequencer) ? sequencer.toLowerCase() : fallback.toString(16)
   return hex.padStart(32, '0')
 }
+
+/**
+ * The deliveries for events: one per (function, event) where one of the function's object_triggers matches.
+ * @param functions each function's name and triggers
+ * @param events the events
+ */
+export function deliveriesFor(functions: ReadonlyArray<{ name: string; triggers: readonly ObjectTrigger[] }>, events: readonly ObjectEvent[]): Array<{ function: string; event: ObjectEvent }> {
+  return events.flatMap((event) => functions.filter((f) => f.triggers.some((t) => matches(t, event))).map((f) => ({ function: f.name, event })))
+}

@@ -6,6 +6,8 @@ import type { Project } from '../../config/resolve.ts'
 import { RouteTable } from '../../../triggers/http/route-table.ts'
 import type { FunctionSet } from './functions.ts'
 import type { CronScheduler } from '../../../triggers/cron/scheduler.ts'
+import type { Bucket } from '../../core/ports.ts'
+import { syntheticEvent } from '../../../triggers/object/synthetic.ts'
 import { normalizeRecords } from '../../../triggers/object/normalize.ts'
 import type { ObjectEvents } from './host.ts'
 import { timingSafeEqual } from 'node:crypto'
@@ -26,6 +28,8 @@ export interface LocalAppOptions {
   events?: ObjectEvents | undefined
   /** The bearer token MinIO's webhook must send (the secret MINIO_WEBHOOK_TOKEN); none -> every call refused. */
   webhookToken?: string | undefined
+  /** The bucket adapters, for the objects endpoints the CLI uses while a host holds the state. */
+  buckets?: ((name: string) => Bucket) | undefined
 }
 
 type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
@@ -129,6 +133,44 @@ export function createLocalApp(options: LocalAppOptions): Hono<{ Bindings: Bindi
     const replayed = await options.events.queue.replay(ids)
     options.events.dispatcher.wake()
     return c.json({ replayed })
+  })
+
+  // Objects: what `sovra objects` uses while this host runs (fs writes fire object triggers as function writes do).
+  const bucketOf = (name: string): Bucket => {
+    if (options.buckets === undefined) throw new SovraError('ERR_NOT_FOUND', 'this host has no storage configured')
+    return options.buckets(name)
+  }
+  app.get('/_sovra/objects/:bucket', async (c) => {
+    const limit = c.req.query('limit')
+    const cursor = c.req.query('cursor')
+    return c.json(await bucketOf(c.req.param('bucket')).list({
+      prefix: c.req.query('prefix') ?? '', ...(limit === undefined ? {} : { limit: Number(limit) }), ...(cursor === undefined ? {} : { cursor }),
+    }))
+  })
+  app.get('/_sovra/objects/:bucket/:key{.+}', async (c) => {
+    const obj = await bucketOf(c.req.param('bucket')).get(c.req.param('key'))
+    if (obj === null) throw new SovraError('ERR_NOT_FOUND', `no object ${c.req.param('bucket')}/${c.req.param('key')}`)
+    return new Response(obj.body, { headers: { 'content-type': obj.httpMetadata.contentType ?? 'application/octet-stream', etag: obj.httpEtag } })
+  })
+  app.put('/_sovra/objects/:bucket/:key{.+}', async (c) => {
+    const body = new Uint8Array(await c.req.arrayBuffer())
+    const contentType = c.req.header('content-type')
+    const put = await bucketOf(c.req.param('bucket')).put(c.req.param('key'), body, contentType === undefined ? {} : { httpMetadata: { contentType } })
+    return c.json(put, 201)
+  })
+  app.delete('/_sovra/objects/:bucket/:key{.+}', async (c) => {
+    await bucketOf(c.req.param('bucket')).delete(c.req.param('key'))
+    return new Response(null, { status: 204 })
+  })
+
+  app.post('/_sovra/triggers/object', async (c) => {
+    if (options.events === undefined) throw new SovraError('ERR_NOT_FOUND', 'this host has no object triggers')
+    const body = (await c.req.json().catch(() => ({}))) as { bucket?: unknown; key?: unknown; type?: unknown }
+    if (typeof body.bucket !== 'string' || typeof body.key !== 'string' || (body.type !== undefined && body.type !== 'created' && body.type !== 'removed')) {
+      throw new SovraError('ERR_BAD_REQUEST', `expected {"bucket","key","type":"created"|"removed"}, received ${JSON.stringify(body)}`)
+    }
+    const event = await syntheticEvent(body.bucket, body.key, (body.type ?? 'created') as 'created' | 'removed', options.buckets)
+    return c.json(await options.events.ingest([event]))
   })
 
   app.all('/_sovra/*', (c) => {

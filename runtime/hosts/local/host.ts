@@ -6,7 +6,7 @@ import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
 import { SovraError } from '../../core/errors.ts'
 import type { ObjectEvent } from '../../core/handlers.ts'
 import { ObjectDispatcher, DEFAULT_MAX_RETRIES } from '../../../triggers/object/dispatcher.ts'
-import { matches } from '../../../triggers/object/match.ts'
+import { deliveriesFor } from '../../../triggers/object/match.ts'
 import type { EventQueue } from '../../../triggers/object/queue.ts'
 import { parseSchedule } from '../../../triggers/cron/schedule.ts'
 import { CronScheduler, MemoryCronStore, type CronRunStore } from '../../../triggers/cron/scheduler.ts'
@@ -79,9 +79,7 @@ export class ObjectEvents {
    * @param events normalised events
    */
   async ingest(events: readonly ObjectEvent[]): Promise<{ matched: number; inserted: number; duplicates: number }> {
-    const deliveries = events.flatMap((event) => this.#functions.all()
-      .filter((f) => (f.config.worker.object_triggers ?? []).some((t) => matches(t, event)))
-      .map((f) => ({ function: f.config.name, event })))
+    const deliveries = deliveriesFor(this.#functions.all().map((f) => ({ name: f.config.name, triggers: f.config.worker.object_triggers ?? [] })), events)
     if (deliveries.length === 0) return { matched: 0, inserted: 0, duplicates: 0 }
     const r = await this.queue.enqueue(deliveries)
     this.dispatcher.wake()
@@ -181,7 +179,7 @@ export class LocalHost {
     const crons = createScheduler(functions, options.crons, log)
     const events = options.events === undefined ? undefined : new ObjectEvents(functions, options.events, log)
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
-    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken })
+    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.buckets })
     const server = createAdaptorServer({ fetch: app.fetch }) as Server
     server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
     const hostname = options.hostname ?? DEFAULT_HOSTNAME

@@ -33,7 +33,7 @@ describe('sovra CLI', () => {
     expect((await run([])).code).toBe(2)
     const unknown = await run(['deploy-everything'])
     expect(unknown.code).toBe(2)
-    expect(unknown.err).toMatch(/unknown command "deploy-everything"; valid commands are: start, dev, invoke, config, init, build, triggers, trigger/)
+    expect(unknown.err).toMatch(/unknown command "deploy-everything"; valid commands are: start, dev, invoke, config, init, build, triggers, trigger, events, objects/)
     const badFlag = await run(['invoke', 'echo', '--verbose'])
     expect(badFlag.code).toBe(2)
     expect(badFlag.err).toMatch(/Unknown option '--verbose'[\s\S]*usage: sovra invoke <fn>/)
