@@ -104,3 +104,25 @@ describe('r2_buckets config', () => {
     await expect(startTestHost({ config: join(dir, 'wrangler-compat.toml'), processEnv: { SOVRA_STORAGE_DRIVER: 's3' } })).rejects.toThrowError(/S3 storage needs endpoint, accessKeyId, secretAccessKey/)
   })
 })
+
+describe('S3 adapter event intake (s3rver emitter)', () => {
+  it('turns the store\'s S3 event records into normalised object events', async () => {
+    const { normalizeRecords } = await import('../../../triggers/object/normalize.ts')
+    const s3x = await startTestS3(['documents'])
+    try {
+      const { createS3Client, S3Bucket } = await import('../../../infra/storage/s3-bucket.ts')
+      const bucket = new S3Bucket('documents', createS3Client(s3x.settings))
+      await bucket.put('policies/from s3.md', '# via S3', { customMetadata: { owner: 'legal' } })
+      const records = await waitForRecords(s3x.events)
+      const [event] = normalizeRecords(records, 's3')
+      expect(event).toMatchObject({ type: 'created', bucket: 'documents', key: 'policies/from s3.md', source: 's3', eventName: expect.stringMatching(/ObjectCreated/) })
+    } finally {
+      await s3x.stop()
+    }
+  })
+})
+
+async function waitForRecords(events: Array<Record<string, unknown>>): Promise<Array<Record<string, unknown>>> {
+  for (let i = 0; i < 100 && events.length === 0; i++) await new Promise((r) => setTimeout(r, 50))
+  return events
+}
