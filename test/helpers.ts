@@ -55,3 +55,15 @@ export async function waitFor<T>(check: () => T | Promise<T>, timeoutMs = 5000):
     await new Promise((r) => setTimeout(r, 25))
   }
 }
+
+/**
+ * Runs the `sovra` command line in this process and captures what it writes.
+ * @param args the arguments after `sovra`
+ */
+export async function runCli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../runtime/cli/main.ts')
+  let out = ''
+  let err = ''
+  const code = await main(args, { out: (s) => void (out += `${s}\n`), err: (s) => void (err += `${s}\n`), write: (s) => void (out += s) })
+  return { code, out, err }
+}

@@ -1,19 +1,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../../runtime/core/ports.ts'
 import { openPglite, lockPath } from '../../../infra/db/pglite.ts'
 import { openPg } from '../../../infra/db/pg.ts'
 import { loadMigrations, migrate } from '../../../infra/db/migrate.ts'
 import { dbCronStore } from '../../../infra/db/cron-store.ts'
+import { createTestSchema } from '../../support/pg.ts'
 
-/**
- * The PostgreSQL server for the pg half of the suite. CI (.ci/run) starts it and creates the database; when it is
- * absent these tests fail, they are never skipped.
- */
-const PG_URL = process.env['SOVRA_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/sovra_test'
 
 function storeSuite(name: string, open: () => Promise<{ db: Db; reopen: () => Promise<Db>; cleanup: () => Promise<void> }>) {
   describe(`Db: ${name}`, () => {
@@ -101,22 +96,8 @@ storeSuite('PGlite (embedded)', async () => {
 })
 
 storeSuite('PostgreSQL server', async () => {
-  const schema = `sovra_test_${process.pid}_${Date.now()}`
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  await admin.query(`CREATE SCHEMA ${schema}`)
-  await admin.end()
-  const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`
-  return {
-    db: await openPg(url),
-    reopen: () => openPg(url),
-    cleanup: async () => {
-      const c = new pg.Client({ connectionString: PG_URL })
-      await c.connect()
-      await c.query(`DROP SCHEMA ${schema} CASCADE`)
-      await c.end()
-    },
-  }
+  const schema = await createTestSchema('sovra_store')
+  return { db: await openPg(schema.url), reopen: () => openPg(schema.url), cleanup: schema.drop }
 })
 
 describe('PGlite specifics', () => {
@@ -145,19 +126,14 @@ describe('PGlite specifics', () => {
 
 describe('migrations from two connections at once (PostgreSQL server)', () => {
   it('applies each migration exactly once', async () => {
-    const schema = `sovra_race_${process.pid}_${Date.now()}`
-    const admin = new pg.Client({ connectionString: PG_URL })
-    await admin.connect()
-    await admin.query(`CREATE SCHEMA ${schema}`)
-    const url = `${PG_URL}${PG_URL.includes('?') ? '&' : '?'}options=${encodeURIComponent(`-c search_path=${schema}`)}`
-    const [a, b] = await Promise.all([openPg(url), openPg(url)])
+    const schema = await createTestSchema('sovra_race')
+    const [a, b] = await Promise.all([openPg(schema.url), openPg(schema.url)])
     const [ra, rb] = await Promise.all([migrate(a!), migrate(b!)])
     expect([...ra, ...rb].sort()).toEqual(loadMigrations().map((m) => m.version))
     const { rows } = await a!.query<{ n: string }>('SELECT count(*) AS n FROM sovra_migrations')
     expect(Number(rows[0]?.n)).toBe(loadMigrations().length)
     await a!.close()
     await b!.close()
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`)
-    await admin.end()
+    await schema.drop()
   })
 })

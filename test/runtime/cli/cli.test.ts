@@ -2,15 +2,9 @@ import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { main } from '../../../runtime/cli/main.ts'
-import { ROOT, tempProject, waitFor, withFixtures } from '../../helpers.ts'
+import { ROOT, runCli, tempProject, waitFor, withFixtures } from '../../helpers.ts'
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await main(args, { out: (s) => void (out += `${s}\n`), err: (s) => void (err += `${s}\n`), write: (s) => void (out += s) })
-  return { code, out, err }
-}
+const run = runCli
 
 const ECHO_PROJECT = {
   'wrangler-compat.toml': `

@@ -1,11 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { main } from '../../../runtime/cli/main.ts'
-import { ROOT, tempProject, waitFor, withFixtures } from '../../helpers.ts'
+import { ROOT, runCli, tempProject, waitFor, withFixtures } from '../../helpers.ts'
+import { createTestSchema } from '../../support/pg.ts'
 
-const PG_URL = process.env['SOVRA_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/sovra_test'
 const TOKEN = 'cli-test-token-0123456789'
 const CONFIG = `
 [[functions]]
@@ -17,17 +15,12 @@ binding = "LOG"
 bucket_name = "objlog"
 `
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await main(args, { out: (s) => void (out += `${s}\n`), err: (s) => void (err += `${s}\n`), write: (s) => void (out += s) })
-  return { code, out, err }
-}
+const run = runCli
 
 describe('state commands and crash safety (sovra start process, PostgreSQL store)', () => {
   let dir: string
   let config: string
-  let schema: string
+  let drop: () => Promise<void>
   let env: Record<string, string>
   let child: ChildProcess | undefined
 
@@ -42,22 +35,16 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
   beforeAll(async () => {
     dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG, 'doc.md': '# CLI upload' }))
     config = join(dir, 'wrangler-compat.toml')
-    schema = `sovra_cli_${process.pid}_${Date.now()}`
-    const admin = new pg.Client({ connectionString: PG_URL })
-    await admin.connect()
-    await admin.query(`CREATE SCHEMA ${schema}`)
-    await admin.end()
-    env = { SOVRA_DATABASE_URL: `${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`, SOVRA_SECRET_MINIO_WEBHOOK_TOKEN: TOKEN }
+    const schema = await createTestSchema('sovra_cli')
+    drop = schema.drop
+    env = { SOVRA_DATABASE_URL: schema.url, SOVRA_SECRET_MINIO_WEBHOOK_TOKEN: TOKEN }
     // In-process CLI runs (no host) read the same store as the host process.
     process.env['SOVRA_DATABASE_URL'] = env['SOVRA_DATABASE_URL'] as string
   })
   afterAll(async () => {
     delete process.env['SOVRA_DATABASE_URL']
     child?.kill('SIGKILL')
-    const admin = new pg.Client({ connectionString: PG_URL })
-    await admin.connect()
-    await admin.query(`DROP SCHEMA ${schema} CASCADE`)
-    await admin.end()
+    await drop()
   })
 
   it('objects put through the running host fires the object trigger; get, ls and rm work', async () => {

@@ -4,11 +4,10 @@ import { loadConfig } from '../../../runtime/config/load.ts'
 import { LocalHost } from '../../../runtime/hosts/local/host.ts'
 import { SILENT_LOGGER } from '../../../runtime/hosts/local/observer.ts'
 import { createBucketProvider } from '../../../runtime/cli/storage.ts'
-import { main } from '../../../runtime/cli/main.ts'
 import { createPromMetrics } from '../../../infra/observe/metrics.ts'
 import { ManualClock } from '../../../triggers/cron/clock.ts'
 import { MemoryCronStore } from '../../../triggers/cron/scheduler.ts'
-import { tempProject, waitFor, withFixtures } from '../../helpers.ts'
+import { runCli, tempProject, waitFor, withFixtures } from '../../helpers.ts'
 
 const CONFIG = `
 [[functions]]
@@ -23,12 +22,7 @@ bucket_name = "cronlog"
 `
 const T0 = Date.parse('2026-11-27T00:00:00Z')
 
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = ''
-  let err = ''
-  const code = await main(args, { out: (s) => void (out += `${s}\n`), err: (s) => void (err += `${s}\n`) })
-  return { code, out, err }
-}
+const run = runCli
 
 describe('crons on the embedded host', () => {
   let host: LocalHost

@@ -1,4 +1,3 @@
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../../runtime/core/ports.ts'
 import { loadConfig } from '../../../runtime/config/load.ts'
@@ -12,8 +11,8 @@ import { migrate } from '../../../infra/db/migrate.ts'
 import { dbEventQueue } from '../../../infra/db/event-queue.ts'
 import { decodeEventKey, normalizeRecords } from '../../../triggers/object/normalize.ts'
 import { tempProject, waitFor, withFixtures } from '../../helpers.ts'
+import { createTestSchema } from '../../support/pg.ts'
 
-const PG_URL = process.env['SOVRA_TEST_DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/sovra_test'
 const TOKEN = 'test-webhook-token-0123456789'
 const CONFIG = `
 [[functions]]
@@ -181,30 +180,14 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
 eventSuite('PGlite', async () => ({ db: await openPglite(), cleanup: async () => undefined }))
 
 eventSuite('PostgreSQL server', async () => {
-  const schema = `sovra_events_${process.pid}_${Date.now()}`
-  const admin = new pg.Client({ connectionString: PG_URL })
-  await admin.connect()
-  await admin.query(`CREATE SCHEMA ${schema}`)
-  await admin.end()
-  const db = await openPg(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`)
-  return {
-    db,
-    cleanup: async () => {
-      const c = new pg.Client({ connectionString: PG_URL })
-      await c.connect()
-      await c.query(`DROP SCHEMA ${schema} CASCADE`)
-      await c.end()
-    },
-  }
+  const schema = await createTestSchema('sovra_events')
+  return { db: await openPg(schema.url), cleanup: schema.drop }
 })
 
 describe('fs bucket writes as object events', () => {
   it('a write through the bucket fires the matching object trigger', async () => {
-    const db = await openPg(PG_URL)
-    const schema = `sovra_fs_${process.pid}_${Date.now()}`
-    await db.exec(`CREATE SCHEMA ${schema}`)
-    await db.close()
-    const scoped = await openPg(`${PG_URL}?options=${encodeURIComponent(`-c search_path=${schema}`)}`)
+    const schema = await createTestSchema('sovra_fs')
+    const scoped = await openPg(schema.url)
     await migrate(scoped)
     const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
@@ -221,8 +204,8 @@ describe('fs bucket writes as object events', () => {
     expect(value).toMatch(/^created:[0-9a-f]+,removed:[0-9a-f]+$/)
     expect(await buckets('objlog').head('seen/policies/ignored.txt')).toBeNull()
     await ref.host.close(1000)
-    await scoped.exec(`DROP SCHEMA ${schema} CASCADE`)
     await scoped.close()
+    await schema.drop()
   })
 })
 
