@@ -99,6 +99,13 @@ export function dbEventQueue(db: Db): EventQueue {
       return rows.map(toQueued)
     },
 
+    async counts() {
+      const { rows } = await db.query<{ status: QueuedEvent['status']; n: string | number }>('SELECT status, count(*) AS n FROM sovra_events GROUP BY status')
+      const out = { pending: 0, running: 0, done: 0, dead: 0 }
+      for (const r of rows) out[r.status] = Number(r.n)
+      return out
+    },
+
     async replay(ids) {
       const r = ids === 'all-dead'
         ? await db.query("UPDATE sovra_events SET status = 'pending', attempts = 0, next_at = now(), updated_at = now() WHERE status = 'dead' RETURNING id")

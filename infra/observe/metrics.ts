@@ -67,6 +67,19 @@ export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetr
   gauge('sovra_inflight', 'Invocations running in isolates', (s) => s.inflight)
   gauge('sovra_queue_depth', 'Invocations waiting for an isolate', (s) => s.queued)
 
+  let readEvents: (() => Promise<Record<string, number>>) | undefined
+  new Gauge({
+    name: 'sovra_object_events',
+    help: 'Object events in the durable queue, by status (pending, running, done, dead)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      if (readEvents === undefined) return
+      this.reset()
+      for (const [status, n] of Object.entries(await readEvents())) this.set({ status }, n)
+    },
+  })
+
   // Label-bound children, cached: prom-client hashes the label object on every call otherwise.
   const perCall = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<string>; queue: Histogram.Internal<string> }>()
   const bound = (r: InvocationRecord) => {
@@ -88,6 +101,9 @@ export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetr
     registry,
     setStats(fn) {
       read = fn
+    },
+    setEventCounts(fn) {
+      readEvents = fn
     },
     onInvocation(r: InvocationRecord) {
       const b = bound(r)

@@ -34,4 +34,6 @@ export interface EventQueue {
   list(filter: { status?: QueuedEvent['status']; limit?: number }): Promise<QueuedEvent[]>
   /** Puts dead events back to pending with attempts reset; returns how many. */
   replay(ids: number[] | 'all-dead'): Promise<number>
+  /** How many events are in each status (for metrics). */
+  counts(): Promise<Record<QueuedEvent['status'], number>>
 }

@@ -178,6 +178,7 @@ export class LocalHost {
     const ref: { host?: LocalHost } = {}
     const crons = createScheduler(functions, options.crons, log)
     const events = options.events === undefined ? undefined : new ObjectEvents(functions, options.events, log)
+    if (events !== undefined) metrics.setEventCounts?.(() => events.queue.counts())
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
     const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.buckets })
     const server = createAdaptorServer({ fetch: app.fetch }) as Server

@@ -15,6 +15,8 @@ export interface HostMetrics {
   onIsolate(event: IsolateEvent): void
   /** The Prometheus text exposition. */
   render(): Promise<{ contentType: string; body: string }>
+  /** Where the object-event queue's counts by status are read at scrape time. */
+  setEventCounts?(read: () => Promise<Record<string, number>>): void
 }
 
 /** A logger that drops everything (for tools that print their own output). */

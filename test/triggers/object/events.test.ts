@@ -115,6 +115,9 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
       await new Promise((res) => setTimeout(res, 200))
       expect((await seen('policies/規程 one.md')).split(',')).toHaveLength(1)
       expect(await log.head('seen/other/skip.md')).toBeNull()
+      const metrics = await (await fetch(`${host.url}/_sovra/metrics`)).text()
+      expect(metrics).toMatch(/sovra_object_events\{status="done"\} [1-9]/)
+      expect(metrics).toMatch(/sovra_invocations_total\{function="objlog",trigger="object",status="200",outcome="ok"\} [1-9]/)
     })
 
     it('retries a handler that fails twice: 3 attempts, 1 success, 0 dead', async () => {
