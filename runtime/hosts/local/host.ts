@@ -1,4 +1,4 @@
-import type { Server, ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import type { Project } from '../../config/resolve.ts'
@@ -181,7 +181,7 @@ export class LocalHost {
     if (events !== undefined) metrics.setEventCounts?.(() => events.queue.counts())
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
     const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.buckets })
-    const server = createAdaptorServer({ fetch: app.fetch }) as Server
+    const server = createAdaptorServer({ fetch: (request, env) => app.fetch(request, env as { incoming?: IncomingMessage; outgoing?: ServerResponse }) }) as Server
     server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
     const hostname = options.hostname ?? DEFAULT_HOSTNAME
     try {
