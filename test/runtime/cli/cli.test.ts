@@ -68,7 +68,7 @@ describe('sovra CLI', () => {
     busy.close()
     expect(taken.code).toBe(1)
     expect(taken.err).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); pass a free --port`))
-  })
+  }, 60_000)
 
   it('config check never prints secret values', async () => {
     const dir = tempProject({ ...ECHO_PROJECT, '.dev.vars': 'TOKEN=abc-very-secret-123\n' })
