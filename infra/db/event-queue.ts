@@ -34,8 +34,9 @@ let arrival = 0
  */
 export function dbEventQueue(db: Db): EventQueue {
   return {
-    async enqueue(deliveries: Delivery[]) {
+    async enqueue(deliveries: Delivery[], options: { staged?: boolean } = {}) {
       let inserted = 0
+      const ids: number[] = []
       await db.tx(async (t) => {
         for (const d of deliveries) {
           const objectKey = `${d.event.bucket}/${d.event.key}`
@@ -46,12 +47,13 @@ export function dbEventQueue(db: Db): EventQueue {
           const r = await t.query(
             `INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload, status, last_error)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (function, dedupe_key) DO NOTHING RETURNING id`,
-            [d.function, d.event.source, dedupeKey(d.event), objectKey, sequencer, JSON.stringify(d.event), stale ? 'done' : 'pending', stale ? 'superseded: a newer event of this object already ran' : null],
+            [d.function, d.event.source, dedupeKey(d.event), objectKey, sequencer, JSON.stringify(d.event), stale ? 'done' : options.staged === true ? 'staged' : 'pending', stale ? 'superseded: a newer event of this object already ran' : null],
           )
           inserted += r.rows.length
+          for (const row of r.rows as Array<{ id: number | string }>) if (!stale) ids.push(Number(row.id))
         }
       })
-      return { inserted, duplicates: deliveries.length - inserted }
+      return { inserted, duplicates: deliveries.length - inserted, ids }
     },
 
     async claim(now, limit) {
@@ -71,6 +73,16 @@ export function dbEventQueue(db: Db): EventQueue {
         [new Date(now).toISOString(), limit],
       )
       return rows.map(toQueued).sort((a, b) => a.id - b.id)
+    },
+
+    async release(ids) {
+      if (ids.length === 0) return
+      await db.query("UPDATE sovra_events SET status = 'pending', next_at = now(), updated_at = now() WHERE status = 'staged' AND id = ANY($1::bigint[])", [ids])
+    },
+
+    async discard(ids, reason) {
+      if (ids.length === 0) return
+      await db.query("UPDATE sovra_events SET status = 'done', last_error = $2, updated_at = now() WHERE status = 'staged' AND id = ANY($1::bigint[])", [ids, reason])
     },
 
     async complete(id) {
@@ -101,7 +113,7 @@ export function dbEventQueue(db: Db): EventQueue {
 
     async counts() {
       const { rows } = await db.query<{ status: QueuedEvent['status']; n: string | number }>('SELECT status, count(*) AS n FROM sovra_events GROUP BY status')
-      const out = { pending: 0, running: 0, done: 0, dead: 0 }
+      const out = { staged: 0, pending: 0, running: 0, done: 0, dead: 0 }
       for (const r of rows) out[r.status] = Number(r.n)
       return out
     },

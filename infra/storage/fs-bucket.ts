@@ -9,6 +9,7 @@ import type { Bucket, BucketListOptions, BucketListResult, BucketObject, BucketO
 import { validateBucketName, validateKey } from '../../runtime/core/object-keys.ts'
 import { objectBody, objectMeta } from '../../runtime/core/object-body.ts'
 import { listPage } from './list.ts'
+import type { EventSink } from '../../triggers/object/queue.ts'
 
 /** The trailer stored after an object's bytes. */
 interface Trailer {
@@ -19,6 +20,9 @@ interface Trailer {
   contentType?: string
   customMetadata: Record<string, string>
 }
+
+/** Durable event hooks around each write (a crash in between leaves a staged event that recovery resolves). */
+export type FsEventSink = EventSink
 
 const TMP = '.tmp'
 const MAX_NAME = 240
@@ -52,17 +56,32 @@ export class FsBucket implements Bucket {
   readonly name: string
   readonly dir: string
   readonly #onEvent: ((event: ObjectEvent) => void | Promise<void>) | undefined
+  readonly #sink: FsEventSink | undefined
 
   /**
    * @param name the bucket name (S3 rules)
    * @param root the folder holding every bucket
-   * @param options where object events go
+   * @param options where object events go: `onEvent` after each write, or a durable `sink` around it
    */
-  constructor(name: string, root: string, options: { onEvent?: (event: ObjectEvent) => void | Promise<void> } = {}) {
+  constructor(name: string, root: string, options: { onEvent?: (event: ObjectEvent) => void | Promise<void>; sink?: FsEventSink } = {}) {
     validateBucketName(name)
     this.name = name
     this.dir = join(root, name)
     this.#onEvent = options.onEvent
+    this.#sink = options.sink
+  }
+
+  /** Publishes a write (`apply`) with its event staged before and committed after. */
+  async #publish(event: ObjectEvent, apply: () => Promise<void>): Promise<void> {
+    const token = this.#sink === undefined ? undefined : await this.#sink.stage(event)
+    try {
+      await apply()
+    } catch (error) {
+      if (this.#sink !== undefined) await this.#sink.abort(token, `the write failed: ${(error as Error).message}`)
+      throw error
+    }
+    if (this.#sink !== undefined) await this.#sink.commit(token)
+    await this.#onEvent?.(event)
   }
 
   async put(key: string, value: BucketPutValue, options: BucketPutOptions = {}): Promise<BucketObject> {
@@ -90,9 +109,8 @@ export class FsBucket implements Bucket {
       // Durable before visible: the data reaches the disk, then the rename publishes it whole.
       await handle.sync()
       await handle.close()
-      await rename(tmp, join(this.dir, fileName(key)))
       const meta = toMeta(trailer)
-      await this.#emit('created', meta)
+      await this.#publish(this.#event('created', meta), () => rename(tmp, join(this.dir, fileName(key))))
       return meta
     } catch (error) {
       await handle.close().catch(() => undefined)
@@ -123,8 +141,7 @@ export class FsBucket implements Bucket {
       validateKey(key)
       const trailer = await this.#trailer(fileName(key))
       if (trailer === null) continue
-      await rm(join(this.dir, fileName(key)), { force: true })
-      await this.#emit('removed', toMeta(trailer))
+      await this.#publish(this.#event('removed', toMeta(trailer)), () => rm(join(this.dir, fileName(key)), { force: true }))
     }
   }
 
@@ -177,9 +194,8 @@ export class FsBucket implements Bucket {
     }
   }
 
-  async #emit(type: 'created' | 'removed', meta: BucketObject): Promise<void> {
-    if (this.#onEvent === undefined) return
-    await this.#onEvent({
+  #event(type: 'created' | 'removed', meta: BucketObject): ObjectEvent {
+    return {
       type,
       bucket: this.name,
       key: meta.key,
@@ -192,7 +208,7 @@ export class FsBucket implements Bucket {
       eventName: type === 'created' ? 's3:ObjectCreated:Put' : 's3:ObjectRemoved:Delete',
       time: new Date().toISOString(),
       source: 'fs',
-    })
+    }
   }
 }
 

@@ -37,10 +37,17 @@ export async function openLocalState(project: Project, state: string | undefined
   const db = needsStore(project) ? await openStore(project, state === undefined ? {} : { state }) : undefined
   const queue = db === undefined ? undefined : dbEventQueue(db)
   const functions = project.functions.map((f) => ({ name: f.name, triggers: f.worker.object_triggers ?? [] }))
-  const ingest = async (events: ObjectEvent[]): Promise<void> => {
-    const deliveries = deliveriesFor(functions, events)
-    if (queue !== undefined && deliveries.length > 0) await queue.enqueue(deliveries)
+  const stage = async (event: ObjectEvent): Promise<number[]> => {
+    const deliveries = deliveriesFor(functions, [event])
+    return queue === undefined || deliveries.length === 0 ? [] : (await queue.enqueue(deliveries, { staged: true })).ids
   }
-  const buckets = createBucketProvider(project, { ...(state === undefined ? {} : { state }), onEvent: (e) => ingest([e]) })
+  const buckets = createBucketProvider(project, {
+    ...(state === undefined ? {} : { state }),
+    sink: {
+      stage,
+      commit: async (ids) => queue?.release(ids as number[]),
+      abort: async (ids, reason) => queue?.discard(ids as number[], reason),
+    },
+  })
   return { buckets, queue, close: async () => db?.close() }
 }

@@ -47,7 +47,14 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
     const hasObjectTriggers = project.functions.some((f) => (f.worker.object_triggers?.length ?? 0) > 0)
     // fs bucket writes become object events; the host exists only after the buckets, hence the late reference.
     const ref: { host?: LocalHost } = {}
-    const buckets = createBucketProvider(project, { ...stateOpt, onEvent: async (event) => void (await ref.host?.events?.ingest([event])) })
+    const buckets = createBucketProvider(project, {
+      ...stateOpt,
+      sink: {
+        stage: async (event) => (await ref.host?.events?.sink().stage(event)) ?? [],
+        commit: async (token) => ref.host?.events?.sink().commit(token),
+        abort: async (token, reason) => ref.host?.events?.sink().abort(token, reason),
+      },
+    })
     let host: LocalHost
     try {
       host = await LocalHost.start({

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import type { Bucket } from '../core/ports.ts'
 import type { Project } from '../config/resolve.ts'
 import { SovraError } from '../core/errors.ts'
-import { FsBucket } from '../../infra/storage/fs-bucket.ts'
+import { FsBucket, type FsEventSink } from '../../infra/storage/fs-bucket.ts'
 import { createS3Client, S3Bucket, s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
 import type { ObjectEvent } from '../core/handlers.ts'
 
@@ -23,7 +23,7 @@ export function stateDir(project: Project, override?: string): string {
  */
 export function createBucketProvider(
   project: Project,
-  options: { env?: Record<string, string | undefined>; state?: string; onEvent?: (event: ObjectEvent) => void | Promise<void> } = {},
+  options: { env?: Record<string, string | undefined>; state?: string; onEvent?: (event: ObjectEvent) => void | Promise<void>; sink?: FsEventSink } = {},
 ): BucketProvider {
   const env = options.env ?? process.env
   const storage = project.config.storage ?? {}
@@ -34,7 +34,7 @@ export function createBucketProvider(
     return (name) => {
       let b = cache.get(name)
       if (b === undefined) {
-        b = new FsBucket(name, root, options.onEvent === undefined ? {} : { onEvent: options.onEvent })
+        b = new FsBucket(name, root, { ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }), ...(options.sink === undefined ? {} : { sink: options.sink }) })
         cache.set(name, b)
       }
       return b

@@ -6,7 +6,7 @@ export interface QueuedEvent {
   function: string
   event: ObjectEvent
   attempts: number
-  status: 'pending' | 'running' | 'done' | 'dead'
+  status: 'staged' | 'pending' | 'running' | 'done' | 'dead'
   lastError: string | undefined
   createdAt: string
 }
@@ -17,10 +17,27 @@ export interface Delivery {
   event: ObjectEvent
 }
 
+/**
+ * Where a store's object events go when they must survive a crash: staged before the write becomes visible,
+ * committed after it, aborted if it failed (the fs bucket uses it).
+ */
+export interface EventSink {
+  stage(event: ObjectEvent): Promise<unknown>
+  commit(token: unknown): Promise<void>
+  abort(token: unknown, reason: string): Promise<void>
+}
+
 /** The durable queue of object events (the SQL store implements it: infra/db/event-queue.ts). */
 export interface EventQueue {
-  /** Stores deliveries, dropping ones already stored (same function and identity); resolves once committed. */
-  enqueue(deliveries: Delivery[]): Promise<{ inserted: number; duplicates: number }>
+  /**
+   * Stores deliveries, dropping ones already stored (same function and identity); resolves once committed. Staged
+   * ones wait for {@link EventQueue.release} (the write they describe is not visible yet).
+   */
+  enqueue(deliveries: Delivery[], options?: { staged?: boolean }): Promise<{ inserted: number; duplicates: number; ids: number[] }>
+  /** Staged events become pending. */
+  release(ids: number[]): Promise<void>
+  /** Staged events whose write never happened are closed (done, with the reason). */
+  discard(ids: number[], reason: string): Promise<void>
   /**
    * Marks due events running and returns them: per (function, object) only the oldest pending one, and none
    * while another of the same object runs, so an older event never runs after a newer one.

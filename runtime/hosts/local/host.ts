@@ -7,7 +7,8 @@ import { SovraError } from '../../core/errors.ts'
 import type { ObjectEvent } from '../../core/handlers.ts'
 import { ObjectDispatcher, DEFAULT_MAX_RETRIES } from '../../../triggers/object/dispatcher.ts'
 import { deliveriesFor } from '../../../triggers/object/match.ts'
-import type { EventQueue } from '../../../triggers/object/queue.ts'
+import type { EventQueue, EventSink } from '../../../triggers/object/queue.ts'
+import type { FunctionConfig } from '../../config/schema.ts'
 import { parseSchedule } from '../../../triggers/cron/schedule.ts'
 import { CronScheduler, MemoryCronStore, type CronRunStore } from '../../../triggers/cron/scheduler.ts'
 import type { Clock } from '../../../triggers/cron/clock.ts'
@@ -74,12 +75,50 @@ export class ObjectEvents {
     })
   }
 
+  /** The durable sink for fs-bucket writes: events staged before the write is visible, released after it. */
+  sink(): EventSink {
+    return {
+      stage: async (event) => {
+        const deliveries = deliveriesFor(this.#triggers(), [event])
+        return deliveries.length === 0 ? [] : (await this.queue.enqueue(deliveries, { staged: true })).ids
+      },
+      commit: async (ids) => {
+        await this.queue.release(ids as number[])
+        this.dispatcher.wake()
+      },
+      abort: (ids, reason) => this.queue.discard(ids as number[], reason),
+    }
+  }
+
+  /**
+   * Resolves events left staged by a crash between queueing and writing: released when the object is as the event
+   * says (created with that etag, or removed), discarded otherwise.
+   * @param buckets the adapters to look at
+   */
+  async recoverStaged(buckets: ((name: string) => Bucket) | undefined): Promise<{ released: number; discarded: number }> {
+    const staged = await this.queue.list({ status: 'staged', limit: 100_000 })
+    const release: number[] = []
+    const discard: number[] = []
+    for (const item of staged) {
+      const head = buckets === undefined ? null : await buckets(item.event.bucket).head(item.event.key)
+      const happened = item.event.type === 'removed' ? head === null : head !== null && head.etag === item.event.etag
+      ;(happened ? release : discard).push(item.id)
+    }
+    await this.queue.release(release)
+    await this.queue.discard(discard, 'the write was interrupted before the object changed')
+    return { released: release.length, discarded: discard.length }
+  }
+
+  #triggers(): Array<{ name: string; triggers: NonNullable<FunctionConfig['worker']['object_triggers']> }> {
+    return this.#functions.all().map((f) => ({ name: f.config.name, triggers: f.config.worker.object_triggers ?? [] }))
+  }
+
   /**
    * Queues the events for every function whose object_triggers match them; resolves once they are committed.
    * @param events normalised events
    */
   async ingest(events: readonly ObjectEvent[]): Promise<{ matched: number; inserted: number; duplicates: number }> {
-    const deliveries = deliveriesFor(this.#functions.all().map((f) => ({ name: f.config.name, triggers: f.config.worker.object_triggers ?? [] })), events)
+    const deliveries = deliveriesFor(this.#triggers(), events)
     if (deliveries.length === 0) return { matched: 0, inserted: 0, duplicates: 0 }
     const r = await this.queue.enqueue(deliveries)
     this.dispatcher.wake()
@@ -202,6 +241,7 @@ export class LocalHost {
     const host = new LocalHost(functions, server, url, log, crons, events)
     ref.host = host
     await crons?.start()
+    await events?.recoverStaged(options.buckets)
     await events?.dispatcher.start()
     log.info({ url, functions: functions.all().map((f) => ({ name: f.config.name, routes: f.config.routes, version: f.pool.bundle.version })) }, 'sovra listening')
     return host

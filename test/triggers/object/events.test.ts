@@ -191,6 +191,43 @@ eventSuite('PostgreSQL server', async () => {
 })
 
 describe('fs bucket writes as object events', () => {
+  it('stages the event before the write and resolves leftovers of a crash at start', async () => {
+    const schema = await createTestSchema('sovra_staged')
+    const db = await openPg(schema.url)
+    await migrate(db)
+    const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
+    const { project } = loadConfig({ cwd: dir, processEnv: {} })
+    const ref: { host?: LocalHost } = {}
+    const buckets = createBucketProvider(project, {
+      env: {},
+      sink: {
+        stage: async (e) => (await ref.host?.events?.sink().stage(e)) ?? [],
+        commit: async (t) => ref.host?.events?.sink().commit(t),
+        abort: async (t, r) => ref.host?.events?.sink().abort(t, r),
+      },
+    })
+    const host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, events: { queue: dbEventQueue(db), pollMs: 20 } })
+    ref.host = host
+    const events = host.events!
+    // A normal write: staged, written, released, delivered.
+    await buckets('documents').put('policies/staged.md', 'v1')
+    await waitFor(async () => ((await (await buckets('objlog').get('seen/policies/staged.md'))?.text()) ?? '') !== '', 10_000)
+    // Crash leftovers: one event staged for a write that never happened, one for a write that did.
+    const never = { type: 'created' as const, bucket: 'documents', key: 'policies/never.md', size: 1, etag: 'nope', versionId: undefined, sequencer: 'aa', contentType: undefined, metadata: {}, eventName: 's3:ObjectCreated:Put', time: new Date().toISOString(), source: 'fs' }
+    await events.sink().stage(never)
+    const plain = createBucketProvider(project, { env: {} })('documents')
+    const written = await plain.put('policies/written.md', 'landed')
+    await events.sink().stage({ ...never, key: 'policies/written.md', etag: written.etag, sequencer: 'bb' })
+    expect(await events.recoverStaged(buckets)).toEqual({ released: 1, discarded: 1 })
+    await waitFor(async () => ((await (await buckets('objlog').get('seen/policies/written.md'))?.text()) ?? '') !== '', 10_000)
+    const { rows } = await db.query<{ status: string; last_error: string }>("SELECT status, last_error FROM sovra_events WHERE object_key = 'documents/policies/never.md'")
+    expect(rows).toEqual([{ status: 'done', last_error: expect.stringContaining('interrupted') }])
+    expect(await buckets('objlog').head('seen/policies/never.md')).toBeNull()
+    await host.close(1000)
+    await db.close()
+    await schema.drop()
+  })
+
   it('a write through the bucket fires the matching object trigger', async () => {
     const schema = await createTestSchema('sovra_fs')
     const scoped = await openPg(schema.url)
