@@ -162,13 +162,13 @@ async function runFetch(msg: FetchMessage): Promise<void> {
       if (simple.body !== null && simple.body.byteLength > init.maxBodyBytes) throw tooLarge(simple.body.byteLength)
       const [b, transfer] = simple.body === null || simple.body.byteLength === 0 ? [null, []] : transferable(simple.body)
       const head = { type: 'response' as const, id: msg.id, status: simple.status, statusText: simple.statusText, headers: simple.headers, body: b, end: true }
-      await settleAndPost(msg.id, waits, errors, () => post({ ...head, done: true }, transfer), (done) => post({ ...head, done }, transfer))
+      await settleAndPost(msg.id, waits, errors, (done) => post({ ...head, done }, transfer))
       return
     }
     const head = { type: 'response' as const, id: msg.id, status: response.status, statusText: response.statusText, headers: toHeaderList(response.headers) }
     const body = response.body
     if (body === null) {
-      await settleAndPost(msg.id, waits, errors, () => post({ ...head, body: null, end: true, done: true }), (done) => post({ ...head, body: null, end: true, done }))
+      await settleAndPost(msg.id, waits, errors, (done) => post({ ...head, body: null, end: true, done }))
       return
     }
     const reader = body.getReader()
@@ -184,7 +184,7 @@ async function runFetch(msg: FetchMessage): Promise<void> {
         if (total > init.maxBodyBytes) throw tooLarge(total)
         const whole = concatBytes(chunks, total)
         const [b, transfer] = whole.byteLength === 0 ? [null, []] : transferable(whole)
-        await settleAndPost(msg.id, waits, errors, () => post({ ...head, body: b, end: true, done: true }, transfer), (done) => post({ ...head, body: b, end: true, done }, transfer))
+        await settleAndPost(msg.id, waits, errors, (done) => post({ ...head, body: b, end: true, done }, transfer))
         return
       }
       chunks.push(r.value)
@@ -215,8 +215,8 @@ async function runFetch(msg: FetchMessage): Promise<void> {
 }
 
 /** Posts the complete response; folds `done` into it when there is nothing to wait for. */
-async function settleAndPost(id: number, waits: Promise<unknown>[], errors: SerializedError[], postDone: () => void, postHead: (done: boolean) => void): Promise<void> {
-  if (waits.length === 0) return postDone()
+async function settleAndPost(id: number, waits: Promise<unknown>[], errors: SerializedError[], postHead: (done: boolean) => void): Promise<void> {
+  if (waits.length === 0) return postHead(true)
   postHead(false)
   await settle(waits)
   post({ type: 'done', id, errors, noRetry: false })
