@@ -3,6 +3,7 @@ import { loadConfig } from '../config/load.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
 import type { Project } from '../config/resolve.ts'
 import { LocalHost, DEFAULT_HOSTNAME, DEFAULT_PORT } from '../hosts/local/host.ts'
+import { lateSink } from '../hosts/local/object-events.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
 import { createBucketProvider } from './storage.ts'
 import { needsStore, openStore } from './store.ts'
@@ -49,11 +50,7 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
     const ref: { host?: LocalHost } = {}
     const buckets = createBucketProvider(project, {
       ...stateOpt,
-      sink: {
-        stage: async (event) => (await ref.host?.events?.sink().stage(event)) ?? [],
-        commit: async (token) => ref.host?.events?.sink().commit(token),
-        abort: async (token, reason) => ref.host?.events?.sink().abort(token, reason),
-      },
+      sink: lateSink(() => ref.host?.events?.sink()),
     })
     let host: LocalHost
     try {

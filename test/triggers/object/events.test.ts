@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Db } from '../../../runtime/core/ports.ts'
 import { loadConfig } from '../../../runtime/config/load.ts'
 import { LocalHost } from '../../../runtime/hosts/local/host.ts'
+import { lateSink } from '../../../runtime/hosts/local/object-events.ts'
 import { SILENT_LOGGER } from '../../../runtime/hosts/local/observer.ts'
 import { createBucketProvider } from '../../../runtime/cli/storage.ts'
 import { createPromMetrics } from '../../../infra/observe/metrics.ts'
@@ -200,11 +201,7 @@ describe('fs bucket writes as object events', () => {
     const ref: { host?: LocalHost } = {}
     const buckets = createBucketProvider(project, {
       env: {},
-      sink: {
-        stage: async (e) => (await ref.host?.events?.sink().stage(e)) ?? [],
-        commit: async (t) => ref.host?.events?.sink().commit(t),
-        abort: async (t, r) => ref.host?.events?.sink().abort(t, r),
-      },
+      sink: lateSink(() => ref.host?.events?.sink()),
     })
     const host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, events: { queue: dbEventQueue(db), pollMs: 20 } })
     ref.host = host

@@ -1,0 +1,40 @@
+import { parseSchedule } from '../../../triggers/cron/schedule.ts'
+import { CronScheduler, MemoryCronStore, type CronRunStore } from '../../../triggers/cron/scheduler.ts'
+import type { Clock } from '../../../triggers/cron/clock.ts'
+import type { FunctionSet } from './functions.ts'
+import type { HostLogger } from './observer.ts'
+
+/** Where cron runs are recorded and the clock they run by. */
+export interface CronOptions {
+  store?: CronRunStore
+  clock?: Clock
+}
+
+/**
+ * The cron scheduler for every function's crons, running each through the function's isolate pool.
+ * @param functions the loaded functions
+ * @param options store and clock
+ * @param log where runs are reported
+ */
+export function createScheduler(functions: FunctionSet, options: CronOptions | undefined, log: HostLogger): CronScheduler | undefined {
+  const schedules = functions.all().flatMap(({ config }) => config.crons.map((cron) => parseSchedule({
+    function: config.name, cron, timezone: config.timezone, startDate: config.startDate, stopDate: config.stopDate, catchUp: config.catchUpCrons,
+  })))
+  if (schedules.length === 0) return undefined
+  return new CronScheduler({
+    schedules,
+    store: options?.store ?? new MemoryCronStore(),
+    ...(options?.clock === undefined ? {} : { clock: options.clock }),
+    async run(spec, scheduledTime) {
+      const fn = functions.get(spec.function)
+      if (fn === undefined) return { ok: false, noRetry: true, error: `function "${spec.function}" is not loaded` }
+      const r = await fn.pool.run('scheduled', { cron: spec.cron, scheduledTime }, { trigger: 'cron' })
+      return { ok: r.ok, noRetry: r.noRetry, error: r.detail }
+    },
+    onRecord(run) {
+      const fields = { function: run.function, cron: run.cron, scheduled_time: new Date(run.scheduledTime).toISOString(), status: run.status, attempts: run.attempts, error: run.error }
+      if (run.status === 'ok') log.info(fields, 'cron run')
+      else log.warn(fields, 'cron run')
+    },
+  })
+}
