@@ -42,15 +42,20 @@ export function dbEventQueue(db: Db): EventQueue {
           const objectKey = `${d.event.bucket}/${d.event.key}`
           const sequencer = orderKey(d.event.sequencer, Date.now() * 1000 + (arrival++ % 1000))
           // An event older than one of the same object that already ran would run out of order: keep it, done.
-          const newer = await t.query('SELECT 1 FROM sovra_events WHERE function = $1 AND object_key = $2 AND status IN ($3, $4) AND sequencer > $5 LIMIT 1', [d.function, objectKey, 'done', 'running', sequencer])
-          const stale = newer.rows.length > 0
-          const r = await t.query(
+          // One statement per delivery: an event older than one of the same object that already ran (or runs) would
+          // run out of order, so it is stored as done/superseded instead of pending.
+          const r = await t.query<{ id: number | string; status: string }>(
             `INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload, status, last_error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (function, dedupe_key) DO NOTHING RETURNING id`,
-            [d.function, d.event.source, dedupeKey(d.event), objectKey, sequencer, JSON.stringify(d.event), stale ? 'done' : options.staged === true ? 'staged' : 'pending', stale ? 'superseded: a newer event of this object already ran' : null],
+             SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::jsonb,
+                    CASE WHEN s.stale THEN 'done' ELSE $7::text END,
+                    CASE WHEN s.stale THEN 'superseded: a newer event of this object already ran' END
+             FROM (SELECT EXISTS (SELECT 1 FROM sovra_events WHERE function = $1::text AND object_key = $4::text
+                                  AND status IN ('done', 'running') AND sequencer > $5::text) AS stale) s
+             ON CONFLICT (function, dedupe_key) DO NOTHING RETURNING id, status`,
+            [d.function, d.event.source, dedupeKey(d.event), objectKey, sequencer, JSON.stringify(d.event), options.staged === true ? 'staged' : 'pending'],
           )
           inserted += r.rows.length
-          for (const row of r.rows as Array<{ id: number | string }>) if (!stale) ids.push(Number(row.id))
+          for (const row of r.rows) if (row.status !== 'done') ids.push(Number(row.id))
         }
       })
       return { inserted, duplicates: deliveries.length - inserted, ids }
