@@ -9,6 +9,9 @@ import { buildCommand } from './build.ts'
 import { triggerCommand, triggersCommand } from './triggers.ts'
 import { eventsCommand } from './events.ts'
 import { objectsCommand } from './objects.ts'
+import { poolCommand } from './pool.ts'
+import { poolsCommand } from './pools.ts'
+import { modelsCommand } from './models.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -21,6 +24,9 @@ const COMMANDS: Record<string, Command> = {
   trigger: triggerCommand,
   events: eventsCommand,
   objects: objectsCommand,
+  pool: poolCommand,
+  pools: poolsCommand,
+  models: modelsCommand,
 }
 
 /** The top-level usage text. */
@@ -37,6 +43,9 @@ commands:
   trigger      fire a cron or an object event now                   sovra trigger cron <fn> | sovra trigger object <bucket>/<key>
   events       the object-event queue; replay dead letters          sovra events [--dead] | sovra events replay <id...|--all-dead>
   objects      put, get, list, remove objects in buckets            sovra objects put <bucket>/<key> --file F | get | ls | rm
+  pools        inference pools: replicas, queue, p95 vs budget, surge sovra pools [--url URL]
+  pool         run one inference replica (on a GPU node, say)       sovra pool serve --pool NAME [--port 8400] [--host H]
+  models       make the tiny demo models (GGUF llama, ONNX)         sovra models make-tiny [--out DIR]
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 

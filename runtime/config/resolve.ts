@@ -8,6 +8,7 @@ import { parseSchedule } from '../../triggers/cron/schedule.ts'
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, type Config, type FunctionConfig, type Worker } from './schema.ts'
 import { show, type Diagnostic } from './diagnostics.ts'
 import type { SecretStore } from './secrets.ts'
+import { resolvePools, type PoolConfig } from './pools.ts'
 
 /** Paths under this prefix belong to the admin API, never to functions. */
 export const ADMIN_PREFIX = '/_sovra/'
@@ -26,6 +27,8 @@ export interface Project {
   env: string | undefined
   tiers: TierOrder
   functions: FunctionConfig[]
+  /** Inference pools (`[[pools]]`). */
+  pools: PoolConfig[]
   secrets: SecretStore
   /** The validated document with the environment applied, for capabilities that read their own tables. */
   config: Config
@@ -74,7 +77,7 @@ export function resolveProject(
   }
   const defaultTier = top.tiers?.default ?? (tierNames.includes(DEFAULT_FUNCTION_TIER) ? DEFAULT_FUNCTION_TIER : tierNames[0] ?? DEFAULT_FUNCTION_TIER)
 
-  const { functions: entries, env: _env, tiers: _t, pools: _p, storage: _s, database: _d, targets: _g, $schema: _schema, ...inherited } = top
+  const { functions: entries, env: _env, tiers: _t, pools: _p, calendar: _c, storage: _s, database: _d, targets: _g, $schema: _schema, ...inherited } = top
   let workers: Array<{ worker: Worker; path: string }>
   if (entries !== undefined && entries.length > 0) {
     if (config.main !== undefined) warn('main', 'top-level main is ignored when [[functions]] entries exist; give each entry its own main')
@@ -178,6 +181,7 @@ export function resolveProject(
       compatibility_date: worker.compatibility_date,
       compatibility_flags: worker.compatibility_flags ?? [],
       buckets,
+      ai: worker.ai?.binding,
       worker,
     })
   }
@@ -188,8 +192,21 @@ export function resolveProject(
     error('routes', isSovraError(e) ? e.message : String(e))
   }
 
+  const resolved = resolvePools(top.pools ?? [], { dir, file, tiers, defaultTier })
+  diagnostics.push(...resolved.diagnostics)
+  const poolNames = new Set(resolved.pools.map((p) => p.name))
+  resolved.pools.forEach((p, i) => {
+    if (p.apiKeySecret !== undefined && !secrets.has(p.apiKeySecret)) {
+      error(`pools[${i}].api_key_secret`, `pool ${show(p.name)} needs secret ${show(p.apiKeySecret)}, which is not set; put it in .dev.vars or set SOVRA_SECRET_${p.apiKeySecret}`)
+    }
+  })
+  functions.forEach((f, i) => {
+    if (f.ai !== undefined && !/^[A-Za-z_$][\w$]*$/.test(f.ai)) error(`functions[${i}].ai.binding`, `expected a JavaScript identifier for env (e.g. "AI"), received ${show(f.ai)}`)
+    if (f.ai !== undefined && poolNames.size === 0) warn(`functions[${i}].ai`, `function ${show(f.name)} binds ${f.ai} but the config declares no [[pools]]; every call will fail`)
+  })
+
   const name = top.name ?? functions[0]?.name ?? 'sovra'
-  return { project: { file, dir, name, env: options.env, tiers, functions, secrets, config: top }, diagnostics }
+  return { project: { file, dir, name, env: options.env, tiers, functions, pools: resolved.pools, secrets, config: top }, diagnostics }
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {

@@ -1,5 +1,7 @@
 import * as v from 'valibot'
 
+import { CalendarSchema, PoolSchema } from './pools.ts'
+
 /** Default limits when config says nothing (issue: timeout 30 s, 256 MiB, 1 MiB bodies). */
 export const DEFAULT_LIMITS = { timeout_ms: 30_000, memory_mb: 256, max_body_bytes: 1024 * 1024 } as const
 /** Default isolate pool per function. */
@@ -105,8 +107,8 @@ export const ConfigSchema = v.object({
   functions: v.optional(v.array(FunctionEntrySchema)),
   env: v.optional(v.record(v.string(), EnvSchema)),
   tiers: v.optional(v.object({ order: v.pipe(v.array(v.string()), v.minLength(1)), default: v.optional(v.string()) })),
-  // Tables owned by later capabilities: accepted and kept as they are, validated by their own modules.
-  pools: v.optional(v.array(v.looseObject({ name: v.string() }))),
+  pools: v.optional(v.array(PoolSchema)),
+  calendar: v.optional(CalendarSchema),
   storage: v.optional(StorageSchema),
   database: v.optional(v.object({
     /** A PostgreSQL server (`postgres://...`); without it the embedded PGlite under the state folder is used. */
@@ -154,6 +156,8 @@ export interface FunctionConfig {
   compatibility_flags: string[]
   /** Bucket bindings: `env[binding]` is the bucket named `bucket`. */
   buckets: Array<{ binding: string; bucket: string }>
+  /** The `env` name of the inference binding (`[ai] binding = "AI"`), if any. */
+  ai: string | undefined
   /** The merged worker table, for bindings that later capabilities resolve. */
   worker: Worker
 }

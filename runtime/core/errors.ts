@@ -19,6 +19,14 @@ export const ERROR_CODES = {
   ERR_FUNCTION_LOAD: { status: 503, user: true },
   ERR_SHUTTING_DOWN: { status: 503, user: false },
   ERR_INTERNAL: { status: 500, user: false },
+  /** A bounded queue (an inference replica's admission queue) is full; retry after `retry_after` seconds. */
+  ERR_QUEUE_FULL: { status: 429, user: false },
+  /** A model's output broke its contract (truncated or schema-invalid JSON); never repaired. */
+  ERR_MODEL_OUTPUT: { status: 502, user: false },
+  /** An upstream (an inference replica or an external provider) failed or answered with an error. */
+  ERR_UPSTREAM: { status: 502, user: false },
+  /** A request needs a legal basis (external providers) and carried none. */
+  ERR_LEGAL_BASIS: { status: 403, user: true },
 } as const satisfies Record<string, { status: number; user: boolean }>
 
 /** One of the stable error codes in {@link ERROR_CODES}. */

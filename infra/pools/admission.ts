@@ -1,0 +1,123 @@
+import { SovraError } from '../../runtime/core/errors.ts'
+
+/** Workload class: interactive requests always go before batch ones. */
+export type WorkClass = 'interactive' | 'batch'
+
+/** A slot handed out by {@link Admission.acquire}. */
+export interface Grant {
+  slot: number
+  /** Milliseconds spent queued. */
+  queuedMs: number
+}
+
+interface Waiter {
+  cls: WorkClass
+  enqueuedAt: number
+  resolve(grant: Grant): void
+  reject(error: Error): void
+  timer: ReturnType<typeof setTimeout> | undefined
+  cleanup(): void
+}
+
+/**
+ * Admission inside one replica: N slots and two bounded FIFO queues. A free slot goes to the oldest interactive
+ * waiter, then the oldest batch waiter. A waiter whose deadline passes while queued is dropped (504); a full queue
+ * refuses at once (429 with Retry-After), so overload never turns into unbounded latency.
+ */
+export class Admission {
+  private readonly free: number[] = []
+  private readonly queues: Record<WorkClass, Waiter[]> = { interactive: [], batch: [] }
+  /** Seconds a refused caller is told to wait: roughly one request's service time. */
+  retryAfterS = 1
+
+  /**
+   * @param slots parallel slots of the engine
+   * @param queueMax waiters allowed across both classes
+   * @param now the clock (tests)
+   */
+  constructor(readonly slots: number, readonly queueMax: number, private readonly now: () => number = Date.now) {
+    for (let i = slots - 1; i >= 0; i--) this.free.push(i)
+  }
+
+  /** Slots in use. */
+  get busy(): number {
+    return this.slots - this.free.length
+  }
+
+  /**
+   * Waiters per class.
+   * @param cls the class
+   */
+  depth(cls: WorkClass): number {
+    return this.queues[cls].length
+  }
+
+  /**
+   * Waits for a slot. Rejects with ERR_QUEUE_FULL (429) when the queue is full, ERR_TIMEOUT (504) when `deadlineAt`
+   * passes while queued, or the signal's reason when the caller goes away.
+   * @param cls the request's class
+   * @param deadlineAt epoch ms after which the request is worthless
+   * @param signal aborts the wait (client disconnect)
+   */
+  acquire(cls: WorkClass, deadlineAt: number, signal?: AbortSignal): Promise<Grant> {
+    const enqueuedAt = this.now()
+    if (deadlineAt <= enqueuedAt) return Promise.reject(deadlineError(0))
+    const slot = this.free.length > 0 && this.queues.interactive.length === 0 && (cls === 'interactive' || this.queues.batch.length === 0)
+      ? this.free.pop()
+      : undefined
+    if (slot !== undefined) return Promise.resolve({ slot, queuedMs: 0 })
+    if (this.queues.interactive.length + this.queues.batch.length >= this.queueMax) {
+      return Promise.reject(new SovraError('ERR_QUEUE_FULL', `queue full: ${this.queueMax} requests already waiting (queue_max = ${this.queueMax}); retry after ${this.retryAfterS} s`, {
+        details: { retry_after: this.retryAfterS },
+      }))
+    }
+    return new Promise<Grant>((resolve, reject) => {
+      const waiter: Waiter = {
+        cls, enqueuedAt, resolve, reject, timer: undefined,
+        cleanup: () => {
+          if (waiter.timer !== undefined) clearTimeout(waiter.timer)
+          signal?.removeEventListener('abort', onAbort)
+        },
+      }
+      const drop = (error: Error): void => {
+        const q = this.queues[cls]
+        const i = q.indexOf(waiter)
+        if (i >= 0) q.splice(i, 1)
+        waiter.cleanup()
+        reject(error)
+      }
+      const onAbort = (): void => drop(signal?.reason instanceof Error ? signal.reason : new Error('aborted'))
+      waiter.timer = setTimeout(() => drop(deadlineError(this.now() - enqueuedAt)), Math.max(0, deadlineAt - enqueuedAt))
+      signal?.addEventListener('abort', onAbort, { once: true })
+      this.queues[cls].push(waiter)
+    })
+  }
+
+  /**
+   * Gives a slot back; the next waiter (interactive first) gets it.
+   * @param slot the slot from {@link acquire}
+   */
+  release(slot: number): void {
+    const next = this.queues.interactive.shift() ?? this.queues.batch.shift()
+    if (next === undefined) {
+      this.free.push(slot)
+      return
+    }
+    next.cleanup()
+    next.resolve({ slot, queuedMs: this.now() - next.enqueuedAt })
+  }
+
+  /** Refuses every waiter (shutdown). */
+  rejectAll(error: Error): void {
+    for (const cls of ['interactive', 'batch'] as const) {
+      for (const w of this.queues[cls].splice(0)) {
+        w.cleanup()
+        w.reject(error)
+      }
+    }
+  }
+}
+
+function deadlineError(queuedMs: number): SovraError {
+  return new SovraError('ERR_TIMEOUT', `deadline passed after ${queuedMs} ms in the queue; the request was dropped before it ran`)
+}

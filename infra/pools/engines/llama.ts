@@ -1,0 +1,119 @@
+import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from 'node-llama-cpp'
+
+import { SovraError } from '../../../runtime/core/errors.ts'
+import type { Engine, EngineChatOutput, EngineChatParams } from '../engine.ts'
+import { describeModelFile } from '../model-file.ts'
+
+/** GPU choice for a llama replica: `auto` picks the best available backend; `false` forces the CPU. */
+export type LlamaGpu = 'auto' | 'cuda' | 'vulkan' | 'metal' | false
+
+/** How to load a llama replica. */
+export interface LlamaEngineOptions {
+  modelPath: string
+  /** CPU threads; always set it (node-llama-cpp's default oversubscribed a 2-core machine by 1000x, FACTS.md). */
+  threads: number
+  /** Parallel sequences in one context: the replica's slots. */
+  slots: number
+  gpu?: LlamaGpu
+  /** Layers to offload to the GPU; undefined lets node-llama-cpp decide. */
+  gpuLayers?: number
+  /** Context window per sequence; defaults to min(4096, the model's training context). */
+  contextSize?: number
+}
+
+const GRAMMAR_CACHE_MAX = 32
+
+function toHistory(params: EngineChatParams): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = params.messages.map((m) => {
+    if (m.role === 'system') return { type: 'system', text: m.content }
+    if (m.role === 'user') return { type: 'user', text: m.content }
+    return { type: 'model', response: [m.content] }
+  })
+  history.push({ type: 'model', response: [] })
+  return history
+}
+
+/**
+ * Loads a GGUF model with node-llama-cpp 3.21.1 (imported lazily): one context with `slots` sequences, each slot
+ * one sequence, so N requests decode in the same batches. JSON-schema output is enforced with a grammar.
+ * @param options model file, threads, slots and GPU settings
+ * @example
+ * const engine = await loadLlamaEngine({ modelPath: 'models/qa.gguf', threads: 2, slots: 2 })
+ * const out = await engine.chat!({ messages: [{ role: 'user', content: 'hi' }], maxTokens: 16, temperature: 0, signal }, 0)
+ */
+export async function loadLlamaEngine(options: LlamaEngineOptions): Promise<Engine> {
+  const model = await describeModelFile(options.modelPath)
+  const { getLlama, LlamaChat, LlamaLogLevel } = await import('node-llama-cpp')
+  let llama: Llama
+  try {
+    llama = await getLlama({ gpu: options.gpu ?? false, build: 'never', maxThreads: options.threads, logLevel: LlamaLogLevel.error })
+  } catch (e) {
+    throw new SovraError('ERR_CONFIG', `llama engine: no usable prebuilt binary for gpu ${JSON.stringify(options.gpu ?? false)}: ${(e as Error).message}. Valid gpu values: "auto", "cuda", "vulkan", false`, { cause: e })
+  }
+  let loaded: LlamaModel
+  let context: LlamaContext
+  try {
+    loaded = await llama.loadModel({ modelPath: model.path, ...(options.gpuLayers === undefined ? {} : { gpuLayers: options.gpuLayers }) })
+    const contextSize = options.contextSize ?? Math.min(4096, loaded.trainContextSize)
+    context = await loaded.createContext({ contextSize, sequences: options.slots, threads: options.threads })
+  } catch (e) {
+    await llama.dispose().catch(() => undefined)
+    throw new SovraError('ERR_CONFIG', `llama engine: model ${JSON.stringify(model.path)} failed to load: ${(e as Error).message}`, { cause: e })
+  }
+  const sequences: LlamaContextSequence[] = []
+  for (let i = 0; i < options.slots; i++) sequences.push(context.getSequence())
+  const grammars = new Map<string, Promise<LlamaGrammar>>()
+
+  function grammarFor(schema: Record<string, unknown>): Promise<LlamaGrammar> {
+    const key = JSON.stringify(schema)
+    let g = grammars.get(key)
+    if (g === undefined) {
+      // node-llama-cpp's schema type is narrower than JSON Schema; unsupported keywords fail here with its message.
+      g = llama.createGrammarForJsonSchema(schema as never).catch((e: unknown) => {
+        grammars.delete(key)
+        throw new SovraError('ERR_BAD_REQUEST', `response_format.json_schema: not supported by the llama grammar: ${(e as Error).message}`)
+      })
+      if (grammars.size >= GRAMMAR_CACHE_MAX) grammars.delete(grammars.keys().next().value as string)
+      grammars.set(key, g)
+    }
+    return g
+  }
+
+  async function chat(params: EngineChatParams, slot: number): Promise<EngineChatOutput> {
+    const sequence = sequences[slot]
+    if (sequence === undefined) throw new SovraError('ERR_INTERNAL', `llama engine: slot ${slot} out of range 0..${options.slots - 1}`)
+    const grammar = params.jsonSchema === undefined ? undefined : await grammarFor(params.jsonSchema)
+    const session = new LlamaChat({ contextSequence: sequence, autoDisposeSequence: false })
+    const history = toHistory(params)
+    const inputTokens = session.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.tokenizer).length
+    const before = sequence.tokenMeter.getState()
+    try {
+      const res = await session.generateResponse(history, {
+        maxTokens: params.maxTokens,
+        temperature: params.temperature,
+        ...(params.seed === undefined ? {} : { seed: params.seed }),
+        ...(params.topP === undefined ? {} : { topP: params.topP }),
+        ...(grammar === undefined ? {} : { grammar }),
+        signal: params.signal,
+        ...(params.onText === undefined ? {} : { onTextChunk: params.onText }),
+      })
+      const used = sequence.tokenMeter.diff(before)
+      return { text: res.response, finishReason: res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop', inputTokens, outputTokens: used.usedOutputTokens }
+    } finally {
+      session.dispose({ disposeSequence: false })
+    }
+  }
+
+  return {
+    kind: 'llama',
+    model,
+    slots: options.slots,
+    operations: new Set(['chat']),
+    chat,
+    async close() {
+      await context.dispose()
+      await loaded.dispose()
+      await llama.dispose()
+    },
+  }
+}

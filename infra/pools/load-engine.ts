@@ -1,0 +1,112 @@
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+import { SovraError } from '../../runtime/core/errors.ts'
+import type { PoolConfig } from '../../runtime/config/pools.ts'
+import type { Engine } from './engine.ts'
+import { sha256File } from './model-file.ts'
+import { writeTinyLlama } from './tiny/tiny-gguf.ts'
+import { writeTinyClassifierModel, writeTinyEmbeddingModel } from './tiny/tiny-onnx.ts'
+
+const SOVRA_BIN = fileURLToPath(new URL('../../bin/sovra.js', import.meta.url))
+
+/**
+ * Makes the built-in demo models (`tiny:llama`, `tiny:embed`, `tiny:classify`) under `<modelsDir>` if missing and
+ * returns the path to load. They are generated from code with fixed seeds, never downloaded.
+ * @param ref a `tiny:` reference
+ * @param modelsDir where generated models live (the state folder's `models/`)
+ */
+export async function materializeTinyModel(ref: string, modelsDir: string): Promise<string> {
+  const name = ref.slice('tiny:'.length)
+  const target = name === 'llama' ? join(modelsDir, 'tiny-llama.gguf') : join(modelsDir, `tiny-${name}`, 'model.onnx')
+  if (existsSync(target)) return target
+  // Write into a temp folder and rename, so a replica starting at the same time never sees a half-written model.
+  const tmp = join(modelsDir, `.tmp-${name}-${process.pid}-${Date.now()}`)
+  await mkdir(tmp, { recursive: true })
+  if (name === 'llama') {
+    await writeTinyLlama(join(tmp, 'tiny-llama.gguf'))
+    await rename(join(tmp, 'tiny-llama.gguf'), target).catch(() => undefined)
+  } else {
+    if (name === 'embed') await writeTinyEmbeddingModel(tmp)
+    else if (name === 'classify') await writeTinyClassifierModel(tmp)
+    else throw new SovraError('ERR_CONFIG', `unknown tiny model ${JSON.stringify(ref)}; valid: tiny:llama, tiny:embed, tiny:classify`)
+    await rename(tmp, join(modelsDir, `tiny-${name}`)).catch(() => undefined)
+  }
+  return target
+}
+
+/**
+ * The model path a pool loads: its file, or the generated demo model for `tiny:` references.
+ * @param pool the resolved pool
+ * @param stateDir the project's state folder
+ */
+export async function modelPathOf(pool: PoolConfig, stateDir: string): Promise<string> {
+  return pool.model.startsWith('tiny:') ? materializeTinyModel(pool.model, join(stateDir, 'models')) : pool.model
+}
+
+/**
+ * Loads a model in a child process first and reports how it ended, so a malformed file (a GGUF missing
+ * `feed_forward_length` aborts the process in GGML_ASSERT) fails with an error instead of killing the caller.
+ * A file that passed is remembered by sha256 under `<cacheDir>`.
+ * @param engine `llama` or `onnx`
+ * @param path the model file
+ * @param cacheDir where passed probes are remembered
+ */
+export async function probeModel(engine: 'llama' | 'onnx', path: string, cacheDir: string): Promise<void> {
+  const digest = await sha256File(path).catch((e: NodeJS.ErrnoException) => {
+    throw new SovraError('ERR_CONFIG', `model file ${JSON.stringify(path)} cannot be read: ${e.code ?? e.message}`)
+  })
+  const marker = join(cacheDir, `${engine}-${digest}`)
+  if (existsSync(marker)) return
+  const child = spawn(process.execPath, [SOVRA_BIN, 'pool', 'probe', '--engine', engine, '--model', path], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => {
+    stderr = (stderr + d).slice(-2000)
+  })
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])))
+  if (code !== 0) {
+    const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`
+    const tail = stderr.trim().split('\n').slice(-3).join(' | ')
+    throw new SovraError('ERR_CONFIG', `model file ${JSON.stringify(path)} (sha256 ${digest.slice(0, 12)}) failed the load probe in a child process: it ${how}${tail ? `: ${tail}` : ''}`)
+  }
+  await mkdir(cacheDir, { recursive: true })
+  await writeFile(marker, new Date().toISOString())
+}
+
+/** What loading an engine needs besides the pool. */
+export interface LoadEngineOptions {
+  stateDir: string
+  /** The api key of an external provider, looked up from `api_key_secret`. */
+  secret?: (name: string) => string | undefined
+  /** Override the pool's `probe` setting (the probe subcommand itself never probes). */
+  probe?: boolean
+}
+
+/**
+ * Loads a pool's engine: resolves the model, probes it in a child process (unless disabled or already passed),
+ * then loads it here.
+ * @param pool the resolved pool
+ * @param options state folder and secrets
+ */
+export async function loadPoolEngine(pool: PoolConfig, options: LoadEngineOptions): Promise<Engine> {
+  if (pool.engine === 'external') {
+    const { createExternalEngine } = await import('./engines/external.ts')
+    const apiKey = pool.apiKeySecret === undefined ? undefined : options.secret?.(pool.apiKeySecret)
+    return createExternalEngine({ url: pool.url ?? '', slots: pool.slots, ...(apiKey === undefined ? {} : { apiKey }), ...(pool.remoteModel === undefined ? {} : { remoteModel: pool.remoteModel }) })
+  }
+  const modelPath = await modelPathOf(pool, options.stateDir)
+  if (options.probe ?? pool.probe) await probeModel(pool.engine, modelPath, join(options.stateDir, 'probed'))
+  if (pool.engine === 'llama') {
+    const { loadLlamaEngine } = await import('./engines/llama.ts')
+    return loadLlamaEngine({
+      modelPath, threads: pool.threads, slots: pool.slots, gpu: pool.gpu,
+      ...(pool.gpuLayers === undefined ? {} : { gpuLayers: pool.gpuLayers }),
+      ...(pool.contextSize === undefined ? {} : { contextSize: pool.contextSize }),
+    })
+  }
+  const { loadOnnxEngine } = await import('./engines/onnx.ts')
+  return loadOnnxEngine({ modelPath, threads: pool.threads, slots: pool.slots })
+}
