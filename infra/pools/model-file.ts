@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { stat } from 'node:fs/promises'
-import { basename, extname, resolve } from 'node:path'
+import { basename, dirname, extname, resolve } from 'node:path'
 
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { ModelInfo } from './engine.ts'
@@ -27,5 +27,11 @@ export async function describeModelFile(path: string): Promise<ModelInfo> {
     throw new SovraError('ERR_CONFIG', `model file ${JSON.stringify(abs)} cannot be read: ${e.code ?? e.message}`)
   })
   if (!st.isFile()) throw new SovraError('ERR_CONFIG', `model ${JSON.stringify(abs)} is not a file`)
-  return { path: abs, bytes: st.size, sha256: await sha256File(abs), name: basename(abs, extname(abs)) }
+  // HF layouts name the file model.onnx inside a folder named after the model (`e5-small/onnx/model.onnx`).
+  let name = basename(abs, extname(abs))
+  if (name === 'model') {
+    const parent = basename(dirname(abs))
+    name = parent === 'onnx' ? basename(dirname(dirname(abs))) : parent
+  }
+  return { path: abs, bytes: st.size, sha256: await sha256File(abs), name }
 }

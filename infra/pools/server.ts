@@ -109,7 +109,7 @@ export async function startPoolServer(options: PoolServerOptions): Promise<PoolS
     const body = {
       status: closing ? 'draining' : state !== undefined ? 'ready' : loadError !== undefined ? 'failed' : 'loading',
       pool: pool.name, replica: options.replica, engine: pool.engine, tier: pool.tier, clearance: pool.clearance, class: pool.class,
-      ...(engine === undefined ? {} : { model: { name: engine.model.name, path: engine.model.path, sha256: engine.model.sha256, bytes: engine.model.bytes }, slots: engine.slots }),
+      ...(engine === undefined ? {} : { model: { name: engine.model.name, path: engine.model.path, sha256: engine.model.sha256, bytes: engine.model.bytes }, slots: engine.slots, operations: [...engine.operations] }),
       ...(loadError === undefined ? {} : { error: loadError.message }),
     }
     sendJson(res, state !== undefined && !closing ? 200 : 503, body)

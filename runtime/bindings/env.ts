@@ -9,5 +9,7 @@ import type { EnvSpec } from '../isolate/codec.ts'
  * @param secrets the project's secrets; only the names in `fn.secrets` are handed over
  */
 export function buildEnvSpec(fn: FunctionConfig, secrets: SecretStore): EnvSpec {
-  return { vars: fn.vars, secrets: secrets.pick(fn.secrets), bindings: fn.buckets.map((b) => ({ name: b.binding, type: 'bucket' as const })) }
+  const bindings: NonNullable<EnvSpec['bindings']> = fn.buckets.map((b) => ({ name: b.binding, type: 'bucket' as const }))
+  if (fn.ai !== undefined) bindings.push({ name: fn.ai, type: 'ai' })
+  return { vars: fn.vars, secrets: secrets.pick(fn.secrets), bindings }
 }

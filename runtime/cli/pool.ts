@@ -48,6 +48,18 @@ export const poolCommand: Command = {
       process.once('SIGTERM', () => stop('SIGTERM'))
       process.once('SIGINT', () => stop('SIGINT'))
     })
+    // A replica started by a host exits when the host is gone (killed without a chance to stop it).
+    const parent = Number(process.env['SOVRA_PARENT_PID'])
+    if (Number.isInteger(parent) && parent > 0) {
+      setInterval(() => {
+        try {
+          process.kill(parent, 0)
+        } catch {
+          log.warn({ pool: pool.name, replica, parent }, 'host process is gone; pool replica stopping')
+          void server.close(0).then(() => process.exit(0))
+        }
+      }, 2000).unref()
+    }
     try {
       await server.ready
     } catch (e) {

@@ -7,6 +7,7 @@ import { lateSink } from '../hosts/local/object-events.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
 import { createBucketProvider } from './storage.ts'
 import { needsStore, openStore } from './store.ts'
+import { startPools } from './ai.ts'
 import { dbCronStore } from '../../infra/db/cron-store.ts'
 import { dbEventQueue } from '../../infra/db/event-queue.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
@@ -53,24 +54,32 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
       sink: lateSink(() => ref.host?.events?.sink()),
     })
     let host: LocalHost
+    const metrics = createPromMetrics()
+    let pools: Awaited<ReturnType<typeof startPools>>
     try {
+      // Pools first: functions that bind env.AI load against warm replicas.
+      pools = await startPools(project, { state: values.state, log, registry: metrics.registry })
       host = await LocalHost.start({
-        project, log, metrics: createPromMetrics(), port: listenPort, hostname, buckets,
+        project, log, metrics, port: listenPort, hostname, buckets,
         ...(db === undefined ? {} : { crons: { store: dbCronStore(db) } }),
         ...(db !== undefined && hasObjectTriggers ? { events: { queue: dbEventQueue(db) } } : {}),
+        ...(pools === undefined ? {} : { ai: pools.router, pools: pools.manager }),
       })
       ref.host = host
     } catch (error) {
+      await pools?.close()
       await db?.close()
       throw error
     }
-    io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}`)
+    const poolNote = pools === undefined ? '' : `; pools ${project.pools.map((p) => p.name).join(', ')}`
+    io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}${poolNote}`)
     const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
     return {
       port: Number(new URL(host.url).port),
       stop: async (graceMs) => {
         await stopWatching?.()
         await host.close(graceMs)
+        await pools?.close()
         await db?.close()
       },
     }

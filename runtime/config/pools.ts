@@ -64,7 +64,7 @@ export const CalendarSchema = v.object({
 })
 
 /** A surge rule, resolved (timezone and warmup filled). */
-export type SurgeRuleConfig = Required<v.InferOutput<typeof SurgeSchema>>
+export type SurgeRuleConfig = { [K in keyof v.InferOutput<typeof SurgeSchema>]-?: Exclude<v.InferOutput<typeof SurgeSchema>[K], undefined> }
 
 /** A pool, resolved: defaults filled, model path absolute. */
 export interface PoolConfig {

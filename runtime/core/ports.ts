@@ -88,43 +88,84 @@ export interface ChatMessage {
 
 /** Fields every inference request carries for routing and admission. */
 export interface InferenceOptions {
+  /** The pool alias (or pool name) to use; optional when one pool serves the operation. */
+  model?: string
   /** Tier of the data in the request; defaults to the calling function's tier. */
   tier?: string
+  /** Workload class; default `interactive`. Batch work queues behind interactive work in a shared pool. */
   class?: 'interactive' | 'batch'
-  /** Give up after this many milliseconds. */
+  /** Give up after this many milliseconds (default: the function's timeout). */
   deadline_ms?: number
-  /** Required for external providers. */
+  /** Why this data may leave the premises; required for external providers. */
   legal_basis?: string
-  signal?: AbortSignal
 }
 
+/**
+ * A schema for structured output: a JSON Schema object, or a Standard Schema (a valibot schema) that is converted to
+ * JSON Schema for the grammar and validates the result.
+ */
+export type OutputSchema<T = unknown> = Record<string, unknown> | { readonly '~standard': { validate(value: unknown): unknown }; readonly __output?: T }
+
 /** Chat completion request. */
-export interface ChatRequest extends InferenceOptions {
-  model: string
+export interface ChatRequest<T = unknown> extends InferenceOptions {
   messages: ChatMessage[]
   max_tokens?: number
   temperature?: number
+  top_p?: number
   seed?: number
-  /** JSON Schema the output must satisfy (enforced by a grammar where the engine can). */
-  json_schema?: Record<string, unknown>
+  /** Structured output: the answer must satisfy this schema (enforced by a grammar where the engine can). */
+  schema?: OutputSchema<T>
 }
 
-/** Chat completion result. */
-export interface ChatResult {
-  text: string
-  finish_reason: 'stop' | 'length' | 'error'
-  usage: { prompt_tokens: number; completion_tokens: number }
-  model: string
-  /** sha256 of the model file that answered. */
-  model_digest: string
+/** Where and how an inference call ran: every call returns it. */
+export interface InferenceInfo {
   pool: string
+  replica: string
+  /** The model name the replica reports. */
+  model: string
+  /** sha256 of the model file that answered (`external:<url>#<model>` for external providers). */
+  model_digest: string
+  tier: string
+  class: 'interactive' | 'batch'
+  usage: { input_tokens: number; output_tokens: number }
+  timings: { queue_ms: number; ttft_ms?: number; total_ms: number; attempts: number }
 }
 
-/** Inference through the pools (env.AI). */
+/** Chat completion result; `json` is the parsed, validated output when a schema was given. */
+export interface ChatResult<T = unknown> extends InferenceInfo {
+  text: string
+  json?: T
+  finish_reason: 'stop' | 'length'
+}
+
+/** Embeddings, one per input, in input order. */
+export interface EmbedResult extends InferenceInfo {
+  vectors: number[][]
+}
+
+/** Label scores per input, highest first. */
+export interface ClassifyResult extends InferenceInfo {
+  results: Array<Array<{ label: string; score: number }>>
+}
+
+/** Inference through the pools (`env.AI`). */
 export interface Ai {
-  chat(request: ChatRequest): Promise<ChatResult>
-  embed(request: { model: string; input: string[] } & InferenceOptions): Promise<{ vectors: number[][]; model_digest: string }>
-  classify(request: { model: string; input: string[] } & InferenceOptions): Promise<{ labels: Array<Record<string, number>>; model_digest: string }>
+  chat<T = unknown>(request: ChatRequest<T>): Promise<ChatResult<T>>
+  embed(request: { input: string | string[] } & InferenceOptions): Promise<EmbedResult>
+  classify(request: { input: string | string[] } & InferenceOptions): Promise<ClassifyResult>
+}
+
+/** Who is calling the AI service: the function and its tier (the default tier of its requests). */
+export interface AiCaller {
+  function: string
+  tier: string
+  /** The function's timeout: the default deadline of its calls. */
+  timeoutMs: number
+}
+
+/** The host side of `env.AI`: routes a call to a pool replica (implemented by infra/pools). */
+export interface AiService {
+  call(op: 'chat' | 'embed' | 'classify', request: Record<string, unknown>, caller: AiCaller): Promise<Record<string, unknown>>
 }
 
 /** A vector to store, with its ACL. */

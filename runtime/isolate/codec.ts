@@ -34,7 +34,7 @@ export function headerPairs(list: HeaderList): Array<[string, string]> {
 export interface BindingSpec {
   /** The `env` property name, e.g. `DOCS`. */
   name: string
-  type: 'bucket'
+  type: 'bucket' | 'ai'
 }
 
 /** What the worker needs to build `env` (values only; secrets never leave this path). */

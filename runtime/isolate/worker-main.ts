@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
 import { installLightRequest, LightRequest } from './light-request.ts'
 import { bucketClient, type CallHost } from '../bindings/bucket.ts'
+import { aiClient } from '../bindings/ai.ts'
 import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
 import {
   concatBytes,
@@ -71,6 +72,7 @@ const callHost = (binding: string): CallHost => (method, args, transfer) =>
   })
 for (const b of init.env.bindings ?? []) {
   if (b.type === 'bucket') env[b.name] = bucketClient(callHost(b.name))
+  else if (b.type === 'ai') env[b.name] = aiClient(callHost(b.name))
 }
 let mod: FunctionModule<Record<string, unknown>>
 

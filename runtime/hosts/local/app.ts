@@ -30,6 +30,13 @@ export interface LocalAppOptions {
   webhookToken?: string | undefined
   /** The bucket adapters, for the objects endpoints the CLI uses while a host holds the state. */
   buckets?: ((name: string) => Bucket) | undefined
+  /** Inference pool status (the local scaler), for `/_sovra/pools`. */
+  pools?: PoolDirectoryStatus | undefined
+}
+
+/** What `/_sovra/pools` reads: one summary per pool (replicas, queue, p95 vs budget, surge windows). */
+export interface PoolDirectoryStatus {
+  summary(): unknown[]
 }
 
 type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
@@ -61,6 +68,8 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
     const { contentType, body } = await metrics.render()
     return new Response(body, { headers: { 'content-type': contentType } })
   })
+
+  app.get('/_sovra/pools', (c) => c.json(options.pools?.summary() ?? []))
 
   app.get('/_sovra/functions', (c) =>
     c.json(

@@ -3,8 +3,9 @@ import type { Project } from '../../config/resolve.ts'
 import type { FunctionConfig } from '../../config/schema.ts'
 import { buildEnvSpec } from '../../bindings/env.ts'
 import { serveBucketCall } from '../../bindings/bucket.ts'
+import { serveAiCall } from '../../bindings/ai.ts'
 import { SovraError } from '../../core/errors.ts'
-import type { Bucket } from '../../core/ports.ts'
+import type { AiService, Bucket } from '../../core/ports.ts'
 import { bundleFunction, type FunctionBundle } from '../../isolate/bundle.ts'
 import { IsolatePool, type BindingHost, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
 import { SpareIsolates } from '../../isolate/spares.ts'
@@ -26,6 +27,8 @@ export interface FunctionSetOptions {
   isolates?: Partial<FunctionConfig['isolates']>
   /** The bucket adapters behind `[[r2_buckets]]` bindings. */
   buckets?: (name: string) => Bucket
+  /** The inference router behind `[ai]` bindings. */
+  ai?: AiService
 }
 
 /**
@@ -33,15 +36,20 @@ export interface FunctionSetOptions {
  * @param fn the function
  * @param buckets gives the adapter for a bucket name
  */
-function bindingHost(fn: FunctionConfig, buckets: ((name: string) => Bucket) | undefined): BindingHost | undefined {
-  if (fn.buckets.length === 0) return undefined
-  if (buckets === undefined) {
+function bindingHost(fn: FunctionConfig, buckets: ((name: string) => Bucket) | undefined, ai: AiService | undefined): BindingHost | undefined {
+  if (fn.buckets.length === 0 && fn.ai === undefined) return undefined
+  if (fn.buckets.length > 0 && buckets === undefined) {
     throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds buckets (${fn.buckets.map((b) => b.binding).join(', ')}) but this host has no storage configured`)
   }
-  const byBinding = new Map(fn.buckets.map((b) => [b.binding, buckets(b.bucket)]))
+  if (fn.ai !== undefined && ai === undefined) {
+    throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds ${fn.ai} ([ai] binding) but this host runs no inference pools; add [[pools]] to the config`)
+  }
+  const byBinding = new Map(fn.buckets.map((b) => [b.binding, (buckets as (name: string) => Bucket)(b.bucket)]))
+  const caller = { function: fn.name, tier: fn.tier, timeoutMs: fn.limits.timeout_ms }
   return async (binding, method, args) => {
+    if (binding === fn.ai && ai !== undefined) return serveAiCall(ai, caller, method, args)
     const bucket = byBinding.get(binding)
-    if (bucket === undefined) throw new SovraError('ERR_CONFIG', `function "${fn.name}" has no bucket binding ${JSON.stringify(binding)}`)
+    if (bucket === undefined) throw new SovraError('ERR_CONFIG', `function "${fn.name}" has no binding ${JSON.stringify(binding)}`)
     return serveBucketCall(bucket, method, args)
   }
 }
@@ -91,7 +99,7 @@ export class FunctionSet {
           bundle: bundles[i] as FunctionBundle,
           env: buildEnvSpec(fn, project.secrets),
           spares,
-          bindings: bindingHost(fn, options.buckets),
+          bindings: bindingHost(fn, options.buckets, options.ai),
           ...(options.observer === undefined ? {} : { observer: options.observer }),
         }
         const pool = new IsolatePool(poolOptions)

@@ -7,8 +7,8 @@ import { SovraError } from '../../core/errors.ts'
 import type { CronScheduler } from '../../../triggers/cron/scheduler.ts'
 import { createScheduler, type CronOptions } from './crons.ts'
 import { ObjectEvents, type EventOptions } from './object-events.ts'
-import type { Bucket } from '../../core/ports.ts'
-import { createLocalApp } from './app.ts'
+import type { AiService, Bucket } from '../../core/ports.ts'
+import { createLocalApp, type PoolDirectoryStatus } from './app.ts'
 import { FunctionSet } from './functions.ts'
 import { invocationLogger, type HostLogger, type HostMetrics } from './observer.ts'
 
@@ -34,6 +34,10 @@ export interface LocalHostOptions {
   crons?: CronOptions
   /** The durable object-event queue, and delivery settings; needed when functions have object_triggers. */
   events?: EventOptions
+  /** The inference router behind `[ai]` bindings (infra/pools), when the config has `[[pools]]`. */
+  ai?: AiService
+  /** Pool status for `/_sovra/pools` (the local scaler). */
+  pools?: PoolDirectoryStatus
 }
 
 /**
@@ -81,6 +85,7 @@ export class LocalHost {
     const functions = await FunctionSet.load(project, {
       ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
       ...(options.buckets === undefined ? {} : { buckets: options.buckets }),
+      ...(options.ai === undefined ? {} : { ai: options.ai }),
       observer: {
         onInvocation(r: InvocationRecord) {
           metrics.onInvocation(r)
@@ -100,7 +105,7 @@ export class LocalHost {
     const events = options.events === undefined ? undefined : new ObjectEvents(functions, options.events, log)
     if (events !== undefined) metrics.setEventCounts?.(() => events.queue.counts())
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
-    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.buckets })
+    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.buckets, pools: options.pools })
     const server = createAdaptorServer({ fetch: (request, env) => app.fetch(request, env as { incoming?: IncomingMessage; outgoing?: ServerResponse }) }) as Server
     server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
     const hostname = options.hostname ?? DEFAULT_HOSTNAME
