@@ -73,7 +73,8 @@ export class AiRouter implements AiService {
     const tried = new Set<Replica>()
     let lastError: Error | undefined
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const picked = pickReplica(pools, tried)
+      // Re-read the directory: a replica that became ready since the first attempt is a valid retry target.
+      const picked = pickReplica(attempt === 1 ? pools : this.candidates(op, request, tier), tried)
       if (picked === undefined) break
       tried.add(picked.replica)
       const remaining = Math.max(1, Math.round(deadlineMs - (performance.now() - started)))

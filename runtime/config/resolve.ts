@@ -82,6 +82,9 @@ export function resolveProject(
   if (entries !== undefined && entries.length > 0) {
     if (config.main !== undefined) warn('main', 'top-level main is ignored when [[functions]] entries exist; give each entry its own main')
     workers = entries.map((entry, i) => ({ worker: { ...inherited, main: undefined, ...entry } as Worker, path: `functions[${i}]` }))
+  } else if (top.main === undefined && (top.pools?.length ?? 0) > 0) {
+    // A pools-only config (a GPU node running `sovra pool serve`) has no functions.
+    workers = []
   } else {
     workers = [{ worker: inherited as Worker, path: '' }]
   }
