@@ -24,4 +24,13 @@ export default tseslint.config(
   { files: ['functions/**'], rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, noInfra, { group: ['../*', '../../*'], message: 'functions import only sovra (runtime/core) and valibot.' }] }] } },
   { files: ['runtime/**', 'triggers/**'], ignores: ['runtime/core/**', 'runtime/cli/**', 'runtime/testing/**'], rules: { 'no-restricted-imports': ['error', { patterns: [noInfra] }] } },
   { files: ['test/**', 'bench/**'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
+  // Heavy native packages load lazily, only inside infra/pools (ARCHITECTURE.md): elsewhere not even as a type.
+  {
+    files: ['**/*.ts'], ignores: ['infra/pools/**', 'test/**', 'bench/**'],
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: ['node-llama-cpp', 'onnxruntime-node'].map((name) => ({ name, message: 'node-llama-cpp and onnxruntime-node load only inside infra/pools.' })) }] },
+  },
+  {
+    files: ['infra/pools/**'],
+    rules: { '@typescript-eslint/no-restricted-imports': ['error', { paths: ['node-llama-cpp', 'onnxruntime-node'].map((name) => ({ name, allowTypeImports: true, message: 'Import the engine lazily (await import(...)); a static import loads the native library in every process.' })) }] },
+  },
 )

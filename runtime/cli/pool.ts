@@ -39,6 +39,12 @@ export const poolCommand: Command = {
     })
     // The local scaler reads this line to learn the port (it starts replicas with --port 0).
     log.info({ pool: pool.name, replica, url: server.url, port: server.port }, 'pool replica listening')
+    try {
+      await server.ready
+    } catch (e) {
+      await server.close(0)
+      throw e
+    }
     const drainMs = values['drain-ms'] === undefined ? 30_000 : Number(values['drain-ms'])
     const stopped = new Promise<number>((resolve) => {
       const stop = (sig: string): void => {
@@ -59,12 +65,6 @@ export const poolCommand: Command = {
           void server.close(0).then(() => process.exit(0))
         }
       }, 2000).unref()
-    }
-    try {
-      await server.ready
-    } catch (e) {
-      await server.close(0)
-      throw e
     }
     return stopped
   },

@@ -4,6 +4,7 @@
  * with isolates in-process and call it over HTTP.
  */
 import { fileURLToPath } from 'node:url'
+import { startPools } from '../cli/ai.ts'
 import type { ExecutionContext, Invocation, Principal } from '../core/index.ts'
 import { loadConfig } from '../config/load.ts'
 import { LocalHost } from '../hosts/local/host.ts'
@@ -67,11 +68,23 @@ export async function startTestHost(options: { config: string | URL; env?: strin
   const processEnv = options.processEnv ?? process.env
   const { project } = loadConfig({ configPath, env: options.env, processEnv })
   const buckets = createBucketProvider(project, { env: processEnv, ...(options.state === undefined ? {} : { state: options.state }) })
-  const host = await LocalHost.start({ project, log: options.log ?? SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets })
+  const log = options.log ?? SILENT_LOGGER
+  // `[[pools]]` start as in `sovra start` (replica processes, warm before the host listens); their logs are dropped.
+  const pools = await startPools(project, { state: options.state, log, onLog: () => undefined })
+  let host: LocalHost
+  try {
+    host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: 0, buckets, ...(pools === undefined ? {} : { ai: pools.router, pools: pools.manager }) })
+  } catch (e) {
+    await pools?.close()
+    throw e
+  }
   return {
     url: host.url,
     host,
     fetch: (path, init) => fetch(path.startsWith('http') ? path : `${host.url}${path}`, init),
-    close: () => host.close(2000),
+    close: async () => {
+      await host.close(2000)
+      await pools?.close()
+    },
   }
 }

@@ -21,6 +21,8 @@ export interface TinyLlamaOptions {
   feedForward?: number
   contextLength?: number
   seed?: number
+  /** Metadata keys to leave out (tests write malformed models with it). */
+  omitKeys?: readonly string[]
 }
 
 /** Common word pieces, so English and some Japanese text tokenize into more than raw bytes. */
@@ -148,6 +150,9 @@ export function tinyLlamaGguf(options: TinyLlamaOptions = {}): Buffer {
     ['tokenizer.ggml.unknown_token_id', 'u32', 0],
   ]
 
+  const omit = new Set(options.omitKeys ?? [])
+  const kept = kvs.filter(([key]) => !omit.has(key))
+
   // Tensor shapes are ne0 first (token_embd is [n_embd, n_vocab]).
   const tensors: Array<[string, number[], 'norm' | 'weight']> = [['token_embd.weight', [nEmbd, nVocab], 'weight']]
   for (let l = 0; l < nLayer; l++) {
@@ -170,8 +175,8 @@ export function tinyLlamaGguf(options: TinyLlamaOptions = {}): Buffer {
   w.push(Buffer.from('GGUF', 'latin1'))
   w.u32(3)
   w.u64(tensors.length)
-  w.u64(kvs.length)
-  for (const kv of kvs) writeKv(w, kv)
+  w.u64(kept.length)
+  for (const kv of kept) writeKv(w, kv)
 
   const datas: Buffer[] = []
   let offset = 0

@@ -57,7 +57,7 @@ describe('onnx engine', () => {
   it('identifies the model file by sha256', async () => {
     const bytes = await readFile(join(embDir, 'model.onnx'))
     expect(engine.model.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
-    expect(engine.model).toMatchObject({ path: join(embDir, 'model.onnx'), bytes: bytes.length, name: 'model' })
+    expect(engine.model).toMatchObject({ path: join(embDir, 'model.onnx'), bytes: bytes.length, name: 'emb' })
   })
 
   it('writes byte-identical models for the same seed', async () => {
