@@ -21,12 +21,17 @@ interface Waiter {
 
 /**
  * Admission inside one replica: N slots and two bounded FIFO queues. A free slot goes to the oldest interactive
- * waiter, then the oldest batch waiter. A waiter whose deadline passes while queued is dropped (504); a full queue
- * refuses at once (429 with Retry-After), so overload never turns into unbounded latency.
+ * waiter, then the oldest batch waiter. Batch work may hold at most `batchSlots` slots (by default all but one), so
+ * an interactive request never waits behind a long batch generation: the reserve is what keeps interactive p95
+ * within budget while batch work saturates the pool. A waiter whose deadline passes while queued is dropped (504);
+ * a full queue refuses at once (429 with Retry-After), so overload never turns into unbounded latency.
  */
 export class Admission {
   private readonly free: number[] = []
   private readonly queues: Record<WorkClass, Waiter[]> = { interactive: [], batch: [] }
+  private readonly batchHeld = new Set<number>()
+  /** Slots batch work may hold at once. */
+  readonly batchSlots: number
   /** Seconds a refused caller is told to wait: roughly one request's service time. */
   retryAfterS = 1
 
@@ -34,9 +39,21 @@ export class Admission {
    * @param slots parallel slots of the engine
    * @param queueMax waiters allowed across both classes
    * @param now the clock (tests)
+   * @param batchSlots slots batch work may hold (default: all but one when there are several)
    */
-  constructor(readonly slots: number, readonly queueMax: number, private readonly now: () => number = Date.now) {
+  constructor(readonly slots: number, readonly queueMax: number, private readonly now: () => number = Date.now, batchSlots?: number) {
     for (let i = slots - 1; i >= 0; i--) this.free.push(i)
+    this.batchSlots = Math.max(1, Math.min(slots, batchSlots ?? (slots > 1 ? slots - 1 : 1)))
+  }
+
+  #batchMayTake(): boolean {
+    return this.batchHeld.size < this.batchSlots
+  }
+
+  #grant(cls: WorkClass): number | undefined {
+    const slot = this.free.pop()
+    if (slot !== undefined && cls === 'batch') this.batchHeld.add(slot)
+    return slot
   }
 
   /** Slots in use. */
@@ -62,9 +79,10 @@ export class Admission {
   acquire(cls: WorkClass, deadlineAt: number, signal?: AbortSignal): Promise<Grant> {
     const enqueuedAt = this.now()
     if (deadlineAt <= enqueuedAt) return Promise.reject(deadlineError(0))
-    const slot = this.free.length > 0 && this.queues.interactive.length === 0 && (cls === 'interactive' || this.queues.batch.length === 0)
-      ? this.free.pop()
-      : undefined
+    const canRun = cls === 'interactive'
+      ? this.queues.interactive.length === 0
+      : this.queues.interactive.length === 0 && this.queues.batch.length === 0 && this.#batchMayTake()
+    const slot = this.free.length > 0 && canRun ? this.#grant(cls) : undefined
     if (slot !== undefined) return Promise.resolve({ slot, queuedMs: 0 })
     if (this.queues.interactive.length + this.queues.batch.length >= this.queueMax) {
       return Promise.reject(new SovraError('ERR_QUEUE_FULL', `queue full: ${this.queueMax} requests already waiting (queue_max = ${this.queueMax}); retry after ${this.retryAfterS} s`, {
@@ -98,13 +116,21 @@ export class Admission {
    * @param slot the slot from {@link acquire}
    */
   release(slot: number): void {
-    const next = this.queues.interactive.shift() ?? this.queues.batch.shift()
-    if (next === undefined) {
-      this.free.push(slot)
-      return
+    this.batchHeld.delete(slot)
+    this.free.push(slot)
+    for (;;) {
+      const next = this.queues.interactive[0] ?? (this.#batchMayTake() ? this.queues.batch[0] : undefined)
+      if (next === undefined || this.free.length === 0) return
+      this.queues[next.cls].shift()
+      const granted = this.#grant(next.cls) as number
+      next.cleanup()
+      next.resolve({ slot: granted, queuedMs: this.now() - next.enqueuedAt })
     }
-    next.cleanup()
-    next.resolve({ slot, queuedMs: this.now() - next.enqueuedAt })
+  }
+
+  /** Slots held by batch work. */
+  get batchBusy(): number {
+    return this.batchHeld.size
   }
 
   /** Refuses every waiter (shutdown). */

@@ -71,7 +71,7 @@ export async function startPoolServer(options: PoolServerOptions): Promise<PoolS
   let loadError: Error | undefined
   let closing = false
   const inflight = new Set<Promise<unknown>>()
-  const admission = new Admission(pool.slots, pool.queueMax)
+  const admission = new Admission(pool.slots, pool.queueMax, Date.now, pool.batchSlots)
   const latency = { interactive: new LatencyWindow(), batch: new LatencyWindow() }
 
   const server: Server = createServer((req, res) => {

@@ -42,6 +42,8 @@ export const PoolSchema = v.object({
   target_inflight: v.optional(positiveInt(10_000)),
   p95_budget_ms: v.optional(positiveInt(3_600_000)),
   queue_max: v.optional(nonNegativeInt(1_000_000)),
+  /** Slots batch work may hold at once (default: all but one when slots > 1: the interactive reserve). */
+  batch_slots: v.optional(positiveInt(256)),
   scale_up_delay_s: v.optional(nonNegativeInt(3600)),
   scale_down_delay_s: v.optional(nonNegativeInt(86_400)),
   surge: v.optional(v.array(SurgeSchema)),
@@ -87,6 +89,7 @@ export interface PoolConfig {
   targetInflight: number
   p95BudgetMs: number
   queueMax: number
+  batchSlots: number
   scaleUpDelayS: number
   scaleDownDelayS: number
   surge: SurgeRuleConfig[]
@@ -167,6 +170,7 @@ export function resolvePools(entries: readonly PoolEntry[], options: { dir: stri
       targetInflight: e.target_inflight ?? slots,
       p95BudgetMs: e.p95_budget_ms ?? (cls === 'interactive' ? 2500 : 30_000),
       queueMax: e.queue_max ?? 64,
+      batchSlots: Math.min(slots, e.batch_slots ?? (slots > 1 ? slots - 1 : 1)),
       scaleUpDelayS: e.scale_up_delay_s ?? 5,
       scaleDownDelayS: e.scale_down_delay_s ?? 120,
       surge,

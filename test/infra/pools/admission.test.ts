@@ -7,7 +7,7 @@ const later = (): number => Date.now() + 60_000
 
 describe('Admission', () => {
   it('hands free slots out at once, then queues', async () => {
-    const a = new Admission(2, 10)
+    const a = new Admission(2, 10, Date.now, 2)
     const g1 = await a.acquire('batch', later())
     const g2 = await a.acquire('batch', later())
     expect(new Set([g1.slot, g2.slot])).toEqual(new Set([0, 1]))
@@ -65,5 +65,36 @@ describe('Admission', () => {
     c.abort(new Error('client gone'))
     expect(((await p) as Error).message).toBe('client gone')
     expect(a.depth('interactive')).toBe(0)
+  })
+})
+
+describe('Admission: interactive reserve', () => {
+  it('lets batch work hold all slots but one, so an interactive request starts at once', async () => {
+    const a = new Admission(3, 10)
+    expect(a.batchSlots).toBe(2)
+    const b1 = await a.acquire('batch', later())
+    await a.acquire('batch', later())
+    const b3 = a.acquire('batch', later())
+    expect(a.depth('batch')).toBe(1)
+    const i = await a.acquire('interactive', later())
+    expect(a.busy).toBe(3)
+    // The reserve is back when the interactive request ends; the queued batch request takes a batch slot instead.
+    a.release(b1.slot)
+    expect((await b3).slot).toBe(b1.slot)
+    a.release(i.slot)
+    expect(a.batchBusy).toBe(2)
+    expect(a.busy).toBe(2)
+  })
+
+  it('gives a single-slot replica to batch work when no interactive request waits', async () => {
+    const a = new Admission(1, 10)
+    expect(a.batchSlots).toBe(1)
+    const b = await a.acquire('batch', later())
+    const i = a.acquire('interactive', later())
+    const b2 = a.acquire('batch', later())
+    a.release(b.slot)
+    expect((await i).slot).toBe(b.slot)
+    a.release(b.slot)
+    expect((await b2).slot).toBe(b.slot)
   })
 })
