@@ -46,12 +46,21 @@ export class Admission {
     this.batchSlots = Math.max(1, Math.min(slots, batchSlots ?? (slots > 1 ? slots - 1 : 1)))
   }
 
+  // Slots 0..batchSlots-1 may run batch work; the others are the interactive reserve (a separate llama context).
   #batchMayTake(): boolean {
-    return this.batchHeld.size < this.batchSlots
+    return this.free.some((s) => s < this.batchSlots)
   }
 
   #grant(cls: WorkClass): number | undefined {
-    const slot = this.free.pop()
+    let i: number
+    if (cls === 'batch') {
+      i = this.free.findIndex((s) => s < this.batchSlots)
+    } else {
+      i = this.free.findIndex((s) => s >= this.batchSlots)
+      if (i < 0) i = this.free.length - 1
+    }
+    if (i < 0) return undefined
+    const [slot] = this.free.splice(i, 1)
     if (slot !== undefined && cls === 'batch') this.batchHeld.add(slot)
     return slot
   }
@@ -82,7 +91,7 @@ export class Admission {
     const canRun = cls === 'interactive'
       ? this.queues.interactive.length === 0
       : this.queues.interactive.length === 0 && this.queues.batch.length === 0 && this.#batchMayTake()
-    const slot = this.free.length > 0 && canRun ? this.#grant(cls) : undefined
+    const slot = canRun ? this.#grant(cls) : undefined
     if (slot !== undefined) return Promise.resolve({ slot, queuedMs: 0 })
     if (this.queues.interactive.length + this.queues.batch.length >= this.queueMax) {
       return Promise.reject(new SovraError('ERR_QUEUE_FULL', `queue full: ${this.queueMax} requests already waiting (queue_max = ${this.queueMax}); retry after ${this.retryAfterS} s`, {
@@ -121,8 +130,9 @@ export class Admission {
     for (;;) {
       const next = this.queues.interactive[0] ?? (this.#batchMayTake() ? this.queues.batch[0] : undefined)
       if (next === undefined || this.free.length === 0) return
+      const granted = this.#grant(next.cls)
+      if (granted === undefined) return
       this.queues[next.cls].shift()
-      const granted = this.#grant(next.cls) as number
       next.cleanup()
       next.resolve({ slot: granted, queuedMs: this.now() - next.enqueuedAt })
     }

@@ -34,6 +34,8 @@ export interface EngineChatParams {
   signal: AbortSignal
   /** Called with each piece of generated text as it is produced (streaming). */
   onText?: (chunk: string) => void
+  /** Called when tokens are generated (cheaper than onText: no detokenizing); used for time to first token. */
+  onToken?: () => void
   /** Extra body fields forwarded as-is (external engines only). */
   extra?: Record<string, unknown>
 }

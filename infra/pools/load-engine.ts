@@ -102,7 +102,7 @@ export async function loadPoolEngine(pool: PoolConfig, options: LoadEngineOption
   if (pool.engine === 'llama') {
     const { loadLlamaEngine } = await import('./engines/llama.ts')
     return loadLlamaEngine({
-      modelPath, threads: pool.threads, slots: pool.slots, gpu: pool.gpu,
+      modelPath, threads: pool.threads, slots: pool.slots, gpu: pool.gpu, reservedSlots: pool.slots - pool.batchSlots,
       ...(pool.gpuLayers === undefined ? {} : { gpuLayers: pool.gpuLayers }),
       ...(pool.contextSize === undefined ? {} : { contextSize: pool.contextSize }),
     })

@@ -111,10 +111,15 @@ export async function runChat(state: ReplicaState, body: ChatBody, req: Incoming
       ...(body.top_p === undefined ? {} : { topP: body.top_p }),
       ...(schema === undefined ? {} : { jsonSchema: schema }),
       signal: a.signal,
-      onText: (text) => {
-        ttftMs ??= Math.round(performance.now() - a.started)
-        if (stream && text.length > 0) res.write(chunk({ content: text }, null))
-      },
+      // Streams need text; otherwise a token callback is enough to time the first token.
+      ...(stream
+        ? { onText: (text: string) => {
+          ttftMs ??= Math.round(performance.now() - a.started)
+          if (text.length > 0) res.write(chunk({ content: text }, null))
+        } }
+        : { onToken: () => {
+          ttftMs ??= Math.round(performance.now() - a.started)
+        } }),
     }, a.slot).catch((e: unknown) => {
       throw abortReason(a.signal, e)
     })

@@ -9,6 +9,7 @@ import { createLogger } from '../../infra/observe/logger.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import { createBucketProvider } from './storage.ts'
 import type { Command } from './command.ts'
+import { startPools } from './ai.ts'
 
 const USAGE = 'sovra invoke <fn> [--method M] [--path P] [--data JSON|@file] [--header k:v]... [--scheduled [--cron EXPR]] [--config FILE] [--env NAME]'
 const OPTIONS = {
@@ -52,12 +53,21 @@ export const invokeCommand: Command = {
     const path = values.path ?? (fn.routes[0] ?? '/').replace(/\*$/, '')
     if (!path.startsWith('/')) throw new SovraError('ERR_USAGE', `--path: expected a path starting with "/", received ${JSON.stringify(path)}`)
     const log = createLogger({ level: process.env['SOVRA_LOG_LEVEL'] ?? 'warn', destination: process.stderr })
-    const set = await FunctionSet.load(project, {
-      only: [name],
-      isolates: { min: 1, max: 1 },
-      buckets: createBucketProvider(project),
-      observer: { onInvocation: invocationLogger(log) },
-    })
+    // A function that binds env.AI gets the config's pools, started for this one invocation.
+    const pools = fn.ai === undefined ? undefined : await startPools(project, { state: values.state, log, onLog: () => undefined })
+    let set: FunctionSet
+    try {
+      set = await FunctionSet.load(project, {
+        only: [name],
+        isolates: { min: 1, max: 1 },
+        buckets: createBucketProvider(project),
+        observer: { onInvocation: invocationLogger(log) },
+        ...(pools === undefined ? {} : { ai: pools.router }),
+      })
+    } catch (e) {
+      await pools?.close()
+      throw e
+    }
     try {
       const { pool } = set.get(name) as NonNullable<ReturnType<FunctionSet['get']>>
       if (values.scheduled) {
@@ -80,6 +90,7 @@ export const invokeCommand: Command = {
       return response.status >= 500 ? 1 : 0
     } finally {
       await set.close(1000)
+      await pools?.close()
     }
   },
 }
