@@ -11,6 +11,7 @@ class RetryableError extends SovraError {}
 
 /** What the router logs per call. */
 export interface RouterLog {
+  info(fields: Record<string, unknown>, msg: string): void
   warn(fields: Record<string, unknown>, msg: string): void
 }
 
@@ -63,9 +64,34 @@ export class AiRouter implements AiService {
     })
   }
 
-  /** Runs one call: see the class comment. */
+  /**
+   * Runs one call (see the class comment) and logs it: who asked (function), what (op, model, tier, class, legal
+   * basis) and who answered (pool, replica, model digest), with tokens and time, or why it was refused. An auditor
+   * reads which model saw which tier of data from these lines.
+   */
   async call(op: Op, request: Record<string, unknown>, caller: AiCaller): Promise<Record<string, unknown>> {
     const started = performance.now()
+    const asked = {
+      function: caller.function, op, model: request['model'], tier: request['tier'] ?? caller.tier, class: request['class'],
+      ...(typeof request['legal_basis'] === 'string' ? { legal_basis: request['legal_basis'] } : {}),
+    }
+    try {
+      const r = await this.#route(op, request, caller, started)
+      const usage = r['usage'] as { input_tokens: number; output_tokens: number }
+      this.log?.info({
+        ...asked, class: r['class'], status: 200, pool: r['pool'], replica: r['replica'], model_digest: r['model_digest'],
+        tokens_in: usage.input_tokens, tokens_out: usage.output_tokens, total_ms: Math.round(performance.now() - started),
+        attempts: (r['timings'] as { attempts: number }).attempts,
+      }, 'ai call')
+      return r
+    } catch (e) {
+      const err = e instanceof SovraError ? e : new SovraError('ERR_INTERNAL', (e as Error).message)
+      this.log?.warn({ ...asked, status: err.status, code: err.code, error: err.message, total_ms: Math.round(performance.now() - started) }, 'ai call failed')
+      throw e
+    }
+  }
+
+  async #route(op: Op, request: Record<string, unknown>, caller: AiCaller, started: number): Promise<Record<string, unknown>> {
     const tier = typeof request['tier'] === 'string' ? request['tier'] : caller.tier
     if (!this.tiers.names.includes(tier)) throw new SovraError('ERR_BAD_REQUEST', `tier: unknown tier ${JSON.stringify(tier)}; valid tiers are: ${this.tiers.names.join(', ')}`)
     const pools = this.candidates(op, request, tier)

@@ -203,7 +203,7 @@ export async function runInputs(state: ReplicaState, op: 'embed' | 'classify', b
 
 function log(state: ReplicaState, a: Admitted, op: string, status: number, tokensIn: number, tokensOut: number, ttftMs: number | undefined): void {
   state.log.info({
-    pool: state.pool.name, replica: state.replica, op, class: a.cls, tier: a.tier, status,
+    pool: state.pool.name, replica: state.replica, model_sha256: state.engine.model.sha256, op, class: a.cls, tier: a.tier, status,
     queue_ms: a.queueMs, ttft_ms: ttftMs, total_ms: Math.round(performance.now() - a.started), tokens_in: tokensIn, tokens_out: tokensOut,
   }, 'inference')
 }

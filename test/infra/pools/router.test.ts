@@ -80,12 +80,15 @@ describe('AiRouter.call', () => {
 
   it('retries once on another replica when the first is unreachable, then reports the failure', async () => {
     const dead = view({ name: 'qa', engine: 'llama', model: 'tiny:llama' }, [replica('qa-1'), replica('qa-2'), replica('qa-3')])
-    const warnings: Array<Record<string, unknown>> = []
-    const r = new AiRouter({ pools: () => [dead] }, TIERS, { warn: (f) => void warnings.push(f) })
+    const warnings: Array<Record<string, unknown> & { msg: string }> = []
+    const r = new AiRouter({ pools: () => [dead] }, TIERS, { info: () => undefined, warn: (f, msg) => void warnings.push({ ...f, msg }) })
     const e = await r.call('chat', { model: 'qa', messages: [] }, { function: 'f', tier: 'internal', timeoutMs: 5000 }).catch((x: unknown) => x)
     expect(isSovraError(e) && e.code).toBe('ERR_UPSTREAM')
-    expect(warnings).toHaveLength(2)
-    expect(new Set(warnings.map((w) => w['replica'])).size).toBe(2)
+    const retries = warnings.filter((w) => w.msg.startsWith('inference replica failed'))
+    expect(retries).toHaveLength(2)
+    expect(new Set(retries.map((w) => w['replica'])).size).toBe(2)
+    // The failed call itself is logged once, with who asked and why it failed.
+    expect(warnings.filter((w) => w.msg === 'ai call failed')).toEqual([expect.objectContaining({ function: 'f', op: 'chat', model: 'qa', tier: 'internal', code: 'ERR_UPSTREAM', status: 502 })])
     expect(dead.replicas.every((x) => x.outstanding === 0)).toBe(true)
   })
 })

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { startTestHost, type TestHost } from '../../../runtime/testing/index.ts'
-import { ROOT, tempProject } from '../../helpers.ts'
+import { captureLogger, ROOT, tempProject } from '../../helpers.ts'
 
 // Two real pools (replica processes on the tiny models) behind env.AI of two functions of different tiers.
 const CONFIG = `
@@ -41,11 +41,12 @@ probe = false
 
 let host: TestHost
 let dir: string
+const log = captureLogger()
 const post = (path: string, body: unknown): Promise<Response> => host.fetch(path, { method: 'POST', body: JSON.stringify(body) })
 
 beforeAll(async () => {
   dir = tempProject({ 'wrangler-compat.toml': CONFIG })
-  host = await startTestHost({ config: join(dir, 'wrangler-compat.toml'), state: join(dir, 'state') })
+  host = await startTestHost({ config: join(dir, 'wrangler-compat.toml'), state: join(dir, 'state'), log })
 }, 60_000)
 afterAll(async () => {
   await host?.close()
@@ -61,6 +62,8 @@ describe('env.AI through the embedded host', () => {
     expect((r['usage'] as { output_tokens: number }).output_tokens).toBeGreaterThan(0)
     expect((r['timings'] as { attempts: number; total_ms: number }).attempts).toBe(1)
     expect(typeof r['text']).toBe('string')
+    // The host logs who asked and who answered, for audit.
+    expect(log.lines.find((l) => l.msg === 'ai call')).toMatchObject({ function: 'ai', op: 'chat', model: 'qa', tier: 'internal', pool: 'qa-conf', replica: 'qa-conf-1', model_digest: r['model_digest'], status: 200 })
   })
 
   it('takes a valibot schema directly and returns typed, validated json', async () => {
@@ -86,6 +89,7 @@ describe('env.AI through the embedded host', () => {
     expect(r.error.code).toBe('ERR_TIER_DENIED')
     expect(r.error.message).toContain('"confidential"')
     expect(r.error.message).toContain('embed (clearance internal)')
+    expect(log.lines.find((l) => l.msg === 'ai call failed' && l['function'] === 'secret')).toMatchObject({ tier: 'confidential', code: 'ERR_TIER_DENIED', status: 403 })
     // The same function may still use the confidential LLM pool; and may label public data down explicitly.
     expect((await post('/secret/chat', { model: 'qa', messages: [{ role: 'user', content: 'x' }], max_tokens: 2 })).status).toBe(200)
     expect((await post('/secret/embed', { model: 'embed', tier: 'public', input: ['press release'] })).status).toBe(200)
