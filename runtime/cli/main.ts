@@ -37,7 +37,7 @@ commands:
   dev          like start, and rebuild + reload functions on save   sovra dev
   invoke       run one function once, in an isolate, and print it   sovra invoke <fn> [--method M] [--path P] [--data JSON|@file] [--header k:v]
   config       check the config, or print its JSON Schema           sovra config check | sovra config schema
-  build        bundle every function (esbuild) and print sha256s    sovra build [--out DIR]
+  build        one OpenWhisk action per function, with sha256s      sovra build [--target openwhisk|local] [--out DIR]
   init         create a project with one function, test and config  sovra init <dir>
   triggers     every function's routes and crons, next 5 cron runs  sovra triggers
   trigger      fire a cron or an object event now                   sovra trigger cron <fn> | sovra trigger object <bucket>/<key>

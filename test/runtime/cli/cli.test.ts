@@ -104,9 +104,9 @@ describe('sovra CLI', () => {
     expect(header.err).toMatch(/--header: expected "name: value", received "nocolon"/)
   })
 
-  it('build writes one bundle per function and prints its sha256', async () => {
+  it('build --target local writes one bundle per function and prints its sha256', async () => {
     const dir = withFixtures(tempProject(ECHO_PROJECT))
-    const res = await run(['build', '--config', join(dir, 'wrangler-compat.toml')])
+    const res = await run(['build', '--target', 'local', '--config', join(dir, 'wrangler-compat.toml')])
     expect(res.code).toBe(0)
     const lines = res.out.trim().split('\n')
     expect(lines).toHaveLength(2)

@@ -1,0 +1,73 @@
+import { createHash } from 'node:crypto'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import * as esbuild from 'esbuild'
+
+import { SovraError } from '../../runtime/core/errors.ts'
+import type { FunctionConfig } from '../../runtime/config/schema.ts'
+import { bundleFunction, buildError, type FunctionBundle } from '../../runtime/isolate/bundle.ts'
+
+/** OpenWhisk's limit on an action's code (FACTS.md). */
+export const CODE_LIMIT_BYTES = 48 * 1024 * 1024
+const ENTRY = fileURLToPath(new URL('../../runtime/hosts/openwhisk/entry.ts', import.meta.url))
+const ACTION_ENV = fileURLToPath(new URL('./action-env.ts', import.meta.url))
+
+/** One built action. */
+export interface ActionArtifact {
+  function: string
+  /** The file to deploy: `<fn>.js` (CommonJS for the nodejs:20 kind, entry point `main`). */
+  path: string
+  sha256: string
+  bytes: number
+  /** The function bundle it wraps (the same one the embedded host runs). */
+  bundle: FunctionBundle
+  kind: 'nodejs:20'
+  main: 'main'
+}
+
+/**
+ * Builds one OpenWhisk action: the function's esbuild bundle (as the embedded host runs it), wrapped with the
+ * OpenWhisk entry (runtime/hosts/openwhisk) into one CommonJS file for the `nodejs:20` kind. Fails with ERR_BUILD
+ * when the result is over OpenWhisk's 48 MB code limit.
+ * @param fn the resolved function
+ * @param outDir where `<fn>.js` goes (bundles go to `<outDir>/.bundles`)
+ */
+export async function buildAction(fn: FunctionConfig, outDir: string): Promise<ActionArtifact> {
+  const bundle = await bundleFunction(fn, join(outDir, '.bundles'))
+  const work = mkdtempSync(join(tmpdir(), 'sovra-ow-'))
+  try {
+    const wrapper = join(work, `${fn.name}.entry.mjs`)
+    const options = { name: fn.name, version: bundle.version, limits: { timeout_ms: fn.limits.timeout_ms, max_body_bytes: fn.limits.max_body_bytes } }
+    writeFileSync(wrapper, [
+      `import mod from ${JSON.stringify(bundle.path)}`,
+      `import { createActionMain } from ${JSON.stringify(ENTRY)}`,
+      ...(fn.buckets.length > 0 ? [`import { actionEnvWithBuckets } from ${JSON.stringify(ACTION_ENV)}`] : []),
+      `export const main = createActionMain(mod, { ...${JSON.stringify(options)}${fn.buckets.length > 0 ? ', env: actionEnvWithBuckets' : ''} })`,
+      '',
+    ].join('\n'))
+    let result: esbuild.BuildResult
+    try {
+      result = await esbuild.build({
+        entryPoints: [wrapper], bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false,
+        legalComments: 'none', logLevel: 'silent', sourcemap: false, minify: false,
+      })
+    } catch (error) {
+      throw buildError(fn.name, error, process.cwd())
+    }
+    const code = result.outputFiles?.[0]?.contents
+    if (code === undefined) throw new SovraError('ERR_BUILD', `Could not build the OpenWhisk action of "${fn.name}": esbuild produced no output`)
+    if (code.byteLength > CODE_LIMIT_BYTES) {
+      throw new SovraError('ERR_BUILD', `the OpenWhisk action of "${fn.name}" is ${code.byteLength} bytes, over OpenWhisk's code limit of ${CODE_LIMIT_BYTES} bytes (48 MB); move large data to a bucket`)
+    }
+    mkdirSync(outDir, { recursive: true })
+    // Actions are CommonJS; inside a `"type": "module"` project Node would read `<fn>.js` as ESM when required locally.
+    writeFileSync(join(outDir, 'package.json'), '{ "type": "commonjs" }\n')
+    const path = join(outDir, `${fn.name}.js`)
+    writeFileSync(path, code)
+    return { function: fn.name, path, sha256: createHash('sha256').update(code).digest('hex'), bytes: code.byteLength, bundle, kind: 'nodejs:20', main: 'main' }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
