@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import * as esbuild from 'esbuild'
@@ -33,24 +32,24 @@ export interface ActionArtifact {
  * when the result is over OpenWhisk's 48 MB code limit.
  * @param fn the resolved function
  * @param outDir where `<fn>.js` goes (bundles go to `<outDir>/.bundles`)
+ * @param root the project folder (paths in the output are relative to it, so builds are reproducible)
  */
-export async function buildAction(fn: FunctionConfig, outDir: string): Promise<ActionArtifact> {
+export async function buildAction(fn: FunctionConfig, outDir: string, root: string = process.cwd()): Promise<ActionArtifact> {
   const bundle = await bundleFunction(fn, join(outDir, '.bundles'))
-  const work = mkdtempSync(join(tmpdir(), 'sovra-ow-'))
-  try {
-    const wrapper = join(work, `${fn.name}.entry.mjs`)
+  {
     const options = { name: fn.name, version: bundle.version, limits: { timeout_ms: fn.limits.timeout_ms, max_body_bytes: fn.limits.max_body_bytes } }
-    writeFileSync(wrapper, [
+    const contents = [
       `import mod from ${JSON.stringify(bundle.path)}`,
       `import { createActionMain } from ${JSON.stringify(ENTRY)}`,
       ...(fn.buckets.length > 0 ? [`import { actionEnvWithBuckets } from ${JSON.stringify(ACTION_ENV)}`] : []),
       `export const main = createActionMain(mod, { ...${JSON.stringify(options)}${fn.buckets.length > 0 ? ', env: actionEnvWithBuckets' : ''} })`,
       '',
-    ].join('\n'))
+    ].join('\n')
     let result: esbuild.BuildResult
     try {
+      // Reproducible: no temp paths, and the path comments esbuild writes are relative to the project folder.
       result = await esbuild.build({
-        entryPoints: [wrapper], bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false,
+        stdin: { contents, resolveDir: root, sourcefile: `${fn.name}.action.mjs`, loader: 'js' }, absWorkingDir: root, bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false,
         legalComments: 'none', logLevel: 'silent', sourcemap: false, minify: false,
       })
     } catch (error) {
@@ -67,7 +66,5 @@ export async function buildAction(fn: FunctionConfig, outDir: string): Promise<A
     const path = join(outDir, `${fn.name}.js`)
     writeFileSync(path, code)
     return { function: fn.name, path, sha256: createHash('sha256').update(code).digest('hex'), bytes: code.byteLength, bundle, kind: 'nodejs:20', main: 'main' }
-  } finally {
-    rmSync(work, { recursive: true, force: true })
   }
 }

@@ -22,7 +22,7 @@ export const buildCommand: Command = {
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const outDir = values.out === undefined ? resolve(project.dir, 'dist', target === 'openwhisk' ? 'openwhisk' : 'functions') : resolve(values.out)
     for (const fn of project.functions) {
-      const b = target === 'openwhisk' ? await buildAction(fn, outDir) : await bundleFunction(fn, outDir)
+      const b = target === 'openwhisk' ? await buildAction(fn, outDir, project.dir) : await bundleFunction(fn, outDir)
       io.out(`${fn.name}  ${b.path}  sha256:${b.sha256}  ${b.bytes} bytes`)
     }
     return 0

@@ -12,6 +12,7 @@ import { objectsCommand } from './objects.ts'
 import { poolCommand } from './pool.ts'
 import { poolsCommand } from './pools.ts'
 import { modelsCommand } from './models.ts'
+import { deployCommand } from './deploy.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -27,6 +28,7 @@ const COMMANDS: Record<string, Command> = {
   pool: poolCommand,
   pools: poolsCommand,
   models: modelsCommand,
+  deploy: deployCommand,
 }
 
 /** The top-level usage text. */
@@ -46,6 +48,7 @@ commands:
   pools        inference pools: replicas, queue, p95 vs budget, surge sovra pools [--url URL]
   pool         run one inference replica (on a GPU node, say)       sovra pool serve --pool NAME [--port 8400] [--host H]
   models       make the tiny demo models (GGUF llama, ONNX)         sovra models make-tiny [--out DIR]
+  deploy       deploy to Apache OpenWhisk (plan, apply, prune)      sovra deploy [fn...] --target openwhisk [--plan] [--prune]
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 

@@ -98,7 +98,7 @@ beforeAll(async () => {
   const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
   host = await startTestHost({ config: join(dir, 'wrangler-compat.toml') })
   for (const fn of project.functions) {
-    const artifact = await buildAction(fn, join(dir, 'dist', 'openwhisk'))
+    const artifact = await buildAction(fn, join(dir, 'dist', 'openwhisk'), dir)
     const proxy = await startActionProxy()
     proxies.push(proxy)
     const init = await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name: fn.name, main: 'main', code: readFileSync(artifact.path, 'utf8'), binary: false, env: {} } }) })

@@ -1,0 +1,125 @@
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+
+import { SovraError } from '../../runtime/core/errors.ts'
+import type { Project } from '../../runtime/config/resolve.ts'
+import type { ActionArtifact } from './build.ts'
+
+/** OpenWhisk's accepted ranges (FACTS.md), checked before any call. */
+export const OW_LIMITS = { timeout_ms: [100, 300_000], memory_mb: [128, 512] } as const
+
+/** One entity sovra manages on a cluster, as it should be. */
+export interface DesiredEntity {
+  kind: 'package' | 'action' | 'trigger' | 'rule'
+  /** `pkg/action` for actions, plain names otherwise. */
+  name: string
+  /** The request body (actions, packages, triggers) or `{trigger, action}` (rules). */
+  body: Record<string, unknown>
+  /** sha256 of what defines it, stored in the `sovra-digest` annotation; equal digests mean no change. */
+  digest: string
+  /** Alarm feed parameters, for cron triggers. */
+  feed?: Record<string, unknown>
+  /** The function it belongs to (for `deploy <fn>`). */
+  function?: string
+}
+
+/** What the deploy binds besides the config: cluster-side settings for bindings. */
+export interface DeployInputs {
+  /** S3 settings of the cluster's MinIO, for functions with buckets. */
+  s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string }
+  /** Secret values by name (from .dev.vars / SOVRA_SECRET_*). */
+  secrets: Record<string, string>
+}
+
+const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex')
+const ann = (o: Record<string, unknown>): Array<{ key: string; value: unknown }> => Object.entries(o).map(([key, value]) => ({ key, value }))
+
+/**
+ * The action name of a function version: the function and the first 8 hex digits of its action's sha256.
+ * @param fn the function name
+ * @param sha256 the built action's digest
+ */
+export function actionName(fn: string, sha256: string): string {
+  return `${fn}-${sha256.slice(0, 8)}`
+}
+
+/**
+ * Checks each function's limits against OpenWhisk's ranges, collecting every problem into one ERR_CONFIG.
+ * @param project the resolved project
+ */
+export function checkLimits(project: Project): void {
+  const problems: string[] = []
+  for (const fn of project.functions) {
+    const [tMin, tMax] = OW_LIMITS.timeout_ms
+    const [mMin, mMax] = OW_LIMITS.memory_mb
+    if (fn.limits.timeout_ms < tMin || fn.limits.timeout_ms > tMax) problems.push(`function "${fn.name}": limits.timeout_ms ${fn.limits.timeout_ms} is outside OpenWhisk's range ${tMin}-${tMax} ms`)
+    if (fn.limits.memory_mb < mMin || fn.limits.memory_mb > mMax) problems.push(`function "${fn.name}": limits.memory_mb ${fn.limits.memory_mb} is outside OpenWhisk's range ${mMin}-${mMax} MB`)
+  }
+  if (problems.length > 0) throw new SovraError('ERR_CONFIG', `cannot deploy to OpenWhisk:\n  ${problems.join('\n  ')}`)
+}
+
+/**
+ * Everything the project should be on the cluster: a package named after the project; per function an action
+ * `<pkg>/<fn>-<sha8>` (web-export + raw-http + final for HTTP functions, limits from config, the `__sovra` parameter
+ * with vars, secrets, bucket bindings and S3 settings); per cron a trigger on the alarms feed and a rule; per function
+ * with object triggers a trigger and a rule (fired by the events bridge).
+ * @param project the resolved project
+ * @param artifacts the built actions by function name
+ * @param inputs secrets and cluster settings
+ */
+export function desiredState(project: Project, artifacts: ReadonlyMap<string, ActionArtifact>, inputs: DeployInputs): DesiredEntity[] {
+  checkLimits(project)
+  const pkg = project.name
+  const out: DesiredEntity[] = []
+  const pkgDigest = digestOf({ package: pkg })
+  out.push({ kind: 'package', name: pkg, body: { parameters: [], annotations: ann({ 'sovra-project': pkg, 'sovra-digest': pkgDigest }) }, digest: pkgDigest })
+  for (const fn of project.functions) {
+    const a = artifacts.get(fn.name)
+    if (a === undefined) throw new SovraError('ERR_BUILD', `no built action for function "${fn.name}"`)
+    const action = `${pkg}/${actionName(fn.name, a.sha256)}`
+    const missing = fn.secrets.filter((s) => inputs.secrets[s] === undefined)
+    if (missing.length > 0) throw new SovraError('ERR_CONFIG', `function "${fn.name}" needs secrets ${missing.join(', ')}, which are not set`)
+    if (fn.buckets.length > 0 && inputs.s3 === undefined) {
+      throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds buckets; deploying it needs the cluster's S3 settings ([storage] endpoint + SOVRA_S3_* variables)`)
+    }
+    const sovra = {
+      vars: fn.vars,
+      secrets: Object.fromEntries(fn.secrets.map((s) => [s, inputs.secrets[s] as string])),
+      ...(fn.buckets.length > 0 ? { buckets: fn.buckets, s3: inputs.s3 } : {}),
+    }
+    const web = fn.routes.length > 0
+    const annotations = {
+      'sovra-project': pkg, 'sovra-function': fn.name, 'sovra-sha256': a.sha256,
+      ...(web ? { 'web-export': true, 'raw-http': true, final: true } : {}),
+    }
+    const definition = {
+      exec: { kind: a.kind, main: a.main, code: readFileSync(a.path, 'utf8') },
+      parameters: [{ key: '__sovra', value: sovra }],
+      limits: { timeout: fn.limits.timeout_ms, memory: Math.max(OW_LIMITS.memory_mb[0], fn.limits.memory_mb), concurrency: 1 },
+    }
+    // The digest covers the code (by sha256), parameters, limits and annotations, not the code text itself.
+    const digest = digestOf({ sha256: a.sha256, parameters: definition.parameters, limits: definition.limits, annotations })
+    out.push({ kind: 'action', name: action, body: { ...definition, annotations: ann({ ...annotations, 'sovra-digest': digest }) }, digest, function: fn.name })
+    fn.crons.forEach((cron, i) => {
+      const trigger = `${pkg}-${fn.name}-cron-${i}`
+      const feed = {
+        cron, ...(fn.timezone === undefined ? {} : { timezone: fn.timezone }),
+        ...(fn.startDate === undefined ? {} : { startDate: fn.startDate }), ...(fn.stopDate === undefined ? {} : { stopDate: fn.stopDate }),
+        trigger_payload: { __sovra_trigger: 'cron', cron },
+      }
+      const tDigest = digestOf(feed)
+      out.push({ kind: 'trigger', name: trigger, body: { annotations: ann({ 'sovra-project': pkg, 'sovra-function': fn.name, feed: '/whisk.system/alarms/alarm', 'sovra-digest': tDigest }) }, digest: tDigest, feed, function: fn.name })
+      const rule = { trigger, action }
+      out.push({ kind: 'rule', name: `${trigger}-rule`, body: rule, digest: digestOf(rule), function: fn.name })
+    })
+    if ((fn.worker.object_triggers?.length ?? 0) > 0) {
+      const trigger = `${pkg}-${fn.name}-object`
+      const filters = fn.worker.object_triggers ?? []
+      const tDigest = digestOf(filters)
+      out.push({ kind: 'trigger', name: trigger, body: { annotations: ann({ 'sovra-project': pkg, 'sovra-function': fn.name, 'sovra-object-triggers': filters, 'sovra-digest': tDigest }) }, digest: tDigest, function: fn.name })
+      const rule = { trigger, action }
+      out.push({ kind: 'rule', name: `${trigger}-rule`, body: rule, digest: digestOf(rule), function: fn.name })
+    }
+  }
+  return out
+}

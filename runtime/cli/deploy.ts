@@ -1,0 +1,62 @@
+import { resolve } from 'node:path'
+
+import { loadConfig } from '../config/load.ts'
+import { SovraError } from '../core/errors.ts'
+import { buildAction, type ActionArtifact } from '../../infra/openwhisk/build.ts'
+import { applyPlan, owClient, planDeploy, readActual } from '../../infra/openwhisk/deploy.ts'
+import { checkLimits, desiredState } from '../../infra/openwhisk/desired.ts'
+import { s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
+import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
+import type { Command } from './command.ts'
+
+const USAGE = 'sovra deploy [fn...] --target openwhisk [--plan] [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
+const OPTIONS = { ...COMMON_OPTIONS, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
+
+/**
+ * `sovra deploy --target openwhisk`: builds the actions, reads what the cluster has, prints the plan (creates,
+ * updates, deletes) and applies it; `--plan` stops after printing. Idempotent: a second run changes nothing.
+ */
+export const deployCommand: Command = {
+  usage: USAGE,
+  async run(args, io, env: Record<string, string | undefined> = process.env) {
+    const { values, positionals } = parseCommandArgs(args, OPTIONS, USAGE, 1000)
+    if (values.help) return io.out(USAGE), 0
+    if (values.target !== 'openwhisk') {
+      throw new SovraError('ERR_USAGE', `--target: ${values.target === undefined ? 'required' : `unknown target ${JSON.stringify(values.target)}`}; valid: openwhisk (local deploys with versions and canaries come with the control plane)\nusage: ${USAGE}`)
+    }
+    const { project } = loadConfig({ configPath: values.config, env: values.env })
+    const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
+    const apihost = values.apihost ?? env['SOVRA_OW_APIHOST'] ?? target.apihost
+    const auth = env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
+    if (apihost === undefined) throw new SovraError('ERR_USAGE', `no OpenWhisk API host: pass --apihost, set SOVRA_OW_APIHOST, or [targets.openwhisk] apihost in the config\nusage: ${USAGE}`)
+    if (auth === undefined || !auth.includes(':')) throw new SovraError('ERR_USAGE', `no OpenWhisk key: set SOVRA_OW_AUTH=uuid:key (or the secret OW_AUTH); received ${auth === undefined ? 'nothing' : 'a value without ":"'}`)
+    const unknown = positionals.filter((p) => !project.functions.some((f) => f.name === p))
+    if (unknown.length > 0) throw new SovraError('ERR_USAGE', `unknown function ${unknown.map((u) => JSON.stringify(u)).join(', ')}; functions: ${project.functions.map((f) => f.name).join(', ')}`)
+    const only = positionals.length > 0 ? positionals : undefined
+    // Limits first: nothing is built or called when the config cannot deploy.
+    checkLimits(project)
+    const selected = { ...project, functions: project.functions.filter((f) => only === undefined || only.includes(f.name)) }
+    const outDir = values.out === undefined ? resolve(project.dir, 'dist', 'openwhisk') : resolve(values.out)
+    const artifacts = new Map<string, ActionArtifact>()
+    for (const fn of selected.functions) artifacts.set(fn.name, await buildAction(fn, outDir, project.dir))
+    const needsS3 = selected.functions.some((f) => f.buckets.length > 0)
+    const storage = project.config.storage
+    const s3 = needsS3 ? s3SettingsFromEnv(env, { ...(storage?.endpoint === undefined ? {} : { endpoint: storage.endpoint }), ...(storage?.region === undefined ? {} : { region: storage.region }), ...(storage?.access_key_id === undefined ? {} : { accessKeyId: storage.access_key_id }) }) : undefined
+    const secretNames = [...new Set(selected.functions.flatMap((f) => f.secrets))]
+    const desired = desiredState(selected, artifacts, { secrets: project.secrets.pick(secretNames), ...(s3 === undefined ? {} : { s3 }) })
+    const ns = values.namespace ?? target.namespace
+    const ow = owClient({ apihost, auth, ...(ns === undefined ? {} : { namespace: ns }) })
+    const actual = await readActual(ow, project.name)
+    const plan = planDeploy(desired, actual, { prune: values.prune === true, ...(only === undefined ? {} : { functions: only }) })
+    io.out(`plan for ${apihost} (package ${project.name}): ${plan.steps.filter((s) => s.op === 'create').length} to create, ${plan.steps.filter((s) => s.op === 'update').length} to update, ${plan.steps.filter((s) => s.op === 'delete').length} to delete, ${plan.unchanged.length} unchanged`)
+    for (const s of plan.steps) io.out(`  ${s.op === 'create' ? '+' : s.op === 'update' ? '~' : '-'} ${s.kind} ${s.name} (${s.why})`)
+    if (values.plan === true) return 0
+    await applyPlan(ow, plan)
+    io.out(plan.steps.length === 0 ? 'nothing to do: the cluster is as the config says' : `applied ${plan.steps.length} change${plan.steps.length === 1 ? '' : 's'}`)
+    for (const d of desired.filter((e) => e.kind === 'action')) {
+      const fn = selected.functions.find((f) => f.name === d.function)
+      if (fn !== undefined && fn.routes.length > 0) io.out(`  ${fn.name}: ${apihost.replace(/\/+$/, '')}/api/v1/web/${ns ?? '_'}/${d.name}  (routes ${fn.routes.join(', ')})`)
+    }
+    return 0
+  },
+}
