@@ -12,6 +12,43 @@ import { bundleFunction, buildError, type FunctionBundle } from '../../runtime/i
 export const CODE_LIMIT_BYTES = 48 * 1024 * 1024
 const ENTRY = fileURLToPath(new URL('../../runtime/hosts/openwhisk/entry.ts', import.meta.url))
 const ACTION_ENV = fileURLToPath(new URL('./action-env.ts', import.meta.url))
+const BRIDGE = fileURLToPath(new URL('../../runtime/hosts/openwhisk/events-bridge.ts', import.meta.url))
+
+/** The name of the events bridge action in a project's package. */
+export const BRIDGE_ACTION = '_events'
+
+async function bundleCjs(name: string, contents: string, outDir: string, root: string): Promise<{ path: string; sha256: string; bytes: number }> {
+  let result: esbuild.BuildResult
+  try {
+    // Reproducible: no temp paths, and the path comments esbuild writes are relative to the project folder.
+    result = await esbuild.build({
+      stdin: { contents, resolveDir: root, sourcefile: `${name}.action.mjs`, loader: 'js' }, absWorkingDir: root, bundle: true,
+      format: 'cjs', platform: 'node', target: 'node20', write: false, legalComments: 'none', logLevel: 'silent', sourcemap: false, minify: false,
+    })
+  } catch (error) {
+    throw buildError(name, error, process.cwd())
+  }
+  const code = result.outputFiles?.[0]?.contents
+  if (code === undefined) throw new SovraError('ERR_BUILD', `Could not build the OpenWhisk action of "${name}": esbuild produced no output`)
+  if (code.byteLength > CODE_LIMIT_BYTES) {
+    throw new SovraError('ERR_BUILD', `the OpenWhisk action of "${name}" is ${code.byteLength} bytes, over OpenWhisk's code limit of ${CODE_LIMIT_BYTES} bytes (48 MB); move large data to a bucket`)
+  }
+  mkdirSync(outDir, { recursive: true })
+  // Actions are CommonJS; inside a `"type": "module"` project Node would read `<fn>.js` as ESM when required locally.
+  writeFileSync(join(outDir, 'package.json'), '{ "type": "commonjs" }\n')
+  const path = join(outDir, `${name}.js`)
+  writeFileSync(path, code)
+  return { path, sha256: createHash('sha256').update(code).digest('hex'), bytes: code.byteLength }
+}
+
+/**
+ * Builds the events bridge action (`_events.js`): MinIO webhook in, OpenWhisk triggers fired.
+ * @param outDir where it goes
+ * @param root the project folder
+ */
+export async function buildBridgeAction(outDir: string, root: string = process.cwd()): Promise<{ path: string; sha256: string; bytes: number }> {
+  return bundleCjs(BRIDGE_ACTION, `import { createEventsBridgeMain, fireTrigger } from ${JSON.stringify(BRIDGE)}\nexport const main = createEventsBridgeMain(fireTrigger)\n`, outDir, root)
+}
 
 /** One built action. */
 export interface ActionArtifact {
@@ -45,26 +82,7 @@ export async function buildAction(fn: FunctionConfig, outDir: string, root: stri
       `export const main = createActionMain(mod, { ...${JSON.stringify(options)}${fn.buckets.length > 0 ? ', env: actionEnvWithBuckets' : ''} })`,
       '',
     ].join('\n')
-    let result: esbuild.BuildResult
-    try {
-      // Reproducible: no temp paths, and the path comments esbuild writes are relative to the project folder.
-      result = await esbuild.build({
-        stdin: { contents, resolveDir: root, sourcefile: `${fn.name}.action.mjs`, loader: 'js' }, absWorkingDir: root, bundle: true, format: 'cjs', platform: 'node', target: 'node20', write: false,
-        legalComments: 'none', logLevel: 'silent', sourcemap: false, minify: false,
-      })
-    } catch (error) {
-      throw buildError(fn.name, error, process.cwd())
-    }
-    const code = result.outputFiles?.[0]?.contents
-    if (code === undefined) throw new SovraError('ERR_BUILD', `Could not build the OpenWhisk action of "${fn.name}": esbuild produced no output`)
-    if (code.byteLength > CODE_LIMIT_BYTES) {
-      throw new SovraError('ERR_BUILD', `the OpenWhisk action of "${fn.name}" is ${code.byteLength} bytes, over OpenWhisk's code limit of ${CODE_LIMIT_BYTES} bytes (48 MB); move large data to a bucket`)
-    }
-    mkdirSync(outDir, { recursive: true })
-    // Actions are CommonJS; inside a `"type": "module"` project Node would read `<fn>.js` as ESM when required locally.
-    writeFileSync(join(outDir, 'package.json'), '{ "type": "commonjs" }\n')
-    const path = join(outDir, `${fn.name}.js`)
-    writeFileSync(path, code)
-    return { function: fn.name, path, sha256: createHash('sha256').update(code).digest('hex'), bytes: code.byteLength, bundle, kind: 'nodejs:20', main: 'main' }
+    const built = await bundleCjs(fn.name, contents, outDir, root)
+    return { function: fn.name, ...built, bundle, kind: 'nodejs:20', main: 'main' }
   }
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs'
 
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { Project } from '../../runtime/config/resolve.ts'
-import type { ActionArtifact } from './build.ts'
+import { BRIDGE_ACTION, type ActionArtifact } from './build.ts'
 
 /** OpenWhisk's accepted ranges (FACTS.md), checked before any call. */
 export const OW_LIMITS = { timeout_ms: [100, 300_000], memory_mb: [128, 512] } as const
@@ -29,6 +29,12 @@ export interface DeployInputs {
   s3?: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string }
   /** Secret values by name (from .dev.vars / SOVRA_SECRET_*). */
   secrets: Record<string, string>
+  /** The built events bridge, when any function has object triggers. */
+  bridge?: { path: string; sha256: string }
+  /** The bearer token MinIO's webhook sends to the bridge (secret MINIO_WEBHOOK_TOKEN). */
+  webhookToken?: string
+  /** Functions whose object triggers the bridge serves (default: the deployed ones). */
+  bridgeFunctions?: Project['functions']
 }
 
 const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex')
@@ -121,5 +127,37 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
       out.push({ kind: 'rule', name: `${trigger}-rule`, body: rule, digest: digestOf(rule), function: fn.name })
     }
   }
+  const routed = (inputs.bridgeFunctions ?? project.functions).filter((f) => (f.worker.object_triggers?.length ?? 0) > 0)
+  if (routed.length > 0) {
+    if (inputs.bridge === undefined) throw new SovraError('ERR_BUILD', 'functions have object triggers but the events bridge was not built')
+    if (inputs.webhookToken === undefined) throw new SovraError('ERR_CONFIG', `functions ${routed.map((f) => f.name).join(', ')} have object triggers: the events bridge needs the secret MINIO_WEBHOOK_TOKEN (the auth_token MinIO's webhook sends)`)
+    const sovra = { routes: routed.map((f) => ({ function: f.name, trigger: `${pkg}-${f.name}-object`, filters: f.worker.object_triggers ?? [] })), webhook_token: inputs.webhookToken }
+    const annotations = { 'sovra-project': pkg, 'web-export': true, 'raw-http': true, final: true, 'provide-api-key': true }
+    const definition = { exec: { kind: 'nodejs:20', main: 'main', code: readFileSync(inputs.bridge.path, 'utf8') }, parameters: [{ key: '__sovra', value: sovra }], limits: { timeout: 60_000, memory: 128, concurrency: 1 } }
+    const digest = digestOf({ sha256: inputs.bridge.sha256, parameters: definition.parameters, limits: definition.limits, annotations })
+    out.push({ kind: 'action', name: `${pkg}/${BRIDGE_ACTION}`, body: { ...definition, annotations: ann({ ...annotations, 'sovra-digest': digest }) }, digest })
+  }
   return out
+}
+
+/**
+ * The `mc` commands that point MinIO's bucket notifications at the events bridge: a webhook target with the
+ * bridge's URL and the bearer token (as a variable, never the value), a queue folder so failed deliveries are
+ * retried, and one `mc event add` per object trigger with its prefix, suffix and event types.
+ * @param project the resolved project
+ * @param bridgeUrl the bridge's web action URL
+ * @param alias the `mc` alias of the MinIO deployment
+ */
+export function minioCommands(project: Project, bridgeUrl: string, alias = 'minio'): string[] {
+  const lines = [
+    `mc admin config set ${alias} notify_webhook:sovra endpoint="${bridgeUrl}" auth_token="$MINIO_WEBHOOK_TOKEN" queue_dir="/data/.minio-events" queue_limit="100000"`,
+    `mc admin service restart ${alias}`,
+  ]
+  for (const f of project.functions) {
+    for (const t of f.worker.object_triggers ?? []) {
+      const events = (t.events ?? ['created', 'removed']).map((e) => (e === 'created' ? 'put' : 'delete')).join(',')
+      lines.push(`mc event add ${alias}/${t.bucket} arn:minio:sqs::sovra:webhook --event ${events}${t.prefix ? ` --prefix "${t.prefix}"` : ''}${t.suffix ? ` --suffix "${t.suffix}"` : ''}   # ${f.name}`)
+    }
+  }
+  return lines
 }

@@ -2,9 +2,9 @@ import { resolve } from 'node:path'
 
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
-import { buildAction, type ActionArtifact } from '../../infra/openwhisk/build.ts'
+import { BRIDGE_ACTION, buildAction, buildBridgeAction, type ActionArtifact } from '../../infra/openwhisk/build.ts'
 import { applyPlan, owClient, planDeploy, readActual } from '../../infra/openwhisk/deploy.ts'
-import { checkLimits, desiredState } from '../../infra/openwhisk/desired.ts'
+import { checkLimits, desiredState, minioCommands } from '../../infra/openwhisk/desired.ts'
 import { s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
@@ -43,7 +43,13 @@ export const deployCommand: Command = {
     const storage = project.config.storage
     const s3 = needsS3 ? s3SettingsFromEnv(env, { ...(storage?.endpoint === undefined ? {} : { endpoint: storage.endpoint }), ...(storage?.region === undefined ? {} : { region: storage.region }), ...(storage?.access_key_id === undefined ? {} : { accessKeyId: storage.access_key_id }) }) : undefined
     const secretNames = [...new Set(selected.functions.flatMap((f) => f.secrets))]
-    const desired = desiredState(selected, artifacts, { secrets: project.secrets.pick(secretNames), ...(s3 === undefined ? {} : { s3 }) })
+    const objectFns = project.functions.filter((f) => (f.worker.object_triggers?.length ?? 0) > 0)
+    const bridge = objectFns.length > 0 ? await buildBridgeAction(outDir, project.dir) : undefined
+    const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
+    const desired = desiredState(selected, artifacts, {
+      secrets: project.secrets.pick(secretNames), ...(s3 === undefined ? {} : { s3 }),
+      ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }),
+    })
     const ns = values.namespace ?? target.namespace
     const ow = owClient({ apihost, auth, ...(ns === undefined ? {} : { namespace: ns }) })
     const actual = await readActual(ow, project.name)
@@ -56,6 +62,10 @@ export const deployCommand: Command = {
     for (const d of desired.filter((e) => e.kind === 'action')) {
       const fn = selected.functions.find((f) => f.name === d.function)
       if (fn !== undefined && fn.routes.length > 0) io.out(`  ${fn.name}: ${apihost.replace(/\/+$/, '')}/api/v1/web/${ns ?? '_'}/${d.name}  (routes ${fn.routes.join(', ')})`)
+    }
+    if (bridge !== undefined) {
+      io.out('point MinIO bucket notifications at the events bridge (MINIO_WEBHOOK_TOKEN as in .dev.vars):')
+      for (const line of minioCommands(project, `${apihost.replace(/\/+$/, '')}/api/v1/web/${ns ?? '_'}/${project.name}/${BRIDGE_ACTION}`)) io.out(`  ${line}`)
     }
     return 0
   },

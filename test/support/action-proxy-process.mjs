@@ -33,6 +33,8 @@ const server = createServer((req, res) => {
       process.env.__OW_DEADLINE = msg.deadline ?? ''
       process.env.__OW_ACTION_NAME = msg.action_name ?? ''
       process.env.__OW_NAMESPACE = msg.namespace ?? ''
+      // provide-api-key: the invoker passes the action's key; the API host comes from the container's env.
+      if (msg.api_key !== undefined) process.env.__OW_API_KEY = msg.api_key
       let result
       try {
         result = main(msg.value ?? {})

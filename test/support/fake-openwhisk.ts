@@ -21,11 +21,14 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
   apihost: string
   auth: string
   calls: OwCall[]
+  /** Trigger fires (POST triggers/<name>), with their params. */
+  fired: Array<{ trigger: string; params: Record<string, unknown> }>
   store: { packages: Map<string, Entity>; actions: Map<string, Entity>; triggers: Map<string, Entity>; rules: Map<string, Entity>; feeds: Map<string, Entity> }
   close(): Promise<void>
 }> {
   const store = { packages: new Map<string, Entity>(), actions: new Map<string, Entity>(), triggers: new Map<string, Entity>(), rules: new Map<string, Entity>(), feeds: new Map<string, Entity>() }
   const calls: OwCall[] = []
+  const fired: Array<{ trigger: string; params: Record<string, unknown> }> = []
   const expected = `Basic ${Buffer.from(auth).toString('base64')}`
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -80,6 +83,12 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
           return send(200, entity)
         }
         case 'POST': {
+          if (resource === 'triggers') {
+            if (!map.has(name)) return missing()
+            fired.push({ trigger: name, params: body ?? {} })
+            const active = [...store.rules.values()].some((r) => (r['trigger'] as { name: string }).name === name && r['status'] === 'active')
+            return active ? send(202, { activationId: `fire-${fired.length}` }) : send(204, {})
+          }
           if (resource !== 'rules') return send(404, { error: 'invoke not supported by this fake' })
           const rule = map.get(name)
           if (rule === undefined) return missing()
@@ -96,6 +105,7 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
     apihost: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     auth,
     calls,
+    fired,
     store,
     close: () => new Promise((r) => server.close(() => r())),
   }
