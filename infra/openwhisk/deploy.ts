@@ -23,6 +23,8 @@ export interface ActualEntity {
   function: string | undefined
   /** Rules: the trigger and action they connect (`pkg/action`). */
   rule?: { trigger: string; action: string }
+  /** The package: each function's current action. */
+  current?: Record<string, string>
 }
 
 /** One step of a plan. */
@@ -92,7 +94,7 @@ export async function readActual(ow: OwClient, pkg: string): Promise<ActualEntit
   }
   try {
     const p = await ow.packages.get({ name: pkg })
-    out.push({ kind: 'package', name: pkg, digest: annotation(p, 'sovra-digest') as string | undefined, function: undefined })
+    out.push({ kind: 'package', name: pkg, digest: annotation(p, 'sovra-digest') as string | undefined, function: undefined, current: (annotation(p, 'sovra-current') ?? {}) as Record<string, string> })
   } catch (e) {
     if ((e as { statusCode?: number }).statusCode !== 404) throw failure('get', 'package', pkg, e)
   }

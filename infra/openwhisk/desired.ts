@@ -35,6 +35,8 @@ export interface DeployInputs {
   webhookToken?: string
   /** Functions whose object triggers the bridge serves (default: the deployed ones). */
   bridgeFunctions?: Project['functions']
+  /** Current versions of functions not in this deploy (a single-function deploy keeps the others'). */
+  currentBase?: Record<string, string>
 }
 
 const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex')
@@ -77,8 +79,14 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
   checkLimits(project)
   const pkg = project.name
   const out: DesiredEntity[] = []
-  const pkgDigest = digestOf({ package: pkg })
-  out.push({ kind: 'package', name: pkg, body: { parameters: [], annotations: ann({ 'sovra-project': pkg, 'sovra-digest': pkgDigest }) }, digest: pkgDigest })
+  // The package records each function's current action: what the gateway invokes.
+  const current: Record<string, string> = { ...inputs.currentBase }
+  for (const fn of project.functions) {
+    const a = artifacts.get(fn.name)
+    if (a !== undefined) current[fn.name] = actionName(fn.name, a.sha256)
+  }
+  const pkgDigest = digestOf({ package: pkg, current })
+  out.push({ kind: 'package', name: pkg, body: { parameters: [], annotations: ann({ 'sovra-project': pkg, 'sovra-current': current, 'sovra-digest': pkgDigest }) }, digest: pkgDigest })
   for (const fn of project.functions) {
     const a = artifacts.get(fn.name)
     if (a === undefined) throw new SovraError('ERR_BUILD', `no built action for function "${fn.name}"`)

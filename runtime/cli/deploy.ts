@@ -43,16 +43,17 @@ export const deployCommand: Command = {
     const storage = project.config.storage
     const s3 = needsS3 ? s3SettingsFromEnv(env, { ...(storage?.endpoint === undefined ? {} : { endpoint: storage.endpoint }), ...(storage?.region === undefined ? {} : { region: storage.region }), ...(storage?.access_key_id === undefined ? {} : { accessKeyId: storage.access_key_id }) }) : undefined
     const secretNames = [...new Set(selected.functions.flatMap((f) => f.secrets))]
+    const ns = values.namespace ?? target.namespace
+    const ow = owClient({ apihost, auth, ...(ns === undefined ? {} : { namespace: ns }) })
+    const actual = await readActual(ow, project.name)
+    const currentBase = only === undefined ? {} : (actual.find((a) => a.kind === 'package')?.current ?? {})
     const objectFns = project.functions.filter((f) => (f.worker.object_triggers?.length ?? 0) > 0)
     const bridge = objectFns.length > 0 ? await buildBridgeAction(outDir, project.dir) : undefined
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
     const desired = desiredState(selected, artifacts, {
       secrets: project.secrets.pick(secretNames), ...(s3 === undefined ? {} : { s3 }),
-      ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }),
+      ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }), currentBase,
     })
-    const ns = values.namespace ?? target.namespace
-    const ow = owClient({ apihost, auth, ...(ns === undefined ? {} : { namespace: ns }) })
-    const actual = await readActual(ow, project.name)
     const plan = planDeploy(desired, actual, { prune: values.prune === true, ...(only === undefined ? {} : { functions: only }) })
     io.out(`plan for ${apihost} (package ${project.name}): ${plan.steps.filter((s) => s.op === 'create').length} to create, ${plan.steps.filter((s) => s.op === 'update').length} to update, ${plan.steps.filter((s) => s.op === 'delete').length} to delete, ${plan.unchanged.length} unchanged`)
     for (const s of plan.steps) io.out(`  ${s.op === 'create' ? '+' : s.op === 'update' ? '~' : '-'} ${s.kind} ${s.name} (${s.why})`)

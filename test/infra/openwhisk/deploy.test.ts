@@ -138,7 +138,8 @@ describe('sovra deploy --target openwhisk', () => {
     const file = join(dir, 'fixtures', 'plain.js')
     writeFileSync(file, readFileSync(file, 'utf8').replace('hello from', 'hi from'))
     const plan = await deploy('--plan')
-    expect(plan.out).toMatch(/1 to create, 1 to update, 0 to delete/)
+    expect(plan.out).toMatch(/1 to create, 2 to update, 0 to delete/)
+    expect(plan.out).toMatch(/~ package bank-demo \(definition changed\)/)
     expect(plan.out).toMatch(/\+ action bank-demo\/nightly-[0-9a-f]{8} \(new\)/)
     expect(plan.out).toMatch(/~ rule bank-demo-nightly-cron-0-rule \(action bank-demo\/nightly-[0-9a-f]{8} -> bank-demo\/nightly-[0-9a-f]{8}\)/)
     expect((await deploy()).code).toBe(0)
@@ -151,7 +152,8 @@ describe('sovra deploy --target openwhisk', () => {
   it('a function removed from the config stays until --prune, which deletes its rule, trigger (and feed) and action', async () => {
     writeFileSync(join(dir, 'wrangler-compat.toml'), config().split('[[functions]]\nname = "nightly"')[0] as string)
     const kept = await deploy()
-    expect(kept.out).toMatch(/0 to create, 0 to update, 0 to delete/)
+    // Only the package's record of current versions changes; the function's entities stay without --prune.
+    expect(kept.out).toMatch(/0 to create, 1 to update, 0 to delete/)
     const res = await deploy('--prune')
     expect(res.out).toMatch(/0 to create, 0 to update, 3 to delete/)
     expect(res.out.indexOf('- rule')).toBeLessThan(res.out.indexOf('- trigger'))
