@@ -13,6 +13,7 @@ import { poolCommand } from './pool.ts'
 import { poolsCommand } from './pools.ts'
 import { modelsCommand } from './models.ts'
 import { deployCommand } from './deploy.ts'
+import { gatewayCommand } from './gateway.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   pools: poolsCommand,
   models: modelsCommand,
   deploy: deployCommand,
+  gateway: gatewayCommand,
 }
 
 /** The top-level usage text. */
@@ -49,6 +51,7 @@ commands:
   pool         run one inference replica (on a GPU node, say)       sovra pool serve --pool NAME [--port 8400] [--host H]
   models       make the tiny demo models (GGUF llama, ONNX)         sovra models make-tiny [--out DIR]
   deploy       deploy to Apache OpenWhisk (plan, apply, prune)      sovra deploy [fn...] --target openwhisk [--plan] [--prune]
+  gateway      business apps -> the cluster (routes, JWT, invoke)   sovra gateway [--port 8788] [--apihost URL]
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 

@@ -115,6 +115,14 @@ export const ConfigSchema = v.object({
     url: v.optional(v.string()),
   })),
   targets: v.optional(v.looseObject({})),
+  /** `sovra gateway`: how callers are authenticated (JWT checked against a JWKS file or URL). */
+  gateway: v.optional(v.object({
+    jwks: v.pipe(v.string(), v.minLength(1)),
+    issuer: v.optional(v.string()),
+    audience: v.optional(v.string()),
+    groups_claim: v.optional(v.string()),
+    clearance_claim: v.optional(v.string()),
+  })),
 })
 export type Config = v.InferOutput<typeof ConfigSchema>
 

@@ -25,6 +25,8 @@ export const ERROR_CODES = {
   ERR_MODEL_OUTPUT: { status: 502, user: false },
   /** An upstream (an inference replica or an external provider) failed or answered with an error. */
   ERR_UPSTREAM: { status: 502, user: false },
+  /** A caller did not prove who they are (missing, expired or invalid token). */
+  ERR_UNAUTHENTICATED: { status: 401, user: true },
   /** A request needs a legal basis (external providers) and carried none. */
   ERR_LEGAL_BASIS: { status: 403, user: true },
 } as const satisfies Record<string, { status: number; user: boolean }>

@@ -23,12 +23,15 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
   calls: OwCall[]
   /** Trigger fires (POST triggers/<name>), with their params. */
   fired: Array<{ trigger: string; params: Record<string, unknown> }>
+  /** Set `invoke` to run actions on blocking invokes (e.g. through an action proxy). */
+  hooks: { invoke?: (name: string, action: Entity, params: Record<string, unknown>) => Promise<unknown> }
   store: { packages: Map<string, Entity>; actions: Map<string, Entity>; triggers: Map<string, Entity>; rules: Map<string, Entity>; feeds: Map<string, Entity> }
   close(): Promise<void>
 }> {
   const store = { packages: new Map<string, Entity>(), actions: new Map<string, Entity>(), triggers: new Map<string, Entity>(), rules: new Map<string, Entity>(), feeds: new Map<string, Entity>() }
   const calls: OwCall[] = []
   const fired: Array<{ trigger: string; params: Record<string, unknown> }> = []
+  const hooks: { invoke?: (name: string, action: Entity, params: Record<string, unknown>) => Promise<unknown> } = {}
   const expected = `Basic ${Buffer.from(auth).toString('base64')}`
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -83,6 +86,15 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
           return send(200, entity)
         }
         case 'POST': {
+          if (resource === 'actions') {
+            // A blocking invoke: bound parameters merged under the caller's (final: bound ones win), run by the hook.
+            const action = map.get(name)
+            if (action === undefined) return missing()
+            if (hooks.invoke === undefined) return send(502, { error: 'this fake runs no actions (set invoke)' })
+            const bound = Object.fromEntries(((action['parameters'] ?? []) as Array<{ key: string; value: unknown }>).map((p) => [p.key, p.value]))
+            void hooks.invoke(name, action, { ...body, ...bound }).then((r) => send(200, r), (e: unknown) => send(502, { error: String(e) }))
+            return
+          }
           if (resource === 'triggers') {
             if (!map.has(name)) return missing()
             fired.push({ trigger: name, params: body ?? {} })
@@ -106,6 +118,7 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
     auth,
     calls,
     fired,
+    hooks,
     store,
     close: () => new Promise((r) => server.close(() => r())),
   }

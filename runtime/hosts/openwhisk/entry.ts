@@ -72,7 +72,8 @@ export function createActionMain(mod: FunctionModule<Record<string, unknown>>, o
       signal: controller.signal,
       deadline,
       invocation,
-      principal: undefined,
+      // Only the gateway's blocking invoke carries it: raw-http web calls cannot set top-level params.
+      principal: principalOf(params['__sovra_principal']),
     }
     let timer: ReturnType<typeof setTimeout> | undefined
     const timedOut = new Promise<never>((_, reject) => {
@@ -130,6 +131,13 @@ export function createActionMain(mod: FunctionModule<Record<string, unknown>>, o
       clearTimeout(timer)
     }
   }
+}
+
+function principalOf(value: unknown): ExecutionContext['principal'] {
+  if (typeof value !== 'object' || value === null) return undefined
+  const p = value as { subject?: unknown; groups?: unknown; clearance?: unknown }
+  if (typeof p.subject !== 'string' || typeof p.clearance !== 'string') return undefined
+  return { subject: p.subject, groups: Array.isArray(p.groups) ? p.groups.map(String) : [], clearance: p.clearance }
 }
 
 function noHandler(name: string, handler: string, mod: FunctionModule<Record<string, unknown>>): SovraError {

@@ -1,0 +1,178 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
+import { Counter, Histogram, Registry } from 'prom-client'
+
+import { errorToBody, SovraError } from '../../runtime/core/errors.ts'
+import type { Principal } from '../../runtime/core/context.ts'
+import type { Project } from '../../runtime/config/resolve.ts'
+import { RouteTable } from '../../triggers/http/route-table.ts'
+import { readLimited } from '../../runtime/hosts/local/request.ts'
+
+/** How callers prove who they are: JWTs checked against a JWKS (a file or an URL), with issuer and audience. */
+export interface GatewayAuth {
+  jwks: string
+  issuer?: string | undefined
+  audience?: string | undefined
+  /** Claim holding the caller's groups (default `groups`). */
+  groupsClaim?: string | undefined
+  /** Claim holding the caller's clearance tier (default `clearance`; absent: the lowest tier). */
+  clearanceClaim?: string | undefined
+}
+
+/** What the gateway needs. */
+export interface GatewayOptions {
+  project: Project
+  apihost: string
+  /** `uuid:key` of the namespace the project is deployed in. */
+  auth: string
+  namespace?: string | undefined
+  /** Without it every caller is anonymous (no principal): only for loopback tests and trusted networks. */
+  jwt?: GatewayAuth | undefined
+  log: { info(f: Record<string, unknown>, m: string): void; warn(f: Record<string, unknown>, m: string): void; error(f: Record<string, unknown>, m: string): void }
+  port?: number
+  hostname?: string
+  /** How often the current versions are re-read from the package (ms). */
+  refreshMs?: number
+}
+
+/** A running gateway. */
+export interface Gateway {
+  url: string
+  /** Function -> current action, as last read from the cluster. */
+  current(): Record<string, string>
+  refresh(): Promise<void>
+  close(): Promise<void>
+}
+
+function claimList(v: unknown): string[] {
+  return Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/[ ,]+/).filter(Boolean) : []
+}
+
+/**
+ * The gateway in front of a cluster (`sovra gateway`): routes from the config (as the embedded host routes),
+ * callers authenticated with JWT (jose; JWKS file or URL), then a blocking invoke of the function's current version
+ * (recorded in the package by `sovra deploy`) with the raw-http parameters and the verified principal. Admin API
+ * (`/_sovra/health`, `/_sovra/metrics`, `/_sovra/functions`), Prometheus metrics and one log line per request.
+ * @param options project, cluster, auth settings, logger, address
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const { project, log } = options
+  const ns = options.namespace ?? '_'
+  const base = `${options.apihost.replace(/\/+$/, '')}/api/v1/namespaces/${encodeURIComponent(ns)}`
+  const authHeader = `Basic ${Buffer.from(options.auth).toString('base64')}`
+  const routes = new RouteTable(project.functions.flatMap((f) => f.routes.map((pattern) => ({ pattern, target: f.name }))), (t) => `function ${JSON.stringify(t)}`)
+  const byName = new Map(project.functions.map((f) => [f.name, f]))
+  let current: Record<string, string> = {}
+  const jwks = options.jwt === undefined ? undefined
+    : /^https?:\/\//.test(options.jwt.jwks) ? createRemoteJWKSet(new URL(options.jwt.jwks))
+    : createLocalJWKSet(JSON.parse(readFileSync(options.jwt.jwks, 'utf8')) as Parameters<typeof createLocalJWKSet>[0])
+
+  const registry = new Registry()
+  const requests = new Counter({ name: 'sovra_gateway_requests_total', help: 'Requests by function and status', labelNames: ['function', 'status'] as const, registers: [registry] })
+  const duration = new Histogram({ name: 'sovra_gateway_request_seconds', help: 'Gateway latency including the blocking invoke', labelNames: ['function'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] })
+
+  async function refresh(): Promise<void> {
+    const res = await fetch(`${base}/packages/${encodeURIComponent(project.name)}`, { headers: { authorization: authHeader } })
+    if (!res.ok) throw new SovraError('ERR_UPSTREAM', `reading package ${project.name} from ${options.apihost} failed: ${res.status} ${(await res.text()).slice(0, 200)}; deploy first (sovra deploy --target openwhisk)`)
+    const pkg = (await res.json()) as { annotations?: Array<{ key: string; value: unknown }> }
+    current = (pkg.annotations?.find((a) => a.key === 'sovra-current')?.value ?? {}) as Record<string, string>
+  }
+
+  async function authenticate(req: IncomingMessage): Promise<Principal | undefined> {
+    if (jwks === undefined || options.jwt === undefined) return undefined
+    const header = req.headers.authorization
+    if (header === undefined || !header.startsWith('Bearer ')) throw new SovraError('ERR_UNAUTHENTICATED', `expected Authorization: Bearer <JWT>, received ${header === undefined ? 'no Authorization header' : `a ${header.split(' ')[0]} credential`}`)
+    let payload: JWTPayload
+    try {
+      payload = (await jwtVerify(header.slice(7), jwks, { ...(options.jwt.issuer ? { issuer: options.jwt.issuer } : {}), ...(options.jwt.audience ? { audience: options.jwt.audience } : {}) })).payload
+    } catch (e) {
+      throw new SovraError('ERR_UNAUTHENTICATED', `token refused: ${(e as Error).message}`)
+    }
+    const clearance = payload[options.jwt.clearanceClaim ?? 'clearance']
+    return {
+      subject: String(payload.sub ?? ''),
+      groups: claimList(payload[options.jwt.groupsClaim ?? 'groups']),
+      clearance: typeof clearance === 'string' && project.tiers.names.includes(clearance) ? clearance : (project.tiers.names[0] as string),
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now()
+    const url = new URL(req.url ?? '/', 'http://gateway')
+    if (url.pathname === '/_sovra/health') return send(res, 200, { status: 'ok', functions: Object.keys(current).length })
+    if (url.pathname === '/_sovra/metrics') {
+      res.writeHead(200, { 'content-type': registry.contentType }).end(await registry.metrics())
+      return
+    }
+    if (url.pathname === '/_sovra/functions') return send(res, 200, project.functions.map((f) => ({ name: f.name, routes: f.routes, tier: f.tier, action: current[f.name] ?? null })))
+    const fnName = routes.match(url.pathname)?.target
+    let status = 500
+    try {
+      if (fnName === undefined) throw new SovraError('ERR_NOT_FOUND', `no function serves ${url.pathname}`)
+      const fn = byName.get(fnName) as NonNullable<ReturnType<typeof byName.get>>
+      const principal = await authenticate(req)
+      const action = current[fnName]
+      if (action === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${fnName}" is not deployed to ${options.apihost} (no current version in package ${project.name})`)
+      const body = req.method === 'GET' || req.method === 'HEAD' ? new Uint8Array(0) : await readLimited(req, fn.limits.max_body_bytes, fnName)
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && k !== 'authorization') headers[k] = Array.isArray(v) ? v.join(', ') : v
+      const params = {
+        __ow_method: (req.method ?? 'GET').toLowerCase(), __ow_path: url.pathname, __ow_query: url.search.slice(1), __ow_headers: headers,
+        ...(body.byteLength > 0 ? { __ow_body: Buffer.from(body).toString('base64') } : {}),
+        ...(principal === undefined ? {} : { __sovra_principal: principal }),
+      }
+      const r = await fetch(`${base}/actions/${encodeURIComponent(project.name)}/${encodeURIComponent(action)}?blocking=true&result=true`, {
+        method: 'POST', headers: { authorization: authHeader, 'content-type': 'application/json' }, body: JSON.stringify(params),
+      })
+      if (r.status === 202) {
+        const { activationId } = (await r.json()) as { activationId?: string }
+        throw new SovraError('ERR_TIMEOUT', `function "${fnName}" did not answer within OpenWhisk's blocking window; activation ${activationId ?? '?'} still runs`)
+      }
+      const result = (await r.json()) as Record<string, unknown>
+      const web = (result['error'] ?? result) as { statusCode?: number; headers?: Record<string, string | string[]>; body?: string } | string
+      if (typeof web !== 'object' || web.statusCode === undefined) {
+        throw new SovraError('ERR_UPSTREAM', `OpenWhisk answered ${r.status} for ${action}: ${JSON.stringify(result).slice(0, 200)}`)
+      }
+      status = web.statusCode
+      const out: Record<string, string | string[]> = { ...web.headers }
+      const type = String(out['content-type'] ?? '')
+      const payload = web.body === undefined ? '' : /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded|problem\+json|ld\+json)|image\/svg\+xml)/i.test(type) ? web.body : Buffer.from(web.body, 'base64')
+      res.writeHead(status, out).end(payload)
+      log.info({ function: fnName, action, status, duration_ms: Math.round(performance.now() - started), subject: principal?.subject, method: req.method, path: url.pathname }, 'gateway request')
+    } catch (e) {
+      const mapped = errorToBody(e)
+      status = mapped.status
+      send(res, status, mapped.body)
+      log.warn({ function: fnName, status, code: mapped.body.error.code, error: mapped.body.error.message, duration_ms: Math.round(performance.now() - started), path: url.pathname }, 'gateway request failed')
+    } finally {
+      if (fnName !== undefined) {
+        requests.inc({ function: fnName, status: String(status) })
+        duration.observe({ function: fnName }, (performance.now() - started) / 1000)
+      }
+    }
+  }
+
+  await refresh()
+  const server: Server = createServer((req, res) => void handle(req, res).catch((e: unknown) => send(res, 500, errorToBody(e).body)))
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 8788, options.hostname ?? '127.0.0.1', () => resolve())
+  })
+  const timer = setInterval(() => void refresh().catch((e: unknown) => log.error({ err: (e as Error).message }, 'gateway: reading current versions failed')), options.refreshMs ?? 10_000)
+  timer.unref()
+  return {
+    url: `http://${options.hostname ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`,
+    current: () => ({ ...current }),
+    refresh,
+    close: () => {
+      clearInterval(timer)
+      return new Promise((r) => server.close(() => r()))
+    },
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8' }).end(JSON.stringify(body))
+}

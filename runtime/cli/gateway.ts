@@ -1,0 +1,41 @@
+import { resolve } from 'node:path'
+
+import { loadConfig } from '../config/load.ts'
+import { SovraError } from '../core/errors.ts'
+import { startGateway } from '../../infra/openwhisk/gateway.ts'
+import { createLogger } from '../../infra/observe/logger.ts'
+import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
+import type { Command } from './command.ts'
+
+const USAGE = 'sovra gateway [--port 8788] [--host 127.0.0.1] [--apihost URL] [--namespace NS] [--anonymous]   (auth: SOVRA_OW_AUTH=uuid:key; callers: [gateway] jwks)'
+const OPTIONS = { ...COMMON_OPTIONS, port: { type: 'string', short: 'p' }, host: { type: 'string' }, apihost: { type: 'string' }, namespace: { type: 'string' }, anonymous: { type: 'boolean' } } as const
+
+/** `sovra gateway`: serves business apps in front of the cluster (routes, JWT, blocking invoke of current versions). */
+export const gatewayCommand: Command = {
+  usage: USAGE,
+  async run(args, io) {
+    const { values } = parseCommandArgs(args, OPTIONS, USAGE)
+    if (values.help) return io.out(USAGE), 0
+    const { project } = loadConfig({ configPath: values.config, env: values.env })
+    const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
+    const apihost = values.apihost ?? process.env['SOVRA_OW_APIHOST'] ?? target.apihost
+    const auth = process.env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
+    if (apihost === undefined || auth === undefined) throw new SovraError('ERR_USAGE', `the gateway needs the cluster: --apihost (or SOVRA_OW_APIHOST, [targets.openwhisk] apihost) and SOVRA_OW_AUTH=uuid:key\nusage: ${USAGE}`)
+    const g = project.config.gateway
+    // Fail closed: without a JWKS the gateway would pass anyone through; that takes an explicit --anonymous.
+    if (g === undefined && values.anonymous !== true) throw new SovraError('ERR_CONFIG', 'the gateway authenticates callers with JWT: add [gateway] jwks = "<JWKS file or URL>" (issuer, audience optional), or pass --anonymous on a trusted network')
+    const log = createLogger()
+    const gateway = await startGateway({
+      project, apihost, auth, namespace: values.namespace ?? target.namespace, log,
+      port: parsePort(values.port, '--port', 8788), hostname: values.host ?? '127.0.0.1',
+      ...(g === undefined ? {} : { jwt: { jwks: /^https?:\/\//.test(g.jwks) ? g.jwks : resolve(project.dir, g.jwks), issuer: g.issuer, audience: g.audience, groupsClaim: g.groups_claim, clearanceClaim: g.clearance_claim } }),
+    })
+    io.err(`sovra gateway: ${gateway.url} -> ${apihost} (package ${project.name}: ${Object.entries(gateway.current()).map(([f, a]) => `${f}=${a}`).join(', ') || 'nothing deployed'})`)
+    await new Promise<void>((r) => {
+      process.once('SIGTERM', () => r())
+      process.once('SIGINT', () => r())
+    })
+    await gateway.close()
+    return 0
+  },
+}

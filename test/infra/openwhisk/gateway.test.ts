@@ -1,0 +1,109 @@
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { exportJWK, generateKeyPair, SignJWT } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+import { startGateway, type Gateway } from '../../../infra/openwhisk/gateway.ts'
+import { loadConfig } from '../../../runtime/config/load.ts'
+import { startActionProxy } from '../../support/action-proxy.ts'
+import { startFakeOpenWhisk } from '../../support/fake-openwhisk.ts'
+import { captureLogger, ROOT, runCli, tempProject, withFixtures } from '../../helpers.ts'
+
+// Gateway -> (loopback OpenWhisk REST) -> action proxy running the deployed action code: the whole path of
+// `sovra deploy` + `sovra gateway` on 127.0.0.1.
+let fake: Awaited<ReturnType<typeof startFakeOpenWhisk>>
+let gateway: Gateway
+let dir: string
+let otherKey: CryptoKey
+let sign: (claims: Record<string, unknown>, opts?: { key?: CryptoKey; exp?: string }) => Promise<string>
+const proxies = new Map<string, { url: string; close(): Promise<void> }>()
+const log = captureLogger()
+
+beforeAll(async () => {
+  fake = await startFakeOpenWhisk()
+  process.env['SOVRA_OW_AUTH'] = fake.auth
+  const { publicKey, privateKey } = await generateKeyPair('ES256')
+  const other = await generateKeyPair('ES256')
+  sign = (claims, opts = {}) => new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('https://idp.bank.example').setAudience('sovra').setIssuedAt().setExpirationTime(opts.exp ?? '5m').sign(opts.key ?? privateKey)
+  otherKey = other.privateKey
+  dir = withFixtures(tempProject({
+    'wrangler-compat.toml': `
+name = "gw"
+[[functions]]
+name = "echo"
+main = "${join(ROOT, 'functions/echo/index.ts')}"
+routes = ["/v1/echo", "/v1/echo/*"]
+
+[[functions]]
+name = "whoami"
+main = "fixtures/whoami.ts"
+routes = ["/v1/whoami"]
+
+[gateway]
+jwks = "jwks.json"
+issuer = "https://idp.bank.example"
+audience = "sovra"
+`,
+  }))
+  writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }))
+  expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
+  fake.hooks.invoke = async (name, action, params) => {
+    let proxy = proxies.get(name)
+    if (proxy === undefined) {
+      proxy = await startActionProxy()
+      proxies.set(name, proxy)
+      await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name, main: 'main', code: (action['exec'] as { code: string }).code } }) })
+    }
+    return (await fetch(`${proxy.url}/run`, { method: 'POST', body: JSON.stringify({ value: params, activation_id: 'act-1', deadline: String(Date.now() + 30_000) }) })).json()
+  }
+  const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
+  gateway = await startGateway({ project, apihost: fake.apihost, auth: fake.auth, log, port: 0, jwt: { jwks: join(dir, 'jwks.json'), issuer: 'https://idp.bank.example', audience: 'sovra' } })
+}, 60_000)
+afterAll(async () => {
+  await gateway?.close()
+  await Promise.all([...proxies.values()].map((p) => p.close()))
+  await fake?.close()
+})
+
+describe('sovra gateway', () => {
+  it('refuses callers without a valid token (401 ERR_UNAUTHENTICATED) and says why', async () => {
+    const none = await fetch(`${gateway.url}/v1/echo`)
+    expect(none.status).toBe(401)
+    expect(((await none.json()) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'ERR_UNAUTHENTICATED', message: expect.stringContaining('no Authorization header') })
+    const forged = await sign({ sub: 'mallory' }, { key: otherKey })
+    expect((await fetch(`${gateway.url}/v1/echo`, { headers: { authorization: `Bearer ${forged}` } })).status).toBe(401)
+    const expired = await sign({ sub: 'alice' }, { exp: '-1m' })
+    const e = await fetch(`${gateway.url}/v1/echo`, { headers: { authorization: `Bearer ${expired}` } })
+    expect(((await e.json()) as { error: { message: string } }).error.message).toMatch(/token refused: .*exp/)
+  })
+
+  it('routes an authenticated request to the current version of the function, with its body and query', async () => {
+    const token = await sign({ sub: 'alice' })
+    const res = await fetch(`${gateway.url}/v1/echo/a?x=1`, { method: 'POST', body: '銀行', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' } })
+    expect(res.status).toBe(200)
+    const j = (await res.json()) as { method: string; path: string; query: unknown; body: string; headers: Record<string, string>; invocation: { function: string } }
+    expect(j).toMatchObject({ method: 'POST', path: '/v1/echo/a', query: { x: '1' }, body: '銀行', invocation: { function: 'echo' } })
+    // The caller's token is not handed to the function.
+    expect(j.headers['authorization']).toBeUndefined()
+    expect(fake.calls.filter((c) => c.method === 'POST' && c.path.includes('/actions/gw/')).at(-1)?.path).toMatch(new RegExp(`/actions/gw/${gateway.current()['echo']}$`))
+  })
+
+  it('hands the verified principal (subject, groups, clearance) to ctx.principal', async () => {
+    const token = await sign({ sub: 'alice', groups: ['legal', 'audit'], clearance: 'confidential' })
+    const j = (await (await fetch(`${gateway.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}` } })).json()) as { principal: unknown }
+    expect(j.principal).toEqual({ subject: 'alice', groups: ['legal', 'audit'], clearance: 'confidential' })
+    const low = (await (await fetch(`${gateway.url}/v1/whoami`, { headers: { authorization: `Bearer ${await sign({ sub: 'bob', clearance: 'top-secret' })}` } })).json()) as { principal: { clearance: string } }
+    expect(low.principal.clearance).toBe('public')
+  })
+
+  it('serves the admin API, metrics and one log line per request; unknown paths are 404', async () => {
+    expect((await fetch(`${gateway.url}/nope`)).status).toBe(404)
+    const fns = (await (await fetch(`${gateway.url}/_sovra/functions`)).json()) as Array<{ name: string; action: string }>
+    expect(fns.map((f) => f.name)).toEqual(['echo', 'whoami'])
+    expect(fns[0]?.action).toMatch(/^echo-[0-9a-f]{8}$/)
+    const metrics = await (await fetch(`${gateway.url}/_sovra/metrics`)).text()
+    expect(metrics).toMatch(/sovra_gateway_requests_total\{function="echo",status="200"\} [1-9]/)
+    expect(metrics).toMatch(/sovra_gateway_requests_total\{function="echo",status="401"\} [1-9]/)
+    expect(log.lines.find((l) => l.msg === 'gateway request')).toMatchObject({ function: 'echo', status: 200, subject: 'alice' })
+  })
+})
