@@ -14,6 +14,7 @@ import { poolsCommand } from './pools.ts'
 import { modelsCommand } from './models.ts'
 import { deployCommand } from './deploy.ts'
 import { gatewayCommand } from './gateway.ts'
+import { minioCommand } from './minio.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -31,6 +32,7 @@ const COMMANDS: Record<string, Command> = {
   models: modelsCommand,
   deploy: deployCommand,
   gateway: gatewayCommand,
+  minio: minioCommand,
 }
 
 /** The top-level usage text. */
@@ -52,6 +54,7 @@ commands:
   models       make the tiny demo models (GGUF llama, ONNX)         sovra models make-tiny [--out DIR]
   deploy       deploy to Apache OpenWhisk (plan, apply, prune)      sovra deploy [fn...] --target openwhisk [--plan] [--prune]
   gateway      business apps -> the cluster (routes, JWT, invoke)   sovra gateway [--port 8788] [--apihost URL]
+  minio        mc commands for MinIO bucket notifications           sovra minio config [--target openwhisk|local] [--out FILE]
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 

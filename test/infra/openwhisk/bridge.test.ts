@@ -91,4 +91,12 @@ object_triggers = [{ bucket = "documents", prefix = "policies/", suffix = ".md",
       await proxy.close()
     }
   })
+
+  it('sovra minio config prints the same commands for the bridge, or for an embedded host with --target local', async () => {
+    const ow = await runCli(['minio', 'config', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])
+    expect(ow.out).toContain(`endpoint="${fake.apihost}/api/v1/web/_/p/_events"`)
+    const local = await runCli(['minio', 'config', '--target', 'local', '--url', 'http://sovra.internal:8787', '--alias', 'prod', '--config', join(dir, 'wrangler-compat.toml')])
+    expect(local.out).toContain('mc admin config set prod notify_webhook:sovra endpoint="http://sovra.internal:8787/_sovra/events/minio"')
+    expect(local.out).toContain('mc event add prod/documents arn:minio:sqs::sovra:webhook --event put --prefix "policies/" --suffix ".md"')
+  })
 })
