@@ -12,6 +12,7 @@ import { bundleFunction, buildError, type FunctionBundle } from '../../runtime/i
 export const CODE_LIMIT_BYTES = 48 * 1024 * 1024
 const ENTRY = fileURLToPath(new URL('../../runtime/hosts/openwhisk/entry.ts', import.meta.url))
 const ACTION_ENV = fileURLToPath(new URL('./action-env.ts', import.meta.url))
+const ACTION_ENV_AI = fileURLToPath(new URL('./action-env-ai.ts', import.meta.url))
 const BRIDGE = fileURLToPath(new URL('../../runtime/hosts/openwhisk/events-bridge.ts', import.meta.url))
 
 /** The name of the events bridge action in a project's package. */
@@ -75,11 +76,16 @@ export async function buildAction(fn: FunctionConfig, outDir: string, root: stri
   const bundle = await bundleFunction(fn, join(outDir, '.bundles'))
   {
     const options = { name: fn.name, version: bundle.version, limits: { timeout_ms: fn.limits.timeout_ms, max_body_bytes: fn.limits.max_body_bytes } }
+    // env: vars and secrets, plus bucket and AI bindings only when the function has them (they bring their clients).
+    const parts = ['{ ...c.vars, ...c.secrets }']
+    if (fn.buckets.length > 0) parts.push('actionEnvWithBuckets(c)')
+    if (fn.ai !== undefined) parts.push(`aiEnv(c, ${JSON.stringify(fn.name)})`)
     const contents = [
       `import mod from ${JSON.stringify(bundle.path)}`,
       `import { createActionMain } from ${JSON.stringify(ENTRY)}`,
       ...(fn.buckets.length > 0 ? [`import { actionEnvWithBuckets } from ${JSON.stringify(ACTION_ENV)}`] : []),
-      `export const main = createActionMain(mod, { ...${JSON.stringify(options)}${fn.buckets.length > 0 ? ', env: actionEnvWithBuckets' : ''} })`,
+      ...(fn.ai !== undefined ? [`import { aiEnv } from ${JSON.stringify(ACTION_ENV_AI)}`] : []),
+      `export const main = createActionMain(mod, { ...${JSON.stringify(options)}, env: (c) => Object.assign({}, ${parts.join(', ')}) })`,
       '',
     ].join('\n')
     const built = await bundleCjs(fn.name, contents, outDir, root)

@@ -35,6 +35,8 @@ export interface DeployInputs {
   webhookToken?: string
   /** Functions whose object triggers the bridge serves (default: the deployed ones). */
   bridgeFunctions?: Project['functions']
+  /** The AI router the actions' `env.AI` calls (the gateway) and its bearer token (secret AI_ROUTER_TOKEN). */
+  ai?: { url: string; token: string }
   /** Current versions of functions not in this deploy (a single-function deploy keeps the others'). */
   currentBase?: Record<string, string>
 }
@@ -96,8 +98,12 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
     if (fn.buckets.length > 0 && inputs.s3 === undefined) {
       throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds buckets; deploying it needs the cluster's S3 settings ([storage] endpoint + SOVRA_S3_* variables)`)
     }
+    if (fn.ai !== undefined && inputs.ai === undefined) {
+      throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds ${fn.ai} ([ai]): on OpenWhisk its calls go to the router in the gateway; set [targets.openwhisk] ai_url = "http://<gateway>:8788" and the secret AI_ROUTER_TOKEN`)
+    }
     const sovra = {
       vars: fn.vars,
+      ...(fn.ai !== undefined && inputs.ai !== undefined ? { ai: { binding: fn.ai, url: inputs.ai.url, token: inputs.ai.token } } : {}),
       secrets: Object.fromEntries(fn.secrets.map((s) => [s, inputs.secrets[s] as string])),
       ...(fn.buckets.length > 0 ? { buckets: fn.buckets, s3: inputs.s3 } : {}),
     }

@@ -6,6 +6,8 @@ import { Counter, Histogram, Registry } from 'prom-client'
 
 import { errorToBody, SovraError } from '../../runtime/core/errors.ts'
 import type { Principal } from '../../runtime/core/context.ts'
+import type { AiService } from '../../runtime/core/ports.ts'
+import { timingSafeEqual } from 'node:crypto'
 import type { Project } from '../../runtime/config/resolve.ts'
 import { RouteTable } from '../../triggers/http/route-table.ts'
 import { readLimited } from '../../runtime/hosts/local/request.ts'
@@ -35,6 +37,8 @@ export interface GatewayOptions {
   hostname?: string
   /** How often the current versions are re-read from the package (ms). */
   refreshMs?: number
+  /** The router behind actions' `env.AI` (`POST /_sovra/ai/<op>`), and the bearer token actions send. */
+  ai?: { service: AiService; token: string } | undefined
 }
 
 /** A running gateway. */
@@ -107,6 +111,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return
     }
     if (url.pathname === '/_sovra/functions') return send(res, 200, project.functions.map((f) => ({ name: f.name, routes: f.routes, tier: f.tier, action: current[f.name] ?? null })))
+    if (url.pathname.startsWith('/_sovra/ai/')) return serveAi(req, res, url.pathname.slice('/_sovra/ai/'.length))
     const fnName = routes.match(url.pathname)?.target
     let status = 500
     try {
@@ -154,7 +159,27 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  await refresh()
+  async function serveAi(req: IncomingMessage, res: ServerResponse, op: string): Promise<void> {
+    try {
+      const ai = options.ai
+      if (ai === undefined) throw new SovraError('ERR_NOT_FOUND', 'this gateway runs no AI router: add [[pools]] to the config and set the secret AI_ROUTER_TOKEN')
+      if (req.method !== 'POST' || !['chat', 'embed', 'classify'].includes(op)) throw new SovraError('ERR_NOT_FOUND', `no route ${req.method} /_sovra/ai/${op}; valid: POST /_sovra/ai/chat | embed | classify`)
+      const given = Buffer.from(req.headers.authorization ?? '')
+      const want = Buffer.from(`Bearer ${ai.token}`)
+      if (given.length !== want.length || !timingSafeEqual(given, want)) throw new SovraError('ERR_UNAUTHENTICATED', 'the AI router takes calls from deployed actions only: expected Authorization: Bearer <AI_ROUTER_TOKEN>')
+      const body = JSON.parse(new TextDecoder().decode(await readLimited(req, 16 * 1024 * 1024, 'ai'))) as { function?: string; request?: Record<string, unknown> }
+      const fn = byName.get(String(body.function))
+      if (fn === undefined || fn.ai === undefined) throw new SovraError('ERR_TIER_DENIED', `function ${JSON.stringify(body.function)} does not bind AI in this config`)
+      const result = await ai.service.call(op as 'chat', body.request ?? {}, { function: fn.name, tier: fn.tier, timeoutMs: fn.limits.timeout_ms })
+      send(res, 200, result)
+    } catch (e) {
+      const mapped = errorToBody(e)
+      send(res, mapped.status, mapped.body)
+    }
+  }
+
+  // A gateway may start before the first deploy: it answers 404 per function until the package exists.
+  await refresh().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'gateway: no current versions yet'))
   const server: Server = createServer((req, res) => void handle(req, res).catch((e: unknown) => send(res, 500, errorToBody(e).body)))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)

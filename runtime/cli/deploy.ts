@@ -25,7 +25,7 @@ export const deployCommand: Command = {
       throw new SovraError('ERR_USAGE', `--target: ${values.target === undefined ? 'required' : `unknown target ${JSON.stringify(values.target)}`}; valid: openwhisk (local deploys with versions and canaries come with the control plane)\nusage: ${USAGE}`)
     }
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
+    const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string; ai_url?: string }
     const apihost = values.apihost ?? env['SOVRA_OW_APIHOST'] ?? target.apihost
     const auth = env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
     if (apihost === undefined) throw new SovraError('ERR_USAGE', `no OpenWhisk API host: pass --apihost, set SOVRA_OW_APIHOST, or [targets.openwhisk] apihost in the config\nusage: ${USAGE}`)
@@ -50,9 +50,11 @@ export const deployCommand: Command = {
     const objectFns = project.functions.filter((f) => (f.worker.object_triggers?.length ?? 0) > 0)
     const bridge = objectFns.length > 0 ? await buildBridgeAction(outDir, project.dir) : undefined
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
+    const aiToken = project.secrets.pick(['AI_ROUTER_TOKEN'])['AI_ROUTER_TOKEN']
+    const ai = target.ai_url !== undefined && aiToken !== undefined ? { url: target.ai_url, token: aiToken } : undefined
     const desired = desiredState(selected, artifacts, {
       secrets: project.secrets.pick(secretNames), ...(s3 === undefined ? {} : { s3 }),
-      ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }), currentBase,
+      ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }), ...(ai === undefined ? {} : { ai }), currentBase,
     })
     const plan = planDeploy(desired, actual, { prune: values.prune === true, ...(only === undefined ? {} : { functions: only }) })
     io.out(`plan for ${apihost} (package ${project.name}): ${plan.steps.filter((s) => s.op === 'create').length} to create, ${plan.steps.filter((s) => s.op === 'update').length} to update, ${plan.steps.filter((s) => s.op === 'delete').length} to delete, ${plan.unchanged.length} unchanged`)

@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
 import { startGateway } from '../../infra/openwhisk/gateway.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
+import { startPools } from './ai.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
 import type { Command } from './command.ts'
 
@@ -25,7 +26,12 @@ export const gatewayCommand: Command = {
     // Fail closed: without a JWKS the gateway would pass anyone through; that takes an explicit --anonymous.
     if (g === undefined && values.anonymous !== true) throw new SovraError('ERR_CONFIG', 'the gateway authenticates callers with JWT: add [gateway] jwks = "<JWKS file or URL>" (issuer, audience optional), or pass --anonymous on a trusted network')
     const log = createLogger()
+    // With [[pools]], the gateway also runs the router actions' env.AI calls go to (POST /_sovra/ai/<op>).
+    const aiToken = project.secrets.pick(['AI_ROUTER_TOKEN'])['AI_ROUTER_TOKEN']
+    const pools = project.pools.length > 0 && aiToken !== undefined ? await startPools(project, { state: values.state, log }) : undefined
+    if (project.pools.length > 0 && aiToken === undefined) log.warn({}, 'pools are configured but the secret AI_ROUTER_TOKEN is not set: the AI router is off')
     const gateway = await startGateway({
+      ...(pools === undefined || aiToken === undefined ? {} : { ai: { service: pools.router, token: aiToken } }),
       project, apihost, auth, namespace: values.namespace ?? target.namespace, log,
       port: parsePort(values.port, '--port', 8788), hostname: values.host ?? '127.0.0.1',
       ...(g === undefined ? {} : { jwt: { jwks: /^https?:\/\//.test(g.jwks) ? g.jwks : resolve(project.dir, g.jwks), issuer: g.issuer, audience: g.audience, groupsClaim: g.groups_claim, clearanceClaim: g.clearance_claim } }),
@@ -36,6 +42,7 @@ export const gatewayCommand: Command = {
       process.once('SIGINT', () => r())
     })
     await gateway.close()
+    await pools?.close()
     return 0
   },
 }
