@@ -10,6 +10,8 @@ import type { Engine } from './engine.ts'
 import { sha256File } from './model-file.ts'
 import { writeTinyLlama } from './tiny/tiny-gguf.ts'
 import { writeTinyClassifierModel, writeTinyEmbeddingModel } from './tiny/tiny-onnx.ts'
+import type { Registry } from '../registry/registry.ts'
+import type { TrustPolicy } from '../registry/trust.ts'
 
 const SOVRA_BIN = fileURLToPath(new URL('../../bin/sovra.js', import.meta.url))
 
@@ -43,7 +45,16 @@ export async function materializeTinyModel(ref: string, modelsDir: string): Prom
  * @param pool the resolved pool
  * @param stateDir the project's state folder
  */
-export async function modelPathOf(pool: PoolConfig, stateDir: string): Promise<string> {
+export async function modelPathOf(pool: PoolConfig, stateDir: string, registry?: { registry: Registry; trust: TrustPolicy }): Promise<string> {
+  if (pool.model.startsWith('registry:')) {
+    if (registry === undefined) throw new SovraError('ERR_CONFIG', `pool ${JSON.stringify(pool.name)}: model ${pool.model} is a registry reference, but this process has no registry`)
+    // Refuses unsigned, untrusted or tampered models (ERR_SIGNATURE) before a byte reaches the engine.
+    const verified = await registry.registry.verify(pool.model, 'model', registry.trust)
+    const subject = verified.manifest.subjects[0]
+    if (subject === undefined) throw new SovraError('ERR_SIGNATURE', `${pool.model}: the manifest has no subject`)
+    const ext = subject.name.includes('.') ? subject.name.slice(subject.name.lastIndexOf('.')) : ''
+    return registry.registry.materialize(subject.sha256, join(stateDir, 'models', 'registry', `${subject.sha256}${ext}`))
+  }
   return pool.model.startsWith('tiny:') ? materializeTinyModel(pool.model, join(stateDir, 'models')) : pool.model
 }
 
@@ -83,6 +94,8 @@ export interface LoadEngineOptions {
   secret?: (name: string) => string | undefined
   /** Override the pool's `probe` setting (the probe subcommand itself never probes). */
   probe?: boolean
+  /** The registry and trust policy, for `registry:` models. */
+  registry?: { registry: Registry; trust: TrustPolicy }
 }
 
 /**
@@ -97,7 +110,7 @@ export async function loadPoolEngine(pool: PoolConfig, options: LoadEngineOption
     const apiKey = pool.apiKeySecret === undefined ? undefined : options.secret?.(pool.apiKeySecret)
     return createExternalEngine({ url: pool.url ?? '', slots: pool.slots, ...(apiKey === undefined ? {} : { apiKey }), ...(pool.remoteModel === undefined ? {} : { remoteModel: pool.remoteModel }) })
   }
-  const modelPath = await modelPathOf(pool, options.stateDir)
+  const modelPath = await modelPathOf(pool, options.stateDir, options.registry)
   if (options.probe ?? pool.probe) await probeModel(pool.engine, modelPath, join(options.stateDir, 'probed'))
   if (pool.engine === 'llama') {
     const { loadLlamaEngine } = await import('./engines/llama.ts')

@@ -15,6 +15,9 @@ import { modelsCommand } from './models.ts'
 import { deployCommand } from './deploy.ts'
 import { gatewayCommand } from './gateway.ts'
 import { minioCommand } from './minio.ts'
+import { keysCommand } from './keys.ts'
+import { signCommand, verifyCommand } from './signing.ts'
+import { auditCommand } from './audit.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -33,6 +36,10 @@ const COMMANDS: Record<string, Command> = {
   deploy: deployCommand,
   gateway: gatewayCommand,
   minio: minioCommand,
+  keys: keysCommand,
+  sign: signCommand,
+  verify: verifyCommand,
+  audit: auditCommand,
 }
 
 /** The top-level usage text. */
@@ -51,10 +58,14 @@ commands:
   objects      put, get, list, remove objects in buckets            sovra objects put <bucket>/<key> --file F | get | ls | rm
   pools        inference pools: replicas, queue, p95 vs budget, surge sovra pools [--url URL]
   pool         run one inference replica (on a GPU node, say)       sovra pool serve --pool NAME [--port 8400] [--host H]
-  models       make the tiny demo models (GGUF llama, ONNX)         sovra models make-tiny [--out DIR]
+  models       tiny demo models; the signed model registry          sovra models make-tiny | push <file> --name N | ls | verify <ref>
   deploy       deploy to Apache OpenWhisk (plan, apply, prune)      sovra deploy [fn...] --target openwhisk [--plan] [--prune]
   gateway      business apps -> the cluster (routes, JWT, invoke)   sovra gateway [--port 8788] [--apihost URL]
   minio        mc commands for MinIO bucket notifications           sovra minio config [--target openwhisk|local] [--out FILE]
+  keys         signing keys (ed25519, .sovra/keys, 0600)            sovra keys gen [--name N] | sovra keys ls
+  sign         sign a file (DSSE manifest next to it)               sovra sign <file> [--key N] [--kind K]
+  verify       verify a signed file or registry reference           sovra verify <file|registry:NAME@sha256:...>
+  audit        the append-only audit log, and its chain check       sovra audit [--since T] | sovra audit verify
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 

@@ -6,6 +6,7 @@ import { startPoolServer } from '../../infra/pools/server.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
 import type { Command } from './command.ts'
 import { stateDir } from './storage.ts'
+import { loadTrust, openRegistry } from './registry.ts'
 
 const USAGE = 'sovra pool serve --pool NAME [--port N] [--host H] [--replica ID] [--config FILE] | sovra pool probe --engine llama|onnx --model FILE'
 const OPTIONS = {
@@ -33,7 +34,10 @@ export const poolCommand: Command = {
     const replica = values.replica ?? `${pool.name}-${process.pid}`
     const server = await startPoolServer({
       pool, tiers: project.tiers, replica, log,
-      load: () => loadPoolEngine(pool, { stateDir: stateDir(project, values.state), secret: (n) => project.secrets.pick([n])[n] }),
+      load: () => loadPoolEngine(pool, {
+        stateDir: stateDir(project, values.state), secret: (n) => project.secrets.pick([n])[n],
+        ...(pool.model.startsWith('registry:') ? { registry: { registry: openRegistry(project, values.state), trust: loadTrust(project) } } : {}),
+      }),
       hostname: values.host ?? '127.0.0.1',
       port: parsePort(values.port, '--port', 8400),
     })

@@ -25,7 +25,7 @@ export const PoolSchema = v.object({
   /** What functions ask for (`env.AI.chat({ model: alias })`); several pools may share one, by tier and class. */
   alias: v.optional(v.string()),
   engine: v.picklist(['llama', 'onnx', 'external']),
-  /** A model file (GGUF or ONNX), a folder with model.onnx, or `tiny:llama`, `tiny:embed`, `tiny:classify`. */
+  /** A model file (GGUF or ONNX), a folder with model.onnx, `registry:NAME@sha256:<hex>` / `registry:NAME:alias`, or `tiny:llama`, `tiny:embed`, `tiny:classify`. */
   model: v.optional(v.string()),
   tier: v.optional(v.string()),
   /** The highest tier the pool may serve; defaults to `tier` (external: `internal`). */
@@ -128,6 +128,9 @@ export function resolvePools(entries: readonly PoolEntry[], options: { dir: stri
       if (e.url === undefined) error(at('url'), `pool ${show(e.name)} has engine "external" and needs url (an OpenAI-compatible base URL), received nothing`)
     } else if (e.model === undefined) {
       error(at('model'), `pool ${show(e.name)} needs model: a ${e.engine === 'llama' ? 'GGUF' : 'ONNX'} file path or ${e.engine === 'llama' ? '"tiny:llama"' : '"tiny:embed" / "tiny:classify"'}, received nothing`)
+    } else if (e.model.startsWith('registry:')) {
+      // Verified (signature, trust, digest) by the replica before it loads anything.
+      model = e.model
     } else if (e.model.startsWith('tiny:')) {
       const ok = e.engine === 'llama' ? e.model === 'tiny:llama' : e.model === 'tiny:embed' || e.model === 'tiny:classify'
       if (!ok) error(at('model'), `unknown tiny model ${show(e.model)} for engine ${e.engine}; valid: ${e.engine === 'llama' ? 'tiny:llama' : 'tiny:embed, tiny:classify'}`)

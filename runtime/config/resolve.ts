@@ -77,7 +77,7 @@ export function resolveProject(
   }
   const defaultTier = top.tiers?.default ?? (tierNames.includes(DEFAULT_FUNCTION_TIER) ? DEFAULT_FUNCTION_TIER : tierNames[0] ?? DEFAULT_FUNCTION_TIER)
 
-  const { functions: entries, env: _env, tiers: _t, pools: _p, calendar: _c, gateway: _gw, storage: _s, database: _d, targets: _g, $schema: _schema, ...inherited } = top
+  const { functions: entries, env: _env, tiers: _t, pools: _p, calendar: _c, gateway: _gw, trust: _tr, storage: _s, database: _d, targets: _g, $schema: _schema, ...inherited } = top
   let workers: Array<{ worker: Worker; path: string }>
   if (entries !== undefined && entries.length > 0) {
     if (config.main !== undefined) warn('main', 'top-level main is ignored when [[functions]] entries exist; give each entry its own main')

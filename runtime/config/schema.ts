@@ -115,6 +115,12 @@ export const ConfigSchema = v.object({
     url: v.optional(v.string()),
   })),
   targets: v.optional(v.looseObject({})),
+  /** Public keys accepted per artifact kind (registry, deploys, pool models); `sovra keys gen` adds to a local list. */
+  trust: v.optional(v.array(v.object({
+    name: v.string(),
+    public_key: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a base64 ed25519 public key (32 bytes) as sovra keys gen prints it')),
+    kinds: v.optional(v.array(v.picklist(['bundle', 'model', 'prompt', 'eval', 'dataset']))),
+  }))),
   /** `sovra gateway`: how callers are authenticated (JWT checked against a JWKS file or URL). */
   gateway: v.optional(v.object({
     jwks: v.pipe(v.string(), v.minLength(1)),
