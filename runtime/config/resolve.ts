@@ -185,6 +185,7 @@ export function resolveProject(
       compatibility_flags: worker.compatibility_flags ?? [],
       buckets,
       ai: worker.ai?.binding,
+      risk: worker.risk ?? 'low',
       worker,
     })
   }

@@ -71,6 +71,8 @@ export const WORKER_ENTRIES = {
   limits: v.optional(LimitsSchema),
   // sovra's additions
   tier: v.optional(v.string()),
+  /** Risk class: how many approvals (0, 1, 2) a deploy or promotion needs. */
+  risk: v.optional(v.picklist(['low', 'medium', 'high'])),
   secrets: v.optional(v.array(v.string())),
   crons: v.optional(v.array(v.string())),
   timezone: v.optional(v.string()),
@@ -170,6 +172,8 @@ export interface FunctionConfig {
   compatibility_flags: string[]
   /** Bucket bindings: `env[binding]` is the bucket named `bucket`. */
   buckets: Array<{ binding: string; bucket: string }>
+  /** Risk class (approvals needed to deploy or promote: low 0, medium 1, high 2). */
+  risk: 'low' | 'medium' | 'high'
   /** The `env` name of the inference binding (`[ai] binding = "AI"`), if any. */
   ai: string | undefined
   /** The merged worker table, for bindings that later capabilities resolve. */

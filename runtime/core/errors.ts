@@ -27,6 +27,8 @@ export const ERROR_CODES = {
   ERR_UPSTREAM: { status: 502, user: false },
   /** A caller did not prove who they are (missing, expired or invalid token). */
   ERR_UNAUTHENTICATED: { status: 401, user: true },
+  /** A change lacks the approvals its risk class needs, or an approval breaks the rules (author, duplicate). */
+  ERR_APPROVAL: { status: 403, user: true },
   /** A request needs a legal basis (external providers) and carried none. */
   ERR_LEGAL_BASIS: { status: 403, user: true },
 } as const satisfies Record<string, { status: number; user: boolean }>
