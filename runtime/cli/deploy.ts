@@ -8,8 +8,9 @@ import { checkLimits, desiredState, minioCommands } from '../../infra/openwhisk/
 import { s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
+import { deployLocal } from './rollout.ts'
 
-const USAGE = 'sovra deploy [fn...] --target openwhisk [--plan] [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
+const USAGE = 'sovra deploy [fn...] [--canary N] (local) | sovra deploy [fn...] --target openwhisk [--plan] [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
 const OPTIONS = { ...COMMON_OPTIONS, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
 
 /**
@@ -19,10 +20,12 @@ const OPTIONS = { ...COMMON_OPTIONS, target: { type: 'string', short: 't' }, pla
 export const deployCommand: Command = {
   usage: USAGE,
   async run(args, io, env: Record<string, string | undefined> = process.env) {
+    const target0 = args[args.indexOf('--target') + 1] ?? args.find((a) => a.startsWith('--target='))?.slice(9)
+    if (!args.includes('--target') || target0 === 'local') return deployLocal(args, io)
     const { values, positionals } = parseCommandArgs(args, OPTIONS, USAGE, 1000)
     if (values.help) return io.out(USAGE), 0
     if (values.target !== 'openwhisk') {
-      throw new SovraError('ERR_USAGE', `--target: ${values.target === undefined ? 'required' : `unknown target ${JSON.stringify(values.target)}`}; valid: openwhisk (local deploys with versions and canaries come with the control plane)\nusage: ${USAGE}`)
+      throw new SovraError('ERR_USAGE', `--target: unknown target ${JSON.stringify(values.target)}; valid: local (default), openwhisk\nusage: ${USAGE}`)
     }
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string; ai_url?: string }

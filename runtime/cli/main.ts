@@ -18,6 +18,7 @@ import { minioCommand } from './minio.ts'
 import { keysCommand } from './keys.ts'
 import { signCommand, verifyCommand } from './signing.ts'
 import { auditCommand } from './audit.ts'
+import { approveCommand, rolloutCommand } from './rollout.ts'
 
 const COMMANDS: Record<string, Command> = {
   start: startCommand,
@@ -40,6 +41,8 @@ const COMMANDS: Record<string, Command> = {
   sign: signCommand,
   verify: verifyCommand,
   audit: auditCommand,
+  rollout: rolloutCommand,
+  approve: approveCommand,
 }
 
 /** The top-level usage text. */
@@ -59,13 +62,15 @@ commands:
   pools        inference pools: replicas, queue, p95 vs budget, surge sovra pools [--url URL]
   pool         run one inference replica (on a GPU node, say)       sovra pool serve --pool NAME [--port 8400] [--host H]
   models       tiny demo models; the signed model registry          sovra models make-tiny | push <file> --name N | ls | verify <ref>
-  deploy       deploy to Apache OpenWhisk (plan, apply, prune)      sovra deploy [fn...] --target openwhisk [--plan] [--prune]
+  deploy       signed versions (local, --canary N) or OpenWhisk       sovra deploy [fn...] [--canary N] | --target openwhisk [--plan] [--prune]
   gateway      business apps -> the cluster (routes, JWT, invoke)   sovra gateway [--port 8788] [--apihost URL]
   minio        mc commands for MinIO bucket notifications           sovra minio config [--target openwhisk|local] [--out FILE]
   keys         signing keys (ed25519, .sovra/keys, 0600)            sovra keys gen [--name N] | sovra keys ls
   sign         sign a file (DSSE manifest next to it)               sovra sign <file> [--key N] [--kind K]
   verify       verify a signed file or registry reference           sovra verify <file|registry:NAME@sha256:...>
   audit        the append-only audit log, and its chain check       sovra audit [--since T] | sovra audit verify
+  rollout      versions: status, promote, rollback, pin, unpin       sovra rollout status <fn> | promote <fn> | rollback <fn>
+  approve      approve a pending change (risk medium: 1, high: 2)   sovra approve <change-id>
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 
