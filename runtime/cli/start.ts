@@ -1,11 +1,13 @@
-import { watch } from 'node:fs'
+import { existsSync, watch } from 'node:fs'
+import { join } from 'node:path'
 import { loadConfig } from '../config/load.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
 import type { Project } from '../config/resolve.ts'
 import { LocalHost, DEFAULT_HOSTNAME, DEFAULT_PORT } from '../hosts/local/host.ts'
 import { lateSink } from '../hosts/local/object-events.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
-import { createBucketProvider } from './storage.ts'
+import { createBucketProvider, stateDir } from './storage.ts'
+import { enableControlPlane } from './versions.ts'
 import { needsStore, openStore } from './store.ts'
 import { startPools } from './ai.ts'
 import { dbCronStore } from '../../infra/db/cron-store.ts'
@@ -45,7 +47,9 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
   /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
   const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
     const stateOpt = values.state === undefined ? {} : { state: values.state }
-    const db = needsStore(project) ? await openStore(project, stateOpt) : undefined
+    // The store also holds the control plane's versions once something was deployed with `sovra deploy`.
+    const hasStore = needsStore(project) || existsSync(join(stateDir(project, values.state), 'db')) || (process.env['SOVRA_DATABASE_URL'] ?? project.config.database?.url) !== undefined
+    const db = hasStore ? await openStore(project, stateOpt) : undefined
     const hasObjectTriggers = project.functions.some((f) => (f.worker.object_triggers?.length ?? 0) > 0)
     // fs bucket writes become object events; the host exists only after the buckets, hence the late reference.
     const ref: { host?: LocalHost } = {}
@@ -71,6 +75,7 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
       await db?.close()
       throw error
     }
+    const stopControlPlane = db === undefined ? undefined : await enableControlPlane(host, project, db, { state: values.state, log })
     const poolNote = pools === undefined ? '' : `; pools ${project.pools.map((p) => p.name).join(', ')}`
     io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}${poolNote}`)
     const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
@@ -78,6 +83,7 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
       port: Number(new URL(host.url).port),
       stop: async (graceMs) => {
         await stopWatching?.()
+        stopControlPlane?.()
         await host.close(graceMs)
         await pools?.close()
         await db?.close()

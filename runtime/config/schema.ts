@@ -73,6 +73,13 @@ export const WORKER_ENTRIES = {
   tier: v.optional(v.string()),
   /** Risk class: how many approvals (0, 1, 2) a deploy or promotion needs. */
   risk: v.optional(v.picklist(['low', 'medium', 'high'])),
+  /** Canary thresholds: the controller rolls a canary back when it crosses them (compared with stable). */
+  rollout: v.optional(v.object({
+    max_error_rate: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
+    max_p95_ms: v.optional(v.pipe(v.number(), v.minValue(1))),
+    min_requests: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+    window_s: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10))),
+  })),
   secrets: v.optional(v.array(v.string())),
   crons: v.optional(v.array(v.string())),
   timezone: v.optional(v.string()),

@@ -41,6 +41,17 @@ export interface PoolDirectoryStatus {
 
 type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
 
+function headerOf(head: { headers: readonly string[] }, name: string): string | undefined {
+  for (let i = 0; i < head.headers.length; i += 2) if (head.headers[i]?.toLowerCase() === name) return head.headers[i + 1]
+  return undefined
+}
+
+function attributesOf(head: { headers: readonly string[] }): Record<string, string | undefined> {
+  const attrs: Record<string, string | undefined> = { tenant: headerOf(head, 'x-sovra-tenant') }
+  for (let i = 0; i < head.headers.length; i += 2) attrs[`header:${head.headers[i]?.toLowerCase()}`] = head.headers[i + 1]
+  return attrs
+}
+
 /**
  * Creates the embedded host's HTTP app (hono): function routes (method-agnostic, most specific wins) into the
  * isolates, and the admin API under `/_sovra/` (health, metrics, functions). Errors map through the core's one
@@ -205,12 +216,15 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
       const incoming = env?.incoming
       const head = incoming === undefined ? await headFromRequest(request, limit, fn.config.name) : await headFromIncoming(incoming, url, limit, fn.config.name)
       const invocationId = randomUUID()
+      // Under the control plane: the version by request id (x-request-id, else this invocation) and pins on the
+      // caller's tenant (x-sovra-tenant) or any header (header:<name>).
+      const pool = fn.versions === undefined ? fn.pool : (fn.versions.pick(headerOf(head, 'x-request-id') ?? invocationId, attributesOf(head)) ?? fn.pool)
       const outgoing = env?.outgoing
       // A client that goes away cancels the invocation (its ctx.signal aborts, its stream stops).
       outgoing?.once('close', () => {
-        if (!outgoing.writableFinished) fn.pool.cancel(invocationId, 'the client went away')
+        if (!outgoing.writableFinished) pool.cancel(invocationId, 'the client went away')
       })
-      const response = await fn.pool.fetch(head, { invocationId, trigger: 'http', fields: { method: head.method, path } })
+      const response = await pool.fetch(head, { invocationId, trigger: 'http', fields: { method: head.method, path } })
       if (shuttingDown()) response.headers.set('connection', 'close')
       return response
     } catch (error) {

@@ -28,7 +28,9 @@ export function createScheduler(functions: FunctionSet, options: CronOptions | u
     async run(spec, scheduledTime) {
       const fn = functions.get(spec.function)
       if (fn === undefined) return { ok: false, noRetry: true, error: `function "${spec.function}" is not loaded` }
-      const r = await fn.pool.run('scheduled', { cron: spec.cron, scheduledTime }, { trigger: 'cron' })
+      // Under the control plane, triggers run the stable version (no request id: never the canary).
+      const pool = fn.versions?.pick(undefined, {}) ?? fn.pool
+      const r = await pool.run('scheduled', { cron: spec.cron, scheduledTime }, { trigger: 'cron' })
       return { ok: r.ok, noRetry: r.noRetry, error: r.detail }
     },
     onRecord(run) {

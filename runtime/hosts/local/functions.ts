@@ -9,11 +9,18 @@ import type { AiService, Bucket } from '../../core/ports.ts'
 import { bundleFunction, type FunctionBundle } from '../../isolate/bundle.ts'
 import { IsolatePool, type BindingHost, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
 import { SpareIsolates } from '../../isolate/spares.ts'
+import type { InvocationRecord } from '../../isolate/job.ts'
+import { VersionedFunction, type VersionSource } from './versions.ts'
+import type { HostLogger } from './observer.ts'
 
 /** One function ready to run: its resolved config and its isolate pool. */
 export interface LoadedFunction {
   config: FunctionConfig
   pool: IsolatePool
+  /** Versions managed by the control plane (canary, pins), when enabled; `pool` serves otherwise. */
+  versions?: VersionedFunction
+  /** Starts another pool like `pool` for another bundle (a version). */
+  makePool: (bundle: FunctionBundle, onInvocation?: (r: InvocationRecord) => void) => Promise<IsolatePool>
 }
 
 /** Options for {@link FunctionSet.load}. */
@@ -103,7 +110,13 @@ export class FunctionSet {
           ...(options.observer === undefined ? {} : { observer: options.observer }),
         }
         const pool = new IsolatePool(poolOptions)
-        map.set(fn.name, { config: fn, pool })
+        const makePool = async (bundle: FunctionBundle, onInvocation?: (r: InvocationRecord) => void): Promise<IsolatePool> => {
+          const observer = onInvocation === undefined ? options.observer : { ...options.observer, onInvocation: (r: InvocationRecord) => { options.observer?.onInvocation?.(r); onInvocation(r) } }
+          const p = new IsolatePool({ ...poolOptions, bundle, ...(observer === undefined ? {} : { observer }) })
+          await p.start()
+          return p
+        }
+        map.set(fn.name, { config: fn, pool, makePool })
         await pool.start()
       }))
     } catch (error) {
@@ -116,6 +129,21 @@ export class FunctionSet {
   /** @param name a function name */
   get(name: string): LoadedFunction | undefined {
     return this.#functions.get(name)
+  }
+
+  /**
+   * Puts a function under the control plane: its requests are routed across versions (stable, canary, pins).
+   * @param name the function
+   * @param source routing and verified bundles
+   * @param log where refused versions are reported
+   */
+  async enableVersions(name: string, source: VersionSource, log: HostLogger): Promise<VersionedFunction | undefined> {
+    const fn = this.#functions.get(name)
+    if (fn === undefined) return undefined
+    const versions = new VersionedFunction(name, (bundle, onInvocation) => fn.makePool(bundle, onInvocation), source, log)
+    await versions.refresh()
+    fn.versions = versions
+    return versions
   }
 
   /** Every loaded function, in config order. */
@@ -138,7 +166,7 @@ export class FunctionSet {
    * @param graceMs how long to wait
    */
   async close(graceMs = 10_000): Promise<void> {
-    await Promise.all(this.all().map((f) => f.pool.close(graceMs)))
+    await Promise.all(this.all().map((f) => Promise.all([f.pool.close(graceMs), f.versions?.close(graceMs)])))
     await this.#spares.close()
   }
 }

@@ -49,7 +49,8 @@ export class ObjectEvents {
       async run(fn, event) {
         const loaded = functions.get(fn)
         if (loaded === undefined) return { ok: false, error: `function "${fn}" is not loaded` }
-        const r = await loaded.pool.run('object', { event }, { trigger: 'object' })
+        const pool = loaded.versions?.pick(undefined, {}) ?? loaded.pool
+        const r = await pool.run('object', { event }, { trigger: 'object' })
         return { ok: r.ok, error: r.detail }
       },
       onAttempt(item, outcome, error) {

@@ -1,0 +1,106 @@
+import { SovraError } from '../../core/errors.ts'
+import type { FunctionBundle } from '../../isolate/bundle.ts'
+import type { InvocationRecord } from '../../isolate/job.ts'
+import type { IsolatePool } from '../../isolate/pool.ts'
+import { selectVersion, type RoutingState } from '../../../triggers/http/version-select.ts'
+import type { HostLogger } from './observer.ts'
+
+/** Where a host reads routing and gets (verified) version bundles: the control plane and the registry. */
+export interface VersionSource {
+  routing(fn: string): Promise<RoutingState | undefined>
+  /** The bundle of a version, signature and digest verified; `version` of the result is the version id. */
+  bundle(versionId: string): Promise<FunctionBundle>
+}
+
+interface Sample {
+  at: number
+  status: number
+  ms: number
+}
+
+/**
+ * The versions of one function a host serves: a pool per referenced version (stable, canary, pins), the routing
+ * decision per request (deterministic by request id), and per-version outcomes for the canary controller. A version
+ * whose bundle fails verification is never routed to: the previous routing stays and the failure is logged.
+ */
+export class VersionedFunction {
+  #state: RoutingState | undefined
+  readonly #pools = new Map<string, IsolatePool>()
+  readonly #samples = new Map<string, Sample[]>()
+
+  /**
+   * @param name the function
+   * @param makePool starts a pool for a bundle (same limits, env and bindings as the function's own)
+   * @param source routing and bundles
+   * @param log where refusals are reported
+   */
+  constructor(readonly name: string, private readonly makePool: (bundle: FunctionBundle, onInvocation: (r: InvocationRecord) => void) => Promise<IsolatePool>, private readonly source: VersionSource, private readonly log: HostLogger) {}
+
+  /** The routing in force, if the control plane manages this function. */
+  get state(): RoutingState | undefined {
+    return this.#state
+  }
+
+  /** Reads the routing and starts pools for versions it references (verifying each bundle first); stops unused ones. */
+  async refresh(): Promise<void> {
+    const next = await this.source.routing(this.name)
+    if (next === undefined) return
+    const wanted = new Set([next.stable, ...(next.canary ? [next.canary.version] : []), ...next.pins.map((p) => p.version)])
+    for (const v of wanted) {
+      if (this.#pools.has(v)) continue
+      try {
+        const bundle = await this.source.bundle(v)
+        this.#pools.set(v, await this.makePool(bundle, (r) => this.#record(r)))
+      } catch (e) {
+        this.log.error({ function: this.name, version: v, err: (e as Error).message }, 'version refused: not routed to')
+        if (v === next.stable) return // keep the routing that works
+        if (next.canary?.version === v) next.canary = undefined
+        next.pins = next.pins.filter((p) => p.version !== v)
+      }
+    }
+    this.#state = next
+    for (const [v, pool] of this.#pools) {
+      if (!wanted.has(v)) {
+        this.#pools.delete(v)
+        void pool.close(10_000)
+      }
+    }
+  }
+
+  /**
+   * The pool for one invocation: HTTP requests pass their request id; triggers pass none and get stable (or a pin).
+   * @param requestId the request id (`x-request-id`, else the invocation id)
+   * @param attributes caller attributes pins match on
+   */
+  pick(requestId: string | undefined, attributes: Readonly<Record<string, string | undefined>>): IsolatePool | undefined {
+    if (this.#state === undefined) return undefined
+    const pool = this.#pools.get(selectVersion(this.#state, { requestId, attributes }).version)
+    if (pool === undefined) throw new SovraError('ERR_OVERLOADED', `function "${this.name}": the selected version is not loaded yet`, { details: { retry_after: 1 } })
+    return pool
+  }
+
+  #record(r: InvocationRecord): void {
+    const list = this.#samples.get(r.invocation.version) ?? []
+    list.push({ at: Date.now(), status: r.status, ms: r.durationMs })
+    if (list.length > 20_000) list.splice(0, list.length - 20_000)
+    this.#samples.set(r.invocation.version, list)
+  }
+
+  /**
+   * A version's requests, errors (status >= 500) and p95 over the last `windowS` seconds.
+   * @param version the version id
+   * @param windowS the window
+   */
+  stats(version: string, windowS: number): { requests: number; errors: number; p95Ms: number | undefined } {
+    const since = Date.now() - windowS * 1000
+    const s = (this.#samples.get(version) ?? []).filter((x) => x.at >= since)
+    const sorted = s.map((x) => x.ms).sort((a, b) => a - b)
+    return { requests: s.length, errors: s.filter((x) => x.status >= 500).length, p95Ms: sorted.length === 0 ? undefined : sorted[Math.ceil(0.95 * sorted.length) - 1] }
+  }
+
+  /** Stops every version's pool. */
+  async close(graceMs = 10_000): Promise<void> {
+    await Promise.all([...this.#pools.values()].map((p) => p.close(graceMs)))
+    this.#pools.clear()
+  }
+}
