@@ -132,7 +132,8 @@ export class FsBucket implements Bucket {
     if (trailer === null || trailer.key !== key) return null
     const stream = trailer.size === 0
       ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-      : (Readable.toWeb(createReadStream(path, { start: 0, end: trailer.size - 1 })) as ReadableStream<Uint8Array>)
+      // 1 MiB reads: the 64 KiB default made streamed hashing of large objects (model verification) 2-3x slower.
+      : (Readable.toWeb(createReadStream(path, { start: 0, end: trailer.size - 1, highWaterMark: 1 << 20 })) as ReadableStream<Uint8Array>)
     return objectBody(toMeta(trailer), stream)
   }
 
