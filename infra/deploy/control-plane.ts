@@ -143,10 +143,16 @@ export function controlPlane(db: Db) {
     },
 
     /** Promotes the canary to stable (it needs the same approvals as its risk class). */
-    async promote(fn: string, author: string, risk: Risk): Promise<Change> {
+    async promote(fn: string, author: string, risk: Risk, evalRun?: { required: boolean; runId?: string | undefined }): Promise<Change> {
       const r = await this.routing(fn)
       if (r?.canary === undefined) throw new SovraError('ERR_USAGE', `function ${JSON.stringify(fn)} has no canary to promote`)
-      return this.requestChange({ function: fn, version: r.canary.version, action: 'promote', risk, author })
+      // The eval capability records passing runs; until then the id is recorded with the promotion for the auditor.
+      if (evalRun?.required === true && (evalRun.runId === undefined || evalRun.runId === '')) {
+        throw new SovraError('ERR_APPROVAL', `function ${JSON.stringify(fn)} requires a passing eval run to promote (rollout.require_eval): pass --eval-run <run id>`)
+      }
+      const change = await this.requestChange({ function: fn, version: r.canary.version, action: 'promote', risk, author })
+      if (evalRun?.runId !== undefined) await audit.append({ actor: author, action: 'eval.attach', subject: change.id, after: r.canary.version, details: { eval_run: evalRun.runId } })
+      return change
     },
 
     /** Rolls back at once (a routing change only): drops the canary, or returns stable to the previous version. */

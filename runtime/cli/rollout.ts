@@ -86,14 +86,14 @@ export async function deployLocal(args: string[], io: Io): Promise<number> {
   })
 }
 
-const USAGE = `sovra rollout status <fn> | promote <fn> | rollback <fn> [--reason R] | pin <fn> <version> --for attr=value | unpin <fn> --for attr=value`
+const USAGE = `sovra rollout status <fn> | promote <fn> [--eval-run ID] | rollback <fn> [--reason R] | pin <fn> <version> --for attr=value | unpin <fn> --for attr=value`
 
 /** `sovra rollout`: a function's stable, canary, pins and pending changes; promote, instant rollback, pins. */
 export const rolloutCommand = {
   usage: USAGE,
   async run(args: string[], io: Io): Promise<number> {
     const [sub, fn, version, ...rest] = args
-    const { values } = parseCommandArgs(sub === 'pin' ? rest : [version ?? '', ...rest].filter((a) => a !== ''), { ...COMMON_OPTIONS, reason: { type: 'string' }, for: { type: 'string' } }, USAGE)
+    const { values } = parseCommandArgs(sub === 'pin' ? rest : [version ?? '', ...rest].filter((a) => a !== ''), { ...COMMON_OPTIONS, reason: { type: 'string' }, for: { type: 'string' }, 'eval-run': { type: 'string' } }, USAGE)
     if (values.help === true || sub === undefined || fn === undefined) return io.out(USAGE), sub === undefined ? 2 : 0
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const config = project.functions.find((f) => f.name === fn)
@@ -114,7 +114,7 @@ export const rolloutCommand = {
           return 0
         }
         case 'promote': {
-          const c = await cp.promote(fn, actor(), config.risk)
+          const c = await cp.promote(fn, actor(), config.risk, { required: config.worker.rollout?.require_eval === true, runId: values['eval-run'] })
           io.out(`${fn}: ${c.version} -> ${describeChange(c)}`)
           return 0
         }

@@ -79,6 +79,8 @@ export const WORKER_ENTRIES = {
     max_p95_ms: v.optional(v.pipe(v.number(), v.minValue(1))),
     min_requests: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
     window_s: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10))),
+    /** Promotion needs a passing eval run id (`sovra rollout promote <fn> --eval-run ID`). */
+    require_eval: v.optional(v.boolean()),
   })),
   secrets: v.optional(v.array(v.string())),
   crons: v.optional(v.array(v.string())),

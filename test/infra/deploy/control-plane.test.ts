@@ -86,7 +86,11 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
 
     it('promote makes the canary stable; rollback returns to the previous stable instantly', async () => {
       const before = (await cp.routing('report'))!
-      await cp.promote('report', 'alice', 'low')
+      const noEval = await cp.promote('report', 'alice', 'low', { required: true }).catch((e: unknown) => e)
+      expect(isSovraError(noEval) && noEval.message).toMatch(/requires a passing eval run to promote/)
+      expect((await cp.routing('report'))?.canary).toEqual(before.canary)
+      await cp.promote('report', 'alice', 'low', { required: true, runId: 'eval-2026-11-27-01' })
+      expect((await auditLog(db).list()).find((e) => e.action === 'eval.attach')?.details).toEqual({ eval_run: 'eval-2026-11-27-01' })
       const after = (await cp.routing('report'))!
       expect(after.stable).toBe(before.canary?.version)
       expect(await cp.rollback('report', 'bob', 'incident 42')).toEqual({ from: after.stable, to: before.stable })
