@@ -25,6 +25,8 @@ export interface ActualEntity {
   rule?: { trigger: string; action: string }
   /** The package: each function's current action. */
   current?: Record<string, string>
+  /** The package: each function's routing (stable, canary). */
+  routing?: Record<string, { stable: string; canary?: { version: string; weight: number } }>
 }
 
 /** One step of a plan. */
@@ -94,7 +96,7 @@ export async function readActual(ow: OwClient, pkg: string): Promise<ActualEntit
   }
   try {
     const p = await ow.packages.get({ name: pkg })
-    out.push({ kind: 'package', name: pkg, digest: annotation(p, 'sovra-digest') as string | undefined, function: undefined, current: (annotation(p, 'sovra-current') ?? {}) as Record<string, string> })
+    out.push({ kind: 'package', name: pkg, digest: annotation(p, 'sovra-digest') as string | undefined, function: undefined, current: (annotation(p, 'sovra-current') ?? {}) as Record<string, string>, routing: (annotation(p, 'sovra-routing') ?? {}) as NonNullable<ActualEntity['routing']> })
   } catch (e) {
     if ((e as { statusCode?: number }).statusCode !== 404) throw failure('get', 'package', pkg, e)
   }

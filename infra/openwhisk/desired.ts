@@ -39,6 +39,16 @@ export interface DeployInputs {
   ai?: { url: string; token: string }
   /** Current versions of functions not in this deploy (a single-function deploy keeps the others'). */
   currentBase?: Record<string, string>
+  /** Routing already on the cluster (the package's `sovra-routing`), kept for functions not deployed now. */
+  routingBase?: Record<string, OwRouting>
+  /** Deploy the new versions as canaries at this weight (0-100) instead of making them stable. */
+  canaryWeight?: number | undefined
+}
+
+/** One function's routing on the cluster: the stable action, and optionally a canary action with a weight. */
+export interface OwRouting {
+  stable: string
+  canary?: { version: string; weight: number } | undefined
 }
 
 const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex')
@@ -82,17 +92,27 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
   const pkg = project.name
   const out: DesiredEntity[] = []
   // The package records each function's current action: what the gateway invokes.
-  const current: Record<string, string> = { ...inputs.currentBase }
+  // The package records each function's routing (what the gateway invokes): stable, or stable plus a canary.
+  const routing: Record<string, OwRouting> = { ...inputs.routingBase }
+  for (const [fn, stable] of Object.entries(inputs.currentBase ?? {})) routing[fn] ??= { stable }
   for (const fn of project.functions) {
     const a = artifacts.get(fn.name)
-    if (a !== undefined) current[fn.name] = actionName(fn.name, a.sha256)
+    if (a === undefined) continue
+    const name = actionName(fn.name, a.sha256)
+    const before = routing[fn.name]
+    routing[fn.name] = inputs.canaryWeight !== undefined && before !== undefined && before.stable !== name
+      ? { stable: before.stable, canary: { version: name, weight: inputs.canaryWeight } }
+      : { stable: name }
   }
-  const pkgDigest = digestOf({ package: pkg, current })
-  out.push({ kind: 'package', name: pkg, body: { parameters: [], annotations: ann({ 'sovra-project': pkg, 'sovra-current': current, 'sovra-digest': pkgDigest }) }, digest: pkgDigest })
+  const current = Object.fromEntries(Object.entries(routing).map(([fn, r]) => [fn, r.stable]))
+  const pkgDigest = digestOf({ package: pkg, routing })
+  out.push({ kind: 'package', name: pkg, body: { parameters: [], annotations: ann({ 'sovra-project': pkg, 'sovra-current': current, 'sovra-routing': routing, 'sovra-digest': pkgDigest }) }, digest: pkgDigest })
   for (const fn of project.functions) {
     const a = artifacts.get(fn.name)
     if (a === undefined) throw new SovraError('ERR_BUILD', `no built action for function "${fn.name}"`)
     const action = `${pkg}/${actionName(fn.name, a.sha256)}`
+    // Triggers (crons, object events) always run stable: during a canary their rules keep the stable action.
+    const stableAction = `${pkg}/${routing[fn.name]?.stable ?? actionName(fn.name, a.sha256)}`
     const missing = fn.secrets.filter((s) => inputs.secrets[s] === undefined)
     if (missing.length > 0) throw new SovraError('ERR_CONFIG', `function "${fn.name}" needs secrets ${missing.join(', ')}, which are not set`)
     if (fn.buckets.length > 0 && inputs.s3 === undefined) {
@@ -129,7 +149,7 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
       }
       const tDigest = digestOf(feed)
       out.push({ kind: 'trigger', name: trigger, body: { annotations: ann({ 'sovra-project': pkg, 'sovra-function': fn.name, feed: '/whisk.system/alarms/alarm', 'sovra-digest': tDigest }) }, digest: tDigest, feed, function: fn.name })
-      const rule = { trigger, action }
+      const rule = { trigger, action: stableAction }
       out.push({ kind: 'rule', name: `${trigger}-rule`, body: rule, digest: digestOf(rule), function: fn.name })
     })
     if ((fn.worker.object_triggers?.length ?? 0) > 0) {
@@ -137,7 +157,7 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
       const filters = fn.worker.object_triggers ?? []
       const tDigest = digestOf(filters)
       out.push({ kind: 'trigger', name: trigger, body: { annotations: ann({ 'sovra-project': pkg, 'sovra-function': fn.name, 'sovra-object-triggers': filters, 'sovra-digest': tDigest }) }, digest: tDigest, function: fn.name })
-      const rule = { trigger, action }
+      const rule = { trigger, action: stableAction }
       out.push({ kind: 'rule', name: `${trigger}-rule`, body: rule, digest: digestOf(rule), function: fn.name })
     }
   }

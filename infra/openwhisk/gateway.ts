@@ -11,6 +11,7 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Project } from '../../runtime/config/resolve.ts'
 import { RouteTable } from '../../triggers/http/route-table.ts'
 import { readLimited } from '../../runtime/hosts/local/request.ts'
+import { selectVersion } from '../../triggers/http/version-select.ts'
 
 /** How callers prove who they are: JWTs checked against a JWKS (a file or an URL), with issuer and audience. */
 export interface GatewayAuth {
@@ -69,6 +70,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const routes = new RouteTable(project.functions.flatMap((f) => f.routes.map((pattern) => ({ pattern, target: f.name }))), (t) => `function ${JSON.stringify(t)}`)
   const byName = new Map(project.functions.map((f) => [f.name, f]))
   let current: Record<string, string> = {}
+  let routing: Record<string, { stable: string; canary?: { version: string; weight: number } }> = {}
   const jwks = options.jwt === undefined ? undefined
     : /^https?:\/\//.test(options.jwt.jwks) ? createRemoteJWKSet(new URL(options.jwt.jwks))
     : createLocalJWKSet(JSON.parse(readFileSync(options.jwt.jwks, 'utf8')) as Parameters<typeof createLocalJWKSet>[0])
@@ -82,6 +84,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (!res.ok) throw new SovraError('ERR_UPSTREAM', `reading package ${project.name} from ${options.apihost} failed: ${res.status} ${(await res.text()).slice(0, 200)}; deploy first (sovra deploy --target openwhisk)`)
     const pkg = (await res.json()) as { annotations?: Array<{ key: string; value: unknown }> }
     current = (pkg.annotations?.find((a) => a.key === 'sovra-current')?.value ?? {}) as Record<string, string>
+    routing = (pkg.annotations?.find((a) => a.key === 'sovra-routing')?.value ?? {}) as typeof routing
   }
 
   async function authenticate(req: IncomingMessage): Promise<Principal | undefined> {
@@ -118,7 +121,10 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       if (fnName === undefined) throw new SovraError('ERR_NOT_FOUND', `no function serves ${url.pathname}`)
       const fn = byName.get(fnName) as NonNullable<ReturnType<typeof byName.get>>
       const principal = await authenticate(req)
-      const action = current[fnName]
+      // A canary on the cluster: the same request id always reaches the same action (x-request-id, else random).
+      const split = routing[fnName]
+      const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined
+      const action = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: [] }, { requestId: requestId ?? crypto.randomUUID() }).version
       if (action === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${fnName}" is not deployed to ${options.apihost} (no current version in package ${project.name})`)
       const body = req.method === 'GET' || req.method === 'HEAD' ? new Uint8Array(0) : await readLimited(req, fn.limits.max_body_bytes, fnName)
       const headers: Record<string, string> = {}

@@ -11,7 +11,7 @@ import type { Command } from './command.ts'
 import { deployLocal } from './rollout.ts'
 
 const USAGE = 'sovra deploy [fn...] [--canary N] (local) | sovra deploy [fn...] --target openwhisk [--plan] [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
-const OPTIONS = { ...COMMON_OPTIONS, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
+const OPTIONS = { ...COMMON_OPTIONS, canary: { type: 'string' }, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
 
 /**
  * `sovra deploy --target openwhisk`: builds the actions, reads what the cluster has, prints the plan (creates,
@@ -49,7 +49,11 @@ export const deployCommand: Command = {
     const ns = values.namespace ?? target.namespace
     const ow = owClient({ apihost, auth, ...(ns === undefined ? {} : { namespace: ns }) })
     const actual = await readActual(ow, project.name)
-    const currentBase = only === undefined ? {} : (actual.find((a) => a.kind === 'package')?.current ?? {})
+    const pkgActual = actual.find((a) => a.kind === 'package')
+    const currentBase = only === undefined && values.canary === undefined ? {} : (pkgActual?.current ?? {})
+    const routingBase = only === undefined && values.canary === undefined ? {} : (pkgActual?.routing ?? {})
+    const canaryWeight = values.canary === undefined ? undefined : Number(values.canary)
+    if (canaryWeight !== undefined && (!Number.isInteger(canaryWeight) || canaryWeight < 0 || canaryWeight > 100)) throw new SovraError('ERR_USAGE', `--canary: expected a percentage 0-100, received ${JSON.stringify(values.canary)}`)
     const objectFns = project.functions.filter((f) => (f.worker.object_triggers?.length ?? 0) > 0)
     const bridge = objectFns.length > 0 ? await buildBridgeAction(outDir, project.dir) : undefined
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
@@ -57,7 +61,7 @@ export const deployCommand: Command = {
     const ai = target.ai_url !== undefined && aiToken !== undefined ? { url: target.ai_url, token: aiToken } : undefined
     const desired = desiredState(selected, artifacts, {
       secrets: project.secrets.pick(secretNames), ...(s3 === undefined ? {} : { s3 }),
-      ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }), ...(ai === undefined ? {} : { ai }), currentBase,
+      ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }), ...(ai === undefined ? {} : { ai }), currentBase, routingBase, canaryWeight,
     })
     const plan = planDeploy(desired, actual, { prune: values.prune === true, ...(only === undefined ? {} : { functions: only }) })
     io.out(`plan for ${apihost} (package ${project.name}): ${plan.steps.filter((s) => s.op === 'create').length} to create, ${plan.steps.filter((s) => s.op === 'update').length} to update, ${plan.steps.filter((s) => s.op === 'delete').length} to delete, ${plan.unchanged.length} unchanged`)

@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -16,7 +16,7 @@ let gateway: Gateway
 let dir: string
 let otherKey: CryptoKey
 let sign: (claims: Record<string, unknown>, opts?: { key?: CryptoKey; exp?: string }) => Promise<string>
-const proxies = new Map<string, { url: string; close(): Promise<void> }>()
+const proxies = new Map<string, Promise<{ url: string; close(): Promise<void> }>>()
 const log = captureLogger()
 
 beforeAll(async () => {
@@ -48,12 +48,16 @@ audience = "sovra"
   writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }))
   expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
   fake.hooks.invoke = async (name, action, params) => {
-    let proxy = proxies.get(name)
-    if (proxy === undefined) {
-      proxy = await startActionProxy()
-      proxies.set(name, proxy)
-      await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name, main: 'main', code: (action['exec'] as { code: string }).code } }) })
+    // One container per action, started once even when requests arrive together.
+    let starting = proxies.get(name)
+    if (starting === undefined) {
+      starting = startActionProxy().then(async (p) => {
+        await fetch(`${p.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name, main: 'main', code: (action['exec'] as { code: string }).code } }) })
+        return p
+      })
+      proxies.set(name, starting)
     }
+    const proxy = await starting
     return (await fetch(`${proxy.url}/run`, { method: 'POST', body: JSON.stringify({ value: params, activation_id: 'act-1', deadline: String(Date.now() + 30_000) }) })).json()
   }
   const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
@@ -61,7 +65,7 @@ audience = "sovra"
 }, 60_000)
 afterAll(async () => {
   await gateway?.close()
-  await Promise.all([...proxies.values()].map((p) => p.close()))
+  await Promise.all([...proxies.values()].map(async (p) => (await p).close()))
   await fake?.close()
 })
 
@@ -94,6 +98,25 @@ describe('sovra gateway', () => {
     expect(j.principal).toEqual({ subject: 'alice', groups: ['legal', 'audit'], clearance: 'confidential' })
     const low = (await (await fetch(`${gateway.url}/v1/whoami`, { headers: { authorization: `Bearer ${await sign({ sub: 'bob', clearance: 'top-secret' })}` } })).json()) as { principal: { clearance: string } }
     expect(low.principal.clearance).toBe('public')
+  })
+
+  it('splits traffic to a canary deployed with --canary, by request id', async () => {
+    const file = join(dir, 'fixtures', 'whoami.ts')
+    writeFileSync(file, readFileSync(file, 'utf8').replace('principal: ctx.principal ?? null,', 'principal: ctx.principal ?? null, v: 2,'))
+    const res = await runCli(['deploy', 'whoami', '--canary', '50', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])
+    expect(res.out).toMatch(/\+ action gw\/whoami-[0-9a-f]{8} \(new\)/)
+    await gateway.refresh()
+    expect(gateway.current()['echo']).toMatch(/^echo-/)
+    const token = await sign({ sub: 'alice' })
+    const seen = await Promise.all(Array.from({ length: 60 }, async (_, i) => {
+      const j = (await (await fetch(`${gateway.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': `r-${i}` } })).json()) as { v?: number }
+      return j.v === 2 ? 'canary' : 'stable'
+    }))
+    const canary = seen.filter((x) => x === 'canary').length
+    expect(canary).toBeGreaterThan(12)
+    expect(canary).toBeLessThan(48)
+    const again = (await (await fetch(`${gateway.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': 'r-7' } })).json()) as { v?: number }
+    expect(again.v === 2 ? 'canary' : 'stable').toBe(seen[7])
   })
 
   it('serves the admin API, metrics and one log line per request; unknown paths are 404', async () => {
