@@ -9,6 +9,7 @@ import { s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 import { deployLocal } from './rollout.ts'
+import { audit } from './registry.ts'
 
 const USAGE = 'sovra deploy [fn...] [--canary N] (local) | sovra deploy [fn...] --target openwhisk [--plan] [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
 const OPTIONS = { ...COMMON_OPTIONS, canary: { type: 'string' }, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
@@ -68,6 +69,13 @@ export const deployCommand: Command = {
     for (const s of plan.steps) io.out(`  ${s.op === 'create' ? '+' : s.op === 'update' ? '~' : '-'} ${s.kind} ${s.name} (${s.why})`)
     if (values.plan === true) return 0
     await applyPlan(ow, plan)
+    if (plan.steps.length > 0) {
+      // On record: who changed the cluster, which versions went live, what was removed.
+      await audit(project, values.state, {
+        action: 'deploy.openwhisk', subject: `package:${project.name}`, after: desired.find((d) => d.kind === 'package')?.digest,
+        details: { apihost, steps: plan.steps.map((st) => `${st.op} ${st.kind} ${st.name}`), ...(canaryWeight === undefined ? {} : { canary_weight: canaryWeight }) },
+      })
+    }
     io.out(plan.steps.length === 0 ? 'nothing to do: the cluster is as the config says' : `applied ${plan.steps.length} change${plan.steps.length === 1 ? '' : 's'}`)
     for (const d of desired.filter((e) => e.kind === 'action')) {
       const fn = selected.functions.find((f) => f.name === d.function)

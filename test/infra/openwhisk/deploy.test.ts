@@ -165,6 +165,12 @@ describe('sovra deploy --target openwhisk', () => {
     }
   })
 
+  it('records every applied deploy in the audit log', async () => {
+    const log = await runCli(['audit', '--config', join(dir, 'wrangler-compat.toml')])
+    expect(log.out).toMatch(/deploy\.openwhisk +package:bank-demo/)
+    expect((await runCli(['audit', 'verify', '--config', join(dir, 'wrangler-compat.toml')])).out).toMatch(/^yes/)
+  }, 60_000)
+
   it('names the entity and the API answer when a call fails', async () => {
     if (!fake) return
     const saved = process.env['SOVRA_OW_AUTH']
