@@ -132,8 +132,11 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
       'sovra-project': pkg, 'sovra-function': fn.name, 'sovra-sha256': a.sha256,
       ...(web ? { 'web-export': true, 'raw-http': true, final: true } : {}),
     }
+    const code = readFileSync(a.path)
+    // What is sent is what was signed and verified: the file must still hash to the built digest.
+    if (createHash('sha256').update(code).digest('hex') !== a.sha256) throw new SovraError('ERR_SIGNATURE', `the action of "${fn.name}" changed on disk after it was built and signed (${a.path}); build and deploy again`)
     const definition = {
-      exec: { kind: a.kind, main: a.main, code: readFileSync(a.path, 'utf8') },
+      exec: { kind: a.kind, main: a.main, code: code.toString('utf8') },
       parameters: [{ key: '__sovra', value: sovra }],
       limits: { timeout: fn.limits.timeout_ms, memory: Math.max(OW_LIMITS.memory_mb[0], fn.limits.memory_mb), concurrency: 1 },
     }

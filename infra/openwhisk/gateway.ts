@@ -80,7 +80,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const duration = new Histogram({ name: 'sovra_gateway_request_seconds', help: 'Gateway latency including the blocking invoke', labelNames: ['function'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] })
 
   async function refresh(): Promise<void> {
-    const res = await fetch(`${base}/packages/${encodeURIComponent(project.name)}`, { headers: { authorization: authHeader } })
+    const get = (): Promise<Response> => fetch(`${base}/packages/${encodeURIComponent(project.name)}`, { headers: { authorization: authHeader } })
+    // A kept-alive connection the server closed meanwhile fails once with ECONNRESET; a read is safe to repeat.
+    const res = await get().catch((e: unknown) => ((e as { cause?: { code?: string } }).cause?.code === 'ECONNRESET' ? get() : Promise.reject(e)))
     if (!res.ok) throw new SovraError('ERR_UPSTREAM', `reading package ${project.name} from ${options.apihost} failed: ${res.status} ${(await res.text()).slice(0, 200)}; deploy first (sovra deploy --target openwhisk)`)
     const pkg = (await res.json()) as { annotations?: Array<{ key: string; value: unknown }> }
     current = (pkg.annotations?.find((a) => a.key === 'sovra-current')?.value ?? {}) as Record<string, string>

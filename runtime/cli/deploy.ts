@@ -9,10 +9,11 @@ import { s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 import { deployLocal } from './rollout.ts'
-import { audit } from './registry.ts'
+import { actor, audit, keysDir, loadTrust, openRegistry } from './registry.ts'
+import { loadKey } from '../../infra/registry/keys.ts'
 
 const USAGE = 'sovra deploy [fn...] [--canary N] (local) | sovra deploy [fn...] --target openwhisk [--plan] [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
-const OPTIONS = { ...COMMON_OPTIONS, canary: { type: 'string' }, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
+const OPTIONS = { ...COMMON_OPTIONS, key: { type: 'string' }, canary: { type: 'string' }, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
 
 /**
  * `sovra deploy --target openwhisk`: builds the actions, reads what the cluster has, prints the plan (creates,
@@ -43,6 +44,17 @@ export const deployCommand: Command = {
     const outDir = values.out === undefined ? resolve(project.dir, 'dist', 'openwhisk') : resolve(values.out)
     const artifacts = new Map<string, ActionArtifact>()
     for (const fn of selected.functions) artifacts.set(fn.name, await buildAction(fn, outDir, project.dir))
+    // Deploys ship signed artifacts only: each action is pushed to the registry, signed, and verified against the
+    // trust policy before anything is sent to the cluster (ERR_SIGNATURE otherwise).
+    const key = loadKey(keysDir(project), values.key ?? 'default')
+    const registry = openRegistry(project, values.state)
+    const trust = loadTrust(project)
+    for (const a of artifacts.values()) {
+      await registry.push(a.path, { kind: 'bundle', name: `${a.function}.openwhisk`, version: a.sha256.slice(0, 12), createdBy: actor() }, key).catch((e: unknown) => {
+        if (!(e instanceof Error) || !/already exists/.test(e.message)) throw e
+      })
+      await registry.verify(`registry:${a.function}.openwhisk@sha256:${a.sha256}`, 'bundle', trust)
+    }
     const needsS3 = selected.functions.some((f) => f.buckets.length > 0)
     const storage = project.config.storage
     const s3 = needsS3 ? s3SettingsFromEnv(env, { ...(storage?.endpoint === undefined ? {} : { endpoint: storage.endpoint }), ...(storage?.region === undefined ? {} : { region: storage.region }), ...(storage?.access_key_id === undefined ? {} : { accessKeyId: storage.access_key_id }) }) : undefined

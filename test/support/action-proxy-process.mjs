@@ -50,4 +50,5 @@ const server = createServer((req, res) => {
     send(404, { error: `no route ${req.url}` })
   })
 })
+server.keepAliveTimeout = 60_000
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))

@@ -112,6 +112,8 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
       }
     })
   })
+  // Longer than any idle gap in the tests: a client reusing a socket the server just closed gets ECONNRESET.
+  server.keepAliveTimeout = 60_000
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   return {
     apihost: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

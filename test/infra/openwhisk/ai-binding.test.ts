@@ -58,6 +58,7 @@ beforeAll(async () => {
   pools = await startPools(project, { log: captureLogger(), onLog: () => undefined })
   gateway = await startGateway({ project, apihost: fake.apihost, auth: fake.auth, log: captureLogger(), port: 0, ai: { service: pools!.router, token: TOKEN } })
   writeFileSync(join(dir, 'wrangler-compat.toml'), config(replica.url, gateway.url))
+  expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
   expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
   await gateway.refresh()
   fake.hooks.invoke = async (name, action, params) => {

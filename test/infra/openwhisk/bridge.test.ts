@@ -65,7 +65,8 @@ main = "fixtures/plain.js"
 object_triggers = [{ bucket = "documents", prefix = "policies/", suffix = ".md", events = ["created"] }]
 `,
     }))
-  })
+    expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
+  }, 60_000)
   afterAll(async () => {
     await fake.close()
   })

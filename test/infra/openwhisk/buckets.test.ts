@@ -30,6 +30,7 @@ routes = ["/docs", "/docs/*"]
 r2_buckets = [{ binding = "DOCS", bucket_name = "ow-documents" }]
 `,
   }))
+  expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
   const res = await runCli(['deploy', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])
   expect(res.code).toBe(0)
   const action = [...fake.store.actions.values()][0] as { exec: { code: string }; parameters: Array<{ key: string; value: unknown }> }

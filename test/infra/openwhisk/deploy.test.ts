@@ -46,6 +46,7 @@ beforeAll(async () => {
   }
   process.env['SOVRA_SECRET_API_TOKEN'] = 'tok-123'
   dir = withFixtures(tempProject({ 'wrangler-compat.toml': config() }))
+  expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
 })
 afterAll(async () => {
   await fake?.close()
@@ -60,6 +61,18 @@ describe('sovra deploy --target openwhisk', () => {
     expect(res.err).toMatch(/function "echo": limits.timeout_ms 400000 is outside OpenWhisk's range 100-300000 ms/)
     expect(fake?.calls.length ?? 0).toBe(before)
   })
+
+  it('ships signed actions only: no key, or a key not trusted for bundles, is refused before any call', async () => {
+    const unsigned = withFixtures(tempProject({ 'wrangler-compat.toml': config() }))
+    const before = fake?.calls.length ?? 0
+    const res = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, '--config', join(unsigned, 'wrangler-compat.toml')])
+    expect(res.err).toMatch(/no signing key "default"/)
+    await runCli(['keys', 'gen', '--kinds', 'model', '--config', join(unsigned, 'wrangler-compat.toml')])
+    const untrusted = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, '--config', join(unsigned, 'wrangler-compat.toml')])
+    expect(untrusted.code).toBe(1)
+    expect(untrusted.err).toMatch(/ERR_SIGNATURE: bundle registry:echo\.openwhisk@sha256:[0-9a-f]{64}: signed by unknown key/)
+    expect(fake?.calls.length ?? 0).toBe(before)
+  }, 60_000)
 
   it('--plan lists the creates and changes nothing', async () => {
     const before = fake?.calls.length ?? 0

@@ -46,6 +46,7 @@ audience = "sovra"
 `,
   }))
   writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' }] }))
+  expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
   expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
   fake.hooks.invoke = async (name, action, params) => {
     // One container per action, started once even when requests arrive together.
