@@ -11,7 +11,9 @@ import { controlPlane, type Change, type ControlPlane } from '../../infra/deploy
 import { loadKey } from '../../infra/registry/keys.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Io } from './command.ts'
-import { actor, keysDir, loadTrust, openRegistry } from './registry.ts'
+import { actor, audit, keysDir, loadTrust, openRegistry } from './registry.ts'
+import { owClient } from '../../infra/openwhisk/deploy.ts'
+import { changeRouting } from '../../infra/openwhisk/rollout.ts'
 import { openStore } from './store.ts'
 
 /**
@@ -93,7 +95,7 @@ export const rolloutCommand = {
   usage: USAGE,
   async run(args: string[], io: Io): Promise<number> {
     const [sub, fn, version, ...rest] = args
-    const { values } = parseCommandArgs(sub === 'pin' ? rest : [version ?? '', ...rest].filter((a) => a !== ''), { ...COMMON_OPTIONS, reason: { type: 'string' }, for: { type: 'string' }, 'eval-run': { type: 'string' } }, USAGE)
+    const { values } = parseCommandArgs(sub === 'pin' ? rest : [version ?? '', ...rest].filter((a) => a !== ''), { ...COMMON_OPTIONS, reason: { type: 'string' }, for: { type: 'string' }, 'eval-run': { type: 'string' }, target: { type: 'string' }, apihost: { type: 'string' } }, USAGE)
     if (values.help === true || sub === undefined || fn === undefined) return io.out(USAGE), sub === undefined ? 2 : 0
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const config = project.functions.find((f) => f.name === fn)
@@ -102,6 +104,19 @@ export const rolloutCommand = {
       const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(values.for ?? '')
       if (m === null) throw new SovraError('ERR_USAGE', `--for: expected attribute=value (e.g. tenant=legal), received ${JSON.stringify(values.for ?? '')}`)
       return [m[1] as string, m[2] as string]
+    }
+    if (values.target === 'openwhisk') {
+      if (sub !== 'promote' && sub !== 'rollback') throw new SovraError('ERR_USAGE', `on OpenWhisk, rollout supports promote and rollback; received ${JSON.stringify(sub)}`)
+      // Fail closed: approvals for cluster promotions are recorded by the local control plane only (yet).
+      if (sub === 'promote' && config.risk !== 'low') throw new SovraError('ERR_APPROVAL', `function ${JSON.stringify(fn)} has risk ${config.risk}: promotions on OpenWhisk that need approvals are not supported yet; promote on the embedded control plane`)
+      const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
+      const apihost = values.apihost ?? process.env['SOVRA_OW_APIHOST'] ?? target.apihost
+      const auth = process.env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
+      if (apihost === undefined || auth === undefined) throw new SovraError('ERR_USAGE', 'OpenWhisk rollout needs --apihost (or SOVRA_OW_APIHOST) and SOVRA_OW_AUTH')
+      const { before, after } = await changeRouting(owClient({ apihost, auth, ...(target.namespace === undefined ? {} : { namespace: target.namespace }) }), project.name, fn, sub)
+      await audit(project, values.state, { action: `${sub}.openwhisk`, subject: fn, before: before.canary?.version ?? before.stable, after: after.stable, ...(values.reason === undefined ? {} : { reason: values.reason }) })
+      io.out(`${fn}: ${sub === 'promote' ? `promoted ${after.stable} to stable` : `canary ${before.canary?.version} dropped; stable ${after.stable}`} on ${apihost}`)
+      return 0
     }
     return withControlPlane(project, values.state, async (cp) => {
       switch (sub) {

@@ -120,6 +120,26 @@ describe('sovra gateway', () => {
     expect(again.v === 2 ? 'canary' : 'stable').toBe(seen[7])
   })
 
+  it('rolls a cluster canary back instantly, and promotes it (a routing change, no upload)', async () => {
+    const token = await sign({ sub: 'alice' })
+    const versions = async (): Promise<Set<string>> => new Set(await Promise.all(Array.from({ length: 30 }, async (_, i) => {
+      const j = (await (await fetch(`${gateway.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': `q-${i}` } })).json()) as { v?: number }
+      return j.v === 2 ? 'v2' : 'v1'
+    })))
+    const ow = ['--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')]
+    const uploads = (): number => fake.calls.filter((c) => c.method === 'PUT' && c.path.includes('/actions/')).length
+    const before = uploads()
+    expect((await runCli(['rollout', 'rollback', 'whoami', '--reason', 'p95', ...ow])).out).toMatch(/canary whoami-[0-9a-f]{8} dropped/)
+    await gateway.refresh()
+    expect(await versions()).toEqual(new Set(['v1']))
+    expect((await runCli(['deploy', 'whoami', '--canary', '50', ...ow])).code).toBe(0)
+    expect((await runCli(['rollout', 'promote', 'whoami', ...ow])).out).toMatch(/promoted whoami-[0-9a-f]{8} to stable/)
+    await gateway.refresh()
+    expect(await versions()).toEqual(new Set(['v2']))
+    expect(uploads()).toBe(before)
+    expect((await runCli(['audit', '--config', join(dir, 'wrangler-compat.toml')])).out).toMatch(/rollback\.openwhisk +whoami .*reason="p95"/)
+  }, 60_000)
+
   it('serves the admin API, metrics and one log line per request; unknown paths are 404', async () => {
     expect((await fetch(`${gateway.url}/nope`)).status).toBe(404)
     const fns = (await (await fetch(`${gateway.url}/_sovra/functions`)).json()) as Array<{ name: string; action: string }>
