@@ -26,7 +26,7 @@ export interface Change {
   id: string
   function: string
   version: string
-  action: 'canary' | 'promote'
+  action: 'canary' | 'promote' | 'openwhisk'
   canaryWeight: number | null
   risk: Risk
   author: string
@@ -56,7 +56,9 @@ export function versionId(fn: string, bundleSha256: string, configSha256: string
 export function controlPlane(db: Db) {
   const audit = auditLog(db)
 
-  async function apply(tx: Tx, c: { function: string; version: string; action: 'canary' | 'promote'; canary_weight: number | null }): Promise<void> {
+  async function apply(tx: Tx, c: { function: string; version: string; action: 'canary' | 'promote' | 'openwhisk'; canary_weight: number | null }): Promise<void> {
+    // A cluster change is carried out by the next `sovra deploy --target openwhisk`; the host's routing stays.
+    if (c.action === 'openwhisk') return
     const route = (await tx.query<{ stable: string; canary: string | null }>('SELECT stable, canary FROM sovra_routes WHERE function = $1', [c.function])).rows[0]
     if (route === undefined) {
       // The first version of a function is stable at once: there is nothing to canary against.
@@ -100,7 +102,7 @@ export function controlPlane(db: Db) {
      * Asks for a version to become the canary (with a weight) or stable. Applied at once when its risk class needs no
      * approval (and for a function's first version); otherwise pending until enough distinct approvers agree.
      */
-    async requestChange(c: { function: string; version: string; action: 'canary' | 'promote'; weight?: number; risk: Risk; author: string }): Promise<Change> {
+    async requestChange(c: { function: string; version: string; action: 'canary' | 'promote' | 'openwhisk'; weight?: number; risk: Risk; author: string }): Promise<Change> {
       if (c.action === 'canary' && (c.weight === undefined || !Number.isInteger(c.weight) || c.weight < 0 || c.weight > 100)) {
         throw new SovraError('ERR_USAGE', `canary weight: expected a whole number 0-100, received ${JSON.stringify(c.weight)}`)
       }
@@ -134,6 +136,16 @@ export function controlPlane(db: Db) {
       await audit.append({ actor: approver, action: 'approve', subject: changeId, after: c.version, details: { function: c.function, approvals: c.approvers.length + 1, required: c.required } })
       if (done) await audit.append({ actor: approver, action: c.action, subject: c.function, after: c.version, details: { change: changeId } })
       return changeOf(changeId)
+    },
+
+    /**
+     * The newest change asking for this version on a target, if any (to see whether a cluster deploy was approved).
+     * @param version the version id
+     * @param action the kind of change
+     */
+    async changeFor(version: string, action: Change['action']): Promise<Change | undefined> {
+      const id = (await db.query<{ id: string }>('SELECT id FROM sovra_changes WHERE version = $1 AND action = $2 ORDER BY created_at DESC LIMIT 1', [version, action])).rows[0]?.id
+      return id === undefined ? undefined : changeOf(id)
     },
 
     /** Changes still waiting for approvals. */

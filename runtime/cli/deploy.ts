@@ -8,7 +8,7 @@ import { checkLimits, desiredState, minioCommands } from '../../infra/openwhisk/
 import { s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
-import { deployLocal } from './rollout.ts'
+import { configDigest, deployLocal, withControlPlane } from './rollout.ts'
 import { actor, audit, keysDir, loadTrust, openRegistry } from './registry.ts'
 import { loadKey } from '../../infra/registry/keys.ts'
 
@@ -54,6 +54,21 @@ export const deployCommand: Command = {
         if (!(e instanceof Error) || !/already exists/.test(e.message)) throw e
       })
       await registry.verify(`registry:${a.function}.openwhisk@sha256:${a.sha256}`, 'bundle', trust)
+    }
+    // Approvals by risk: a medium/high-risk function reaches the cluster only once its version's change is approved.
+    const risky = selected.functions.filter((f) => f.risk !== 'low')
+    if (risky.length > 0 && values.plan !== true) {
+      const waiting = await withControlPlane(project, values.state, async (cp) => {
+        const out: string[] = []
+        for (const fn of risky) {
+          const a = artifacts.get(fn.name) as ActionArtifact
+          const version = await cp.recordVersion({ function: fn.name, bundleSha256: a.sha256, configSha256: configDigest(project, fn), manifest: { action: a.path.split('/').pop(), sha256: a.sha256 }, risk: fn.risk, createdBy: actor() })
+          const change = (await cp.changeFor(version.id, 'openwhisk')) ?? await cp.requestChange({ function: fn.name, version: version.id, action: 'openwhisk', risk: fn.risk, author: actor() })
+          if (change.status !== 'applied') out.push(`${fn.name}: ${change.id} (risk ${fn.risk}: ${change.approvers.length}/${change.required} approvals; sovra approve ${change.id})`)
+        }
+        return out
+      })
+      if (waiting.length > 0) throw new SovraError('ERR_APPROVAL', `not deployed: changes wait for approval:\n  ${waiting.join('\n  ')}\nrun the deploy again once they are approved`)
     }
     const needsS3 = selected.functions.some((f) => f.buckets.length > 0)
     const storage = project.config.storage

@@ -107,8 +107,9 @@ export const rolloutCommand = {
     }
     if (values.target === 'openwhisk') {
       if (sub !== 'promote' && sub !== 'rollback') throw new SovraError('ERR_USAGE', `on OpenWhisk, rollout supports promote and rollback; received ${JSON.stringify(sub)}`)
-      // Fail closed: approvals for cluster promotions are recorded by the local control plane only (yet).
-      if (sub === 'promote' && config.risk !== 'low') throw new SovraError('ERR_APPROVAL', `function ${JSON.stringify(fn)} has risk ${config.risk}: promotions on OpenWhisk that need approvals are not supported yet; promote on the embedded control plane`)
+      // A cluster canary of a medium/high-risk function was approved when it was deployed (sovra deploy waits for
+      // approvals); promoting it to stable is a further change that needs its own approvals: not supported yet.
+      if (sub === 'promote' && config.risk !== 'low') throw new SovraError('ERR_APPROVAL', `function ${JSON.stringify(fn)} has risk ${config.risk}: promoting a cluster canary needs approvals, which only the embedded control plane records yet; deploy the version without --canary once approved`)
       const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
       const apihost = values.apihost ?? process.env['SOVRA_OW_APIHOST'] ?? target.apihost
       const auth = process.env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']

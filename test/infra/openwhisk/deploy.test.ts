@@ -74,6 +74,29 @@ describe('sovra deploy --target openwhisk', () => {
     expect(fake?.calls.length ?? 0).toBe(before)
   }, 60_000)
 
+  it('a high-risk function reaches the cluster only after two approvals', async () => {
+    const risky = withFixtures(tempProject({ 'wrangler-compat.toml': `name = "risky"\n[[functions]]\nname = "payments"\nmain = "fixtures/plain.js"\nroutes = ["/pay"]\nrisk = "high"\n` }))
+    const c = ['--config', join(risky, 'wrangler-compat.toml')]
+    process.env['SOVRA_ACTOR'] = 'alice'
+    await runCli(['keys', 'gen', ...c])
+    const before = fake?.calls.filter((x) => x.method === 'PUT').length ?? 0
+    const first = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])
+    expect(first.code).toBe(1)
+    const id = /payments: (chg-[0-9a-f]+) \(risk high: 0\/2 approvals/.exec(first.err)?.[1] as string
+    expect(id).toBeDefined()
+    expect(fake?.calls.filter((x) => x.method === 'PUT').length ?? 0).toBe(before)
+    process.env['SOVRA_ACTOR'] = 'bob'
+    await runCli(['approve', id, ...c])
+    process.env['SOVRA_ACTOR'] = 'alice'
+    expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])).err).toMatch(/1\/2 approvals/)
+    process.env['SOVRA_ACTOR'] = 'carol'
+    await runCli(['approve', id, ...c])
+    process.env['SOVRA_ACTOR'] = 'alice'
+    const ok = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])
+    expect(ok.code).toBe(0)
+    expect(ok.out).toMatch(/\+ action risky\/payments-[0-9a-f]{8}/)
+  }, 90_000)
+
   it('--plan lists the creates and changes nothing', async () => {
     const before = fake?.calls.length ?? 0
     const res = await deploy('--plan')
@@ -174,7 +197,7 @@ describe('sovra deploy --target openwhisk', () => {
     if (fake) {
       expect(fake.store.triggers.size).toBe(0)
       expect(fake.store.feeds.size).toBe(0)
-      expect([...fake.store.actions.keys()].map((k) => k.replace(/-[0-9a-f]{8}$/, ''))).toEqual(['bank-demo/echo'])
+      expect([...fake.store.actions.keys()].map((k) => k.replace(/-[0-9a-f]{8}$/, '')).filter((k) => k.startsWith('bank-demo/'))).toEqual(['bank-demo/echo'])
     }
   })
 
