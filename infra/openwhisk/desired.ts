@@ -49,6 +49,8 @@ export interface DeployInputs {
 export interface OwRouting {
   stable: string
   canary?: { version: string; weight: number } | undefined
+  /** Callers whose attribute (`tenant`, `header:<name>`, `claim:<name>`) equals `value` get `version`. */
+  pins?: Array<{ attribute: string; value: string; version: string }> | undefined
 }
 
 const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex')
@@ -100,9 +102,10 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
     if (a === undefined) continue
     const name = actionName(fn.name, a.sha256)
     const before = routing[fn.name]
+    const pins = before?.pins === undefined || before.pins.length === 0 ? {} : { pins: before.pins }
     routing[fn.name] = inputs.canaryWeight !== undefined && before !== undefined && before.stable !== name
-      ? { stable: before.stable, canary: { version: name, weight: inputs.canaryWeight } }
-      : { stable: name }
+      ? { stable: before.stable, canary: { version: name, weight: inputs.canaryWeight }, ...pins }
+      : { stable: name, ...pins }
   }
   const current = Object.fromEntries(Object.entries(routing).map(([fn, r]) => [fn, r.stable]))
   const pkgDigest = digestOf({ package: pkg, routing })

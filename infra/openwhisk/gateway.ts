@@ -70,7 +70,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const routes = new RouteTable(project.functions.flatMap((f) => f.routes.map((pattern) => ({ pattern, target: f.name }))), (t) => `function ${JSON.stringify(t)}`)
   const byName = new Map(project.functions.map((f) => [f.name, f]))
   let current: Record<string, string> = {}
-  let routing: Record<string, { stable: string; canary?: { version: string; weight: number } }> = {}
+  let routing: Record<string, { stable: string; canary?: { version: string; weight: number }; pins?: Array<{ attribute: string; value: string; version: string }> }> = {}
   const jwks = options.jwt === undefined ? undefined
     : /^https?:\/\//.test(options.jwt.jwks) ? createRemoteJWKSet(new URL(options.jwt.jwks))
     : createLocalJWKSet(JSON.parse(readFileSync(options.jwt.jwks, 'utf8')) as Parameters<typeof createLocalJWKSet>[0])
@@ -89,7 +89,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     routing = (pkg.annotations?.find((a) => a.key === 'sovra-routing')?.value ?? {}) as typeof routing
   }
 
-  async function authenticate(req: IncomingMessage): Promise<Principal | undefined> {
+  async function authenticate(req: IncomingMessage): Promise<{ principal: Principal; claims: JWTPayload } | undefined> {
     if (jwks === undefined || options.jwt === undefined) return undefined
     const header = req.headers.authorization
     if (header === undefined || !header.startsWith('Bearer ')) throw new SovraError('ERR_UNAUTHENTICATED', `expected Authorization: Bearer <JWT>, received ${header === undefined ? 'no Authorization header' : `a ${header.split(' ')[0]} credential`}`)
@@ -101,9 +101,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     }
     const clearance = payload[options.jwt.clearanceClaim ?? 'clearance']
     return {
-      subject: String(payload.sub ?? ''),
-      groups: claimList(payload[options.jwt.groupsClaim ?? 'groups']),
-      clearance: typeof clearance === 'string' && project.tiers.names.includes(clearance) ? clearance : (project.tiers.names[0] as string),
+      claims: payload,
+      principal: {
+        subject: String(payload.sub ?? ''),
+        groups: claimList(payload[options.jwt.groupsClaim ?? 'groups']),
+        clearance: typeof clearance === 'string' && project.tiers.names.includes(clearance) ? clearance : (project.tiers.names[0] as string),
+      },
     }
   }
 
@@ -122,11 +125,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       if (fnName === undefined) throw new SovraError('ERR_NOT_FOUND', `no function serves ${url.pathname}`)
       const fn = byName.get(fnName) as NonNullable<ReturnType<typeof byName.get>>
-      const principal = await authenticate(req)
+      const who = await authenticate(req)
+      const principal = who?.principal
       // A canary on the cluster: the same request id always reaches the same action (x-request-id, else random).
       const split = routing[fnName]
       const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined
-      const action = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: [] }, { requestId: requestId ?? crypto.randomUUID() }).version
+      const action = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId: requestId ?? crypto.randomUUID(), attributes: callerAttributes(req, who?.claims) }).version
       if (action === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${fnName}" is not deployed to ${options.apihost} (no current version in package ${project.name})`)
       const body = req.method === 'GET' || req.method === 'HEAD' ? new Uint8Array(0) : await readLimited(req, fn.limits.max_body_bytes, fnName)
       const headers: Record<string, string> = {}
@@ -204,6 +208,19 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       return new Promise((r) => server.close(() => r()))
     },
   }
+}
+
+/**
+ * What pins match on: `tenant` (the `tenant` claim, else the `x-sovra-tenant` header), `header:<name>`, `claim:<name>`.
+ * @param req the request
+ * @param claims the verified token's claims
+ */
+function callerAttributes(req: IncomingMessage, claims: JWTPayload | undefined): Record<string, string | undefined> {
+  const attrs: Record<string, string | undefined> = {}
+  for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') attrs[`header:${k}`] = v
+  for (const [k, v] of Object.entries(claims ?? {})) if (typeof v === 'string') attrs[`claim:${k}`] = v
+  attrs['tenant'] = typeof claims?.['tenant'] === 'string' ? claims['tenant'] : attrs['header:x-sovra-tenant']
+  return attrs
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

@@ -15,13 +15,22 @@ type Client = ReturnType<typeof owClient>
  * @param fn the function
  * @param op promote or rollback
  */
-export async function changeRouting(ow: Client, pkg: string, fn: string, op: 'promote' | 'rollback'): Promise<{ before: OwRouting; after: OwRouting }> {
+export async function changeRouting(ow: Client, pkg: string, fn: string, op: 'promote' | 'rollback' | 'pin' | 'unpin', pin?: { attribute: string; value: string; version?: string }): Promise<{ before: OwRouting; after: OwRouting }> {
   const p = (await ow.packages.get({ name: pkg })) as { annotations?: Array<{ key: string; value: unknown }>; parameters?: unknown[] }
   const annotations = p.annotations ?? []
   const routing = { ...((annotations.find((a) => a.key === 'sovra-routing')?.value ?? {}) as Record<string, OwRouting>) }
   const before = routing[fn]
-  if (before?.canary === undefined) throw new SovraError('ERR_USAGE', `function ${JSON.stringify(fn)} has no canary on the cluster (package ${pkg}); deploy one with: sovra deploy ${fn} --target openwhisk --canary N`)
-  const after: OwRouting = op === 'promote' ? { stable: before.canary.version } : { stable: before.stable }
+  if (before === undefined) throw new SovraError('ERR_NOT_FOUND', `function ${JSON.stringify(fn)} is not deployed in package ${pkg}`)
+  const keep = (b: OwRouting): Array<{ attribute: string; value: string; version: string }> => (b.pins ?? []).filter((p) => pin === undefined || p.attribute !== pin.attribute || p.value !== pin.value)
+  let after: OwRouting
+  if (op === 'pin' || op === 'unpin') {
+    if (pin === undefined || (op === 'pin' && pin.version === undefined)) throw new SovraError('ERR_USAGE', `${op} needs --for attr=value${op === 'pin' ? ' and a version (action name)' : ''}`)
+    const pins = op === 'pin' ? [...keep(before), { attribute: pin.attribute, value: pin.value, version: pin.version as string }] : keep(before)
+    after = { ...before, pins }
+  } else {
+    if (before.canary === undefined) throw new SovraError('ERR_USAGE', `function ${JSON.stringify(fn)} has no canary on the cluster (package ${pkg}); deploy one with: sovra deploy ${fn} --target openwhisk --canary N`)
+    after = { stable: op === 'promote' ? before.canary.version : before.stable, ...(before.pins === undefined ? {} : { pins: before.pins }) }
+  }
   routing[fn] = after
   const current = Object.fromEntries(Object.entries(routing).map(([f, r]) => [f, r.stable]))
   const digest = createHash('sha256').update(JSON.stringify({ package: pkg, routing })).digest('hex')

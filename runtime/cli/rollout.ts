@@ -101,12 +101,12 @@ export const rolloutCommand = {
     const config = project.functions.find((f) => f.name === fn)
     if (config === undefined) throw new SovraError('ERR_USAGE', `unknown function ${JSON.stringify(fn)}; functions: ${project.functions.map((f) => f.name).join(', ')}`)
     const forAttr = (): [string, string] => {
-      const m = /^([A-Za-z0-9_.-]+)=(.+)$/.exec(values.for ?? '')
+      const m = /^([A-Za-z0-9_.:-]+)=(.+)$/.exec(values.for ?? '')
       if (m === null) throw new SovraError('ERR_USAGE', `--for: expected attribute=value (e.g. tenant=legal), received ${JSON.stringify(values.for ?? '')}`)
       return [m[1] as string, m[2] as string]
     }
     if (values.target === 'openwhisk') {
-      if (sub !== 'promote' && sub !== 'rollback') throw new SovraError('ERR_USAGE', `on OpenWhisk, rollout supports promote and rollback; received ${JSON.stringify(sub)}`)
+      if (sub !== 'promote' && sub !== 'rollback' && sub !== 'pin' && sub !== 'unpin') throw new SovraError('ERR_USAGE', `on OpenWhisk, rollout supports promote, rollback, pin and unpin; received ${JSON.stringify(sub)}`)
       // A cluster canary of a medium/high-risk function was approved when it was deployed (sovra deploy waits for
       // approvals); promoting it to stable is a further change that needs its own approvals: not supported yet.
       if (sub === 'promote' && config.risk !== 'low') throw new SovraError('ERR_APPROVAL', `function ${JSON.stringify(fn)} has risk ${config.risk}: promoting a cluster canary needs approvals, which only the embedded control plane records yet; deploy the version without --canary once approved`)
@@ -114,9 +114,14 @@ export const rolloutCommand = {
       const apihost = values.apihost ?? process.env['SOVRA_OW_APIHOST'] ?? target.apihost
       const auth = process.env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
       if (apihost === undefined || auth === undefined) throw new SovraError('ERR_USAGE', 'OpenWhisk rollout needs --apihost (or SOVRA_OW_APIHOST) and SOVRA_OW_AUTH')
-      const { before, after } = await changeRouting(owClient({ apihost, auth, ...(target.namespace === undefined ? {} : { namespace: target.namespace }) }), project.name, fn, sub)
-      await audit(project, values.state, { action: `${sub}.openwhisk`, subject: fn, before: before.canary?.version ?? before.stable, after: after.stable, ...(values.reason === undefined ? {} : { reason: values.reason }) })
-      io.out(`${fn}: ${sub === 'promote' ? `promoted ${after.stable} to stable` : `canary ${before.canary?.version} dropped; stable ${after.stable}`} on ${apihost}`)
+      const pinArg = sub === 'pin' || sub === 'unpin' ? (() => {
+        const [attribute, value] = forAttr()
+        return { attribute, value, ...(sub === 'pin' && version !== undefined ? { version } : {}) }
+      })() : undefined
+      const { before, after } = await changeRouting(owClient({ apihost, auth, ...(target.namespace === undefined ? {} : { namespace: target.namespace }) }), project.name, fn, sub, pinArg)
+      await audit(project, values.state, { action: `${sub}.openwhisk`, subject: fn, before: before.canary?.version ?? before.stable, after: pinArg?.version ?? after.stable, ...(values.reason === undefined ? {} : { reason: values.reason }), ...(pinArg === undefined ? {} : { details: { attribute: pinArg.attribute, value: pinArg.value } }) })
+      const what = sub === 'promote' ? `promoted ${after.stable} to stable` : sub === 'rollback' ? `canary ${before.canary?.version} dropped; stable ${after.stable}` : sub === 'pin' ? `${pinArg?.attribute}=${pinArg?.value} pinned to ${pinArg?.version}` : `${pinArg?.attribute}=${pinArg?.value} unpinned`
+      io.out(`${fn}: ${what} on ${apihost}`)
       return 0
     }
     return withControlPlane(project, values.state, async (cp) => {

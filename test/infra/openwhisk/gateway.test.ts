@@ -140,6 +140,24 @@ describe('sovra gateway', () => {
     expect((await runCli(['audit', '--config', join(dir, 'wrangler-compat.toml')])).out).toMatch(/rollback\.openwhisk +whoami .*reason="p95"/)
   }, 60_000)
 
+  it('pins callers on the cluster by a JWT claim (or tenant header) to another action', async () => {
+    const stable = gateway.current()['whoami'] as string
+    const old = [...fake.store.actions.keys()].map((k) => k.split('/')[1] as string).find((n) => n.startsWith('whoami-') && n !== stable) as string
+    const ow = ['--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')]
+    expect((await runCli(['rollout', 'pin', 'whoami', old, '--for', 'claim:tenant=legal', ...ow])).out).toContain(`claim:tenant=legal pinned to ${old}`)
+    await gateway.refresh()
+    const legal = await sign({ sub: 'dana', tenant: 'legal' })
+    const retail = await sign({ sub: 'erin', tenant: 'retail' })
+    const v = async (t: string, i: number): Promise<number | undefined> => ((await (await fetch(`${gateway.url}/v1/whoami`, { headers: { authorization: `Bearer ${t}`, 'x-request-id': `p-${i}` } })).json()) as { v?: number }).v
+    for (let i = 0; i < 10; i++) {
+      expect(await v(legal, i)).toBeUndefined()
+      expect(await v(retail, i)).toBe(2)
+    }
+    await runCli(['rollout', 'unpin', 'whoami', '--for', 'claim:tenant=legal', ...ow])
+    await gateway.refresh()
+    expect(await v(legal, 0)).toBe(2)
+  }, 60_000)
+
   it('serves the admin API, metrics and one log line per request; unknown paths are 404', async () => {
     expect((await fetch(`${gateway.url}/nope`)).status).toBe(404)
     const fns = (await (await fetch(`${gateway.url}/_sovra/functions`)).json()) as Array<{ name: string; action: string }>
