@@ -12,6 +12,7 @@ import type { Project } from '../../runtime/config/resolve.ts'
 import { RouteTable } from '../../triggers/http/route-table.ts'
 import { readLimited } from '../../runtime/hosts/local/request.ts'
 import { selectVersion } from '../../triggers/http/version-select.ts'
+import { judgeCanary, type RolloutThresholds, type WindowStats } from '../deploy/canary-check.ts'
 
 /** How callers prove who they are: JWTs checked against a JWKS (a file or an URL), with issuer and audience. */
 export interface GatewayAuth {
@@ -38,6 +39,16 @@ export interface GatewayOptions {
   hostname?: string
   /** How often the current versions are re-read from the package (ms). */
   refreshMs?: number
+  /**
+   * Automatic rollback of cluster canaries: every `intervalMs` the gateway compares each canary action with stable on
+   * what it saw itself (status >= 500 as errors, latency) and rolls it back through `rollback` when the thresholds
+   * say so.
+   */
+  canaryControl?: {
+    thresholds: (fn: string) => RolloutThresholds
+    rollback: (fn: string, reason: string) => Promise<void>
+    intervalMs?: number
+  } | undefined
   /** The router behind actions' `env.AI` (`POST /_sovra/ai/<op>`), and the bearer token actions send. */
   ai?: { service: AiService; token: string } | undefined
 }
@@ -47,6 +58,8 @@ export interface Gateway {
   url: string
   /** Function -> current action, as last read from the cluster. */
   current(): Record<string, string>
+  /** One pass of the canary controller (also run on its timer). */
+  checkCanaries(): Promise<void>
   refresh(): Promise<void>
   close(): Promise<void>
 }
@@ -78,6 +91,34 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const registry = new Registry()
   const requests = new Counter({ name: 'sovra_gateway_requests_total', help: 'Requests by function and status', labelNames: ['function', 'status'] as const, registers: [registry] })
   const duration = new Histogram({ name: 'sovra_gateway_request_seconds', help: 'Gateway latency including the blocking invoke', labelNames: ['function'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] })
+
+  // What each action did, as the gateway saw it: the canary controller's evidence.
+  const samples = new Map<string, Array<{ at: number; status: number; ms: number }>>()
+  const record = (action: string, status: number, ms: number): void => {
+    const list = samples.get(action) ?? []
+    list.push({ at: Date.now(), status, ms })
+    if (list.length > 20_000) list.splice(0, list.length - 20_000)
+    samples.set(action, list)
+  }
+  const statsOf = (action: string, windowS: number): WindowStats => {
+    const since = Date.now() - windowS * 1000
+    const s = (samples.get(action) ?? []).filter((x) => x.at >= since)
+    const sorted = s.map((x) => x.ms).sort((a, b) => a - b)
+    return { requests: s.length, errors: s.filter((x) => x.status >= 500).length, p95Ms: sorted.length === 0 ? undefined : sorted[Math.ceil(0.95 * sorted.length) - 1] }
+  }
+  async function checkCanaries(): Promise<void> {
+    const control = options.canaryControl
+    if (control === undefined) return
+    for (const [fn, r] of Object.entries(routing)) {
+      if (r.canary === undefined) continue
+      const t = control.thresholds(fn)
+      const verdict = judgeCanary(t, statsOf(r.stable, t.windowS), statsOf(r.canary.version, t.windowS))
+      if (verdict.verdict !== 'rollback') continue
+      log.warn({ function: fn, canary: r.canary.version, reason: verdict.reason }, 'gateway: rolling the cluster canary back')
+      await control.rollback(fn, verdict.reason)
+      await refresh()
+    }
+  }
 
   async function refresh(): Promise<void> {
     const get = (): Promise<Response> => fetch(`${base}/packages/${encodeURIComponent(project.name)}`, { headers: { authorization: authHeader } })
@@ -122,6 +163,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     if (url.pathname.startsWith('/_sovra/ai/')) return serveAi(req, res, url.pathname.slice('/_sovra/ai/'.length))
     const fnName = routes.match(url.pathname)?.target
     let status = 500
+    let chosen: string | undefined
     try {
       if (fnName === undefined) throw new SovraError('ERR_NOT_FOUND', `no function serves ${url.pathname}`)
       const fn = byName.get(fnName) as NonNullable<ReturnType<typeof byName.get>>
@@ -130,7 +172,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // A canary on the cluster: the same request id always reaches the same action (x-request-id, else random).
       const split = routing[fnName]
       const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined
-      const action = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId: requestId ?? crypto.randomUUID(), attributes: callerAttributes(req, who?.claims) }).version
+      const action = chosen = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId: requestId ?? crypto.randomUUID(), attributes: callerAttributes(req, who?.claims) }).version
       if (action === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${fnName}" is not deployed to ${options.apihost} (no current version in package ${project.name})`)
       const body = req.method === 'GET' || req.method === 'HEAD' ? new Uint8Array(0) : await readLimited(req, fn.limits.max_body_bytes, fnName)
       const headers: Record<string, string> = {}
@@ -157,11 +199,14 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const type = String(out['content-type'] ?? '')
       const payload = web.body === undefined ? '' : /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded|problem\+json|ld\+json)|image\/svg\+xml)/i.test(type) ? web.body : Buffer.from(web.body, 'base64')
       res.writeHead(status, out).end(payload)
+      record(action, status, performance.now() - started)
       log.info({ function: fnName, action, status, duration_ms: Math.round(performance.now() - started), subject: principal?.subject, method: req.method, path: url.pathname }, 'gateway request')
     } catch (e) {
       const mapped = errorToBody(e)
       status = mapped.status
       send(res, status, mapped.body)
+      // A platform failure of the chosen action counts against it (not a refused caller: 4xx are not recorded).
+      if (chosen !== undefined && status >= 500) record(chosen, status, performance.now() - started)
       log.warn({ function: fnName, status, code: mapped.body.error.code, error: mapped.body.error.message, duration_ms: Math.round(performance.now() - started), path: url.pathname }, 'gateway request failed')
     } finally {
       if (fnName !== undefined) {
@@ -199,12 +244,16 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   })
   const timer = setInterval(() => void refresh().catch((e: unknown) => log.error({ err: (e as Error).message }, 'gateway: reading current versions failed')), options.refreshMs ?? 10_000)
   timer.unref()
+  const controlTimer = options.canaryControl === undefined ? undefined : setInterval(() => void checkCanaries().catch((e: unknown) => log.error({ err: (e as Error).message }, 'gateway: canary check failed')), options.canaryControl.intervalMs ?? 5000)
+  controlTimer?.unref()
   return {
     url: `http://${options.hostname ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`,
     current: () => ({ ...current }),
     refresh,
+    checkCanaries,
     close: () => {
       clearInterval(timer)
+      if (controlTimer !== undefined) clearInterval(controlTimer)
       return new Promise((r) => server.close(() => r()))
     },
   }

@@ -5,6 +5,10 @@ import { SovraError } from '../core/errors.ts'
 import { startGateway } from '../../infra/openwhisk/gateway.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { startPools } from './ai.ts'
+import { owClient } from '../../infra/openwhisk/deploy.ts'
+import { changeRouting } from '../../infra/openwhisk/rollout.ts'
+import { audit } from './registry.ts'
+import { thresholdsOf } from './versions.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
 import type { Command } from './command.ts'
 
@@ -30,7 +34,15 @@ export const gatewayCommand: Command = {
     const aiToken = project.secrets.pick(['AI_ROUTER_TOKEN'])['AI_ROUTER_TOKEN']
     const pools = project.pools.length > 0 && aiToken !== undefined ? await startPools(project, { state: values.state, log }) : undefined
     if (project.pools.length > 0 && aiToken === undefined) log.warn({}, 'pools are configured but the secret AI_ROUTER_TOKEN is not set: the AI router is off')
+    const ow = owClient({ apihost, auth, ...((values.namespace ?? target.namespace) === undefined ? {} : { namespace: values.namespace ?? target.namespace }) })
     const gateway = await startGateway({
+      canaryControl: {
+        thresholds: (fn) => thresholdsOf(project, fn),
+        async rollback(fn, reason) {
+          const { before, after } = await changeRouting(ow, project.name, fn, 'rollback')
+          await audit(project, values.state, { action: 'rollback.openwhisk', subject: fn, before: before.canary?.version, after: after.stable, reason }).catch((e: unknown) => log.warn({ err: (e as Error).message }, 'gateway: audit entry not written'))
+        },
+      },
       ...(pools === undefined || aiToken === undefined ? {} : { ai: { service: pools.router, token: aiToken } }),
       project, apihost, auth, namespace: values.namespace ?? target.namespace, log,
       port: parsePort(values.port, '--port', 8788), hostname: values.host ?? '127.0.0.1',

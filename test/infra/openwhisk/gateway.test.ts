@@ -158,6 +158,41 @@ describe('sovra gateway', () => {
     expect(await v(legal, 0)).toBe(2)
   }, 60_000)
 
+  it('rolls a failing cluster canary back by itself, from what the gateway saw', async () => {
+    const file = join(dir, 'fixtures', 'whoami.ts')
+    const good = readFileSync(file, 'utf8')
+    writeFileSync(file, good.replace('fetch(request, _env, ctx) {', 'fetch(request, _env, ctx) {\n    if (request.headers.get("x-request-id") !== null) throw new Error("broken canary")'))
+    const ow = ['--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')]
+    expect((await runCli(['deploy', 'whoami', '--canary', '50', ...ow])).code).toBe(0)
+    writeFileSync(file, good)
+    const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
+    const { owClient } = await import('../../../infra/openwhisk/deploy.ts')
+    const { changeRouting } = await import('../../../infra/openwhisk/rollout.ts')
+    const rolled: string[] = []
+    const guarded = await startGateway({
+      project, apihost: fake.apihost, auth: fake.auth, log, port: 0, jwt: { jwks: join(dir, 'jwks.json'), issuer: 'https://idp.bank.example', audience: 'sovra' },
+      canaryControl: {
+        thresholds: () => ({ maxErrorRate: 0.1, maxP95Ms: 60_000, minRequests: 5, windowS: 60 }),
+        async rollback(fn, reason) {
+          rolled.push(`${fn}: ${reason}`)
+          await changeRouting(owClient({ apihost: fake.apihost, auth: fake.auth }), project.name, fn, 'rollback')
+        },
+        intervalMs: 3_600_000,
+      },
+    })
+    try {
+      const token = await sign({ sub: 'alice' })
+      const statuses = await Promise.all(Array.from({ length: 40 }, async (_, i) => (await fetch(`${guarded.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': `c-${i}` } })).status))
+      expect(statuses.filter((x) => x === 500).length).toBeGreaterThan(5)
+      await guarded.checkCanaries()
+      expect(rolled).toEqual([expect.stringMatching(/^whoami: canary error rate 100\.00% over max_error_rate 10\.00%/)])
+      const after = await Promise.all(Array.from({ length: 20 }, async (_, i) => (await fetch(`${guarded.url}/v1/whoami`, { headers: { authorization: `Bearer ${token}`, 'x-request-id': `c-${i}` } })).status))
+      expect(new Set(after)).toEqual(new Set([200]))
+    } finally {
+      await guarded.close()
+    }
+  }, 90_000)
+
   it('serves the admin API, metrics and one log line per request; unknown paths are 404', async () => {
     expect((await fetch(`${gateway.url}/nope`)).status).toBe(404)
     const fns = (await (await fetch(`${gateway.url}/_sovra/functions`)).json()) as Array<{ name: string; action: string }>
