@@ -23,10 +23,13 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
   let drop: () => Promise<void>
   let env: Record<string, string>
   let child: ChildProcess | undefined
+  // Every host started here, so none outlives the suite (the first test's host used to leak).
+  const children: ChildProcess[] = []
 
   async function startHost(): Promise<string> {
     const c = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', config, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
     child = c
+    children.push(c)
     let stderr = ''
     c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
     return waitFor(() => /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1] ?? "", 20_000)
@@ -43,7 +46,7 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
   })
   afterAll(async () => {
     delete process.env['SOVRA_DATABASE_URL']
-    child?.kill('SIGKILL')
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
     await drop()
   })
 
