@@ -52,3 +52,12 @@ const server = createServer((req, res) => {
 })
 server.keepAliveTimeout = 60_000
 server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`))
+// A container outlives nothing: when the test process that started it is gone, so is it.
+const parent = process.ppid
+setInterval(() => {
+  try {
+    process.kill(parent, 0)
+  } catch {
+    process.exit(0)
+  }
+}, 1000).unref()
