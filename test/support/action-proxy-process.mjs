@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module'
 import { createServer } from 'node:http'
 import { Buffer } from 'node:buffer'
+import { setInterval } from 'node:timers'
 
 let main
 const require = createRequire(import.meta.url)
