@@ -203,7 +203,7 @@ export class PoolManager implements PoolDirectory {
         min_replicas: e.config.minReplicas, max_replicas: e.config.maxReplicas,
         queue: ready.reduce((n, r) => n + (r.status === undefined ? 0 : r.status.queue.interactive + r.status.queue.batch), 0),
         outstanding: ready.reduce((n, r) => n + r.outstanding, 0),
-        p95_ms: p95s.length ? Math.max(...p95s) : null, p95_budget_ms: e.config.p95BudgetMs,
+        p95_ms: p95s.length ? Math.round(Math.max(...p95s)) : null, p95_budget_ms: e.config.p95BudgetMs,
         surge: {
           active: active === undefined ? null : { phase: active.phase, min_replicas: active.minReplicas, opens_at: iso(active.window.opensAt), closes_at: iso(active.window.closesAt) },
           next: e.config.surge.length === 0 ? [] : nextSurgeWindows(e.config.surge, this.#opts.calendar, now, 3).map((w) => ({ day: w.day, warm_from: iso(w.warmFrom), opens_at: iso(w.opensAt), closes_at: iso(w.closesAt), min_replicas: w.minReplicas })),
