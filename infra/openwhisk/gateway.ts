@@ -11,7 +11,9 @@ import { timingSafeEqual } from 'node:crypto'
 import type { Project } from '../../runtime/config/resolve.ts'
 import { RouteTable } from '../../triggers/http/route-table.ts'
 import { readLimited } from '../../runtime/hosts/local/request.ts'
+import { TEXT_TYPES } from '../../runtime/hosts/openwhisk/params.ts'
 import { selectVersion } from '../../triggers/http/version-select.ts'
+import { OutcomeWindows } from '../../triggers/http/outcome-window.ts'
 import { judgeCanary, type RolloutThresholds, type WindowStats } from '../deploy/canary-check.ts'
 
 /** How callers prove who they are: JWTs checked against a JWKS (a file or an URL), with issuer and audience. */
@@ -93,19 +95,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const duration = new Histogram({ name: 'sovra_gateway_request_seconds', help: 'Gateway latency including the blocking invoke', labelNames: ['function'] as const, buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60], registers: [registry] })
 
   // What each action did, as the gateway saw it: the canary controller's evidence.
-  const samples = new Map<string, Array<{ at: number; status: number; ms: number }>>()
-  const record = (action: string, status: number, ms: number): void => {
-    const list = samples.get(action) ?? []
-    list.push({ at: Date.now(), status, ms })
-    if (list.length > 20_000) list.splice(0, list.length - 20_000)
-    samples.set(action, list)
-  }
-  const statsOf = (action: string, windowS: number): WindowStats => {
-    const since = Date.now() - windowS * 1000
-    const s = (samples.get(action) ?? []).filter((x) => x.at >= since)
-    const sorted = s.map((x) => x.ms).sort((a, b) => a - b)
-    return { requests: s.length, errors: s.filter((x) => x.status >= 500).length, p95Ms: sorted.length === 0 ? undefined : sorted[Math.ceil(0.95 * sorted.length) - 1] }
-  }
+  const outcomes = new OutcomeWindows()
+  const record = (action: string, status: number, ms: number): void => outcomes.add(action, ms, status)
+  const statsOf = (action: string, windowS: number): WindowStats => outcomes.summary(action, windowS)
   async function checkCanaries(): Promise<void> {
     const control = options.canaryControl
     if (control === undefined) return
@@ -172,7 +164,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       // A canary on the cluster: the same request id always reaches the same action (x-request-id, else random).
       const split = routing[fnName]
       const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined
-      const action = chosen = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId: requestId ?? crypto.randomUUID(), attributes: callerAttributes(req, who?.claims) }).version
+      const action = chosen = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId: requestId ?? crypto.randomUUID(), ...(split.pins?.length ? { attributes: callerAttributes(req, who?.claims) } : {}) }).version
       if (action === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${fnName}" is not deployed to ${options.apihost} (no current version in package ${project.name})`)
       const body = req.method === 'GET' || req.method === 'HEAD' ? new Uint8Array(0) : await readLimited(req, fn.limits.max_body_bytes, fnName)
       const headers: Record<string, string> = {}
@@ -197,7 +189,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       status = web.statusCode
       const out: Record<string, string | string[]> = { ...web.headers }
       const type = String(out['content-type'] ?? '')
-      const payload = web.body === undefined ? '' : /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded|problem\+json|ld\+json)|image\/svg\+xml)/i.test(type) ? web.body : Buffer.from(web.body, 'base64')
+      const payload = web.body === undefined ? '' : TEXT_TYPES.test(type) ? web.body : Buffer.from(web.body, 'base64')
       res.writeHead(status, out).end(payload)
       record(action, status, performance.now() - started)
       log.info({ function: fnName, action, status, duration_ms: Math.round(performance.now() - started), subject: principal?.subject, method: req.method, path: url.pathname }, 'gateway request')

@@ -6,7 +6,7 @@ import type { TierOrder } from '../../runtime/core/tiers.ts'
 import type { PoolConfig } from '../../runtime/config/pools.ts'
 import { Admission, type WorkClass } from './admission.ts'
 import type { Engine, EngineOperation } from './engine.ts'
-import { LatencyWindow } from './latency-window.ts'
+import { OutcomeWindow } from '../../triggers/http/outcome-window.ts'
 import { createPoolMetrics, type PoolMetrics } from './pool-metrics.ts'
 import { runChat, runInputs, type Served } from './serve-ops.ts'
 import { ChatBodySchema, ClassifyBodySchema, EmbeddingsBodySchema, parseBody } from './requests.ts'
@@ -53,7 +53,7 @@ export interface ReplicaState {
   engine: Engine
   admission: Admission
   metrics: PoolMetrics
-  latency: Record<WorkClass, LatencyWindow>
+  latency: Record<WorkClass, OutcomeWindow>
   log: PoolLog
 }
 
@@ -72,7 +72,7 @@ export async function startPoolServer(options: PoolServerOptions): Promise<PoolS
   let closing = false
   const inflight = new Set<Promise<unknown>>()
   const admission = new Admission(pool.slots, pool.queueMax, Date.now, pool.batchSlots)
-  const latency = { interactive: new LatencyWindow(), batch: new LatencyWindow() }
+  const latency = { interactive: new OutcomeWindow(2000), batch: new OutcomeWindow(2000) }
 
   const server: Server = createServer((req, res) => {
     const p = handle(req, res).catch((e: unknown) => sendError(res, e))
@@ -116,12 +116,15 @@ export async function startPoolServer(options: PoolServerOptions): Promise<PoolS
   }
 
   function status(): Record<string, unknown> {
+    // The scaler's evidence: the last minute of each class.
+    const i = latency.interactive.summary(60_000)
+    const b = latency.batch.summary(60_000)
     return {
       pool: pool.name, replica: options.replica, ready: state !== undefined && !closing,
       slots: pool.slots, busy: admission.busy,
       queue: { interactive: admission.depth('interactive'), batch: admission.depth('batch') },
-      p95_ms: { interactive: latency.interactive.quantile(0.95) ?? null, batch: latency.batch.quantile(0.95) ?? null },
-      samples: { interactive: latency.interactive.count(), batch: latency.batch.count() },
+      p95_ms: { interactive: i.p95Ms ?? null, batch: b.p95Ms ?? null },
+      samples: { interactive: i.requests, batch: b.requests },
       model_sha256: state?.engine.model.sha256 ?? null,
     }
   }

@@ -41,6 +41,8 @@ export interface PoolDirectoryStatus {
 
 type Bindings = { incoming?: IncomingMessage; outgoing?: ServerResponse }
 
+const NO_ATTRIBUTES: Readonly<Record<string, string | undefined>> = Object.freeze({})
+
 function headerOf(head: { headers: readonly string[] }, name: string): string | undefined {
   for (let i = 0; i < head.headers.length; i += 2) if (head.headers[i]?.toLowerCase() === name) return head.headers[i + 1]
   return undefined
@@ -218,7 +220,9 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
       const invocationId = randomUUID()
       // Under the control plane: the version by request id (x-request-id, else this invocation) and pins on the
       // caller's tenant (x-sovra-tenant) or any header (header:<name>).
-      const pool = fn.versions === undefined ? fn.pool : (fn.versions.pick(headerOf(head, 'x-request-id') ?? invocationId, attributesOf(head)) ?? fn.pool)
+      const versions = fn.versions
+      // Caller attributes are only gathered when a pin could match them (not on every request).
+      const pool = versions === undefined ? fn.pool : (versions.pick(headerOf(head, 'x-request-id') ?? invocationId, versions.state?.pins.length ? attributesOf(head) : NO_ATTRIBUTES) ?? fn.pool)
       const outgoing = env?.outgoing
       // A client that goes away cancels the invocation (its ctx.signal aborts, its stream stops).
       outgoing?.once('close', () => {

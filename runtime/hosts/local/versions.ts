@@ -3,6 +3,7 @@ import type { FunctionBundle } from '../../isolate/bundle.ts'
 import type { InvocationRecord } from '../../isolate/job.ts'
 import type { IsolatePool } from '../../isolate/pool.ts'
 import { selectVersion, type RoutingState } from '../../../triggers/http/version-select.ts'
+import { OutcomeWindows, type OutcomeSummary } from '../../../triggers/http/outcome-window.ts'
 import type { HostLogger } from './observer.ts'
 
 /** Where a host reads routing and gets (verified) version bundles: the control plane and the registry. */
@@ -10,12 +11,6 @@ export interface VersionSource {
   routing(fn: string): Promise<RoutingState | undefined>
   /** The bundle of a version, signature and digest verified; `version` of the result is the version id. */
   bundle(versionId: string): Promise<FunctionBundle>
-}
-
-interface Sample {
-  at: number
-  status: number
-  ms: number
 }
 
 /**
@@ -26,7 +21,7 @@ interface Sample {
 export class VersionedFunction {
   #state: RoutingState | undefined
   readonly #pools = new Map<string, IsolatePool>()
-  readonly #samples = new Map<string, Sample[]>()
+  readonly #outcomes = new OutcomeWindows()
 
   /**
    * @param name the function
@@ -80,10 +75,7 @@ export class VersionedFunction {
   }
 
   #record(r: InvocationRecord): void {
-    const list = this.#samples.get(r.invocation.version) ?? []
-    list.push({ at: Date.now(), status: r.status, ms: r.durationMs })
-    if (list.length > 20_000) list.splice(0, list.length - 20_000)
-    this.#samples.set(r.invocation.version, list)
+    this.#outcomes.add(r.invocation.version, r.durationMs, r.status)
   }
 
   /**
@@ -91,11 +83,8 @@ export class VersionedFunction {
    * @param version the version id
    * @param windowS the window
    */
-  stats(version: string, windowS: number): { requests: number; errors: number; p95Ms: number | undefined } {
-    const since = Date.now() - windowS * 1000
-    const s = (this.#samples.get(version) ?? []).filter((x) => x.at >= since)
-    const sorted = s.map((x) => x.ms).sort((a, b) => a - b)
-    return { requests: s.length, errors: s.filter((x) => x.status >= 500).length, p95Ms: sorted.length === 0 ? undefined : sorted[Math.ceil(0.95 * sorted.length) - 1] }
+  stats(version: string, windowS: number): OutcomeSummary {
+    return this.#outcomes.summary(version, windowS)
   }
 
   /** Stops every version's pool. */
