@@ -9,6 +9,7 @@ import { s3SettingsFromEnv } from '../../infra/storage/s3-bucket.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 import { configDigest, deployLocal, withControlPlane } from './rollout.ts'
+import { owTarget, requireCluster } from './openwhisk-target.ts'
 import { actor, audit, keysDir, loadTrust, openRegistry } from './registry.ts'
 import { loadKey } from '../../infra/registry/keys.ts'
 
@@ -22,19 +23,14 @@ const OPTIONS = { ...COMMON_OPTIONS, key: { type: 'string' }, canary: { type: 's
 export const deployCommand: Command = {
   usage: USAGE,
   async run(args, io, env: Record<string, string | undefined> = process.env) {
-    const target0 = args[args.indexOf('--target') + 1] ?? args.find((a) => a.startsWith('--target='))?.slice(9)
-    if (!args.includes('--target') || target0 === 'local') return deployLocal(args, io)
     const { values, positionals } = parseCommandArgs(args, OPTIONS, USAGE, 1000)
     if (values.help) return io.out(USAGE), 0
+    if (values.target === undefined || values.target === 'local') return deployLocal(args, io)
     if (values.target !== 'openwhisk') {
       throw new SovraError('ERR_USAGE', `--target: unknown target ${JSON.stringify(values.target)}; valid: local (default), openwhisk\nusage: ${USAGE}`)
     }
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string; ai_url?: string }
-    const apihost = values.apihost ?? env['SOVRA_OW_APIHOST'] ?? target.apihost
-    const auth = env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
-    if (apihost === undefined) throw new SovraError('ERR_USAGE', `no OpenWhisk API host: pass --apihost, set SOVRA_OW_APIHOST, or [targets.openwhisk] apihost in the config\nusage: ${USAGE}`)
-    if (auth === undefined || !auth.includes(':')) throw new SovraError('ERR_USAGE', `no OpenWhisk key: set SOVRA_OW_AUTH=uuid:key (or the secret OW_AUTH); received ${auth === undefined ? 'nothing' : 'a value without ":"'}`)
+    const { apihost, auth, namespace: ns, aiUrl } = requireCluster(owTarget(project, values, env), USAGE)
     const unknown = positionals.filter((p) => !project.functions.some((f) => f.name === p))
     if (unknown.length > 0) throw new SovraError('ERR_USAGE', `unknown function ${unknown.map((u) => JSON.stringify(u)).join(', ')}; functions: ${project.functions.map((f) => f.name).join(', ')}`)
     const only = positionals.length > 0 ? positionals : undefined
@@ -74,7 +70,6 @@ export const deployCommand: Command = {
     const storage = project.config.storage
     const s3 = needsS3 ? s3SettingsFromEnv(env, { ...(storage?.endpoint === undefined ? {} : { endpoint: storage.endpoint }), ...(storage?.region === undefined ? {} : { region: storage.region }), ...(storage?.access_key_id === undefined ? {} : { accessKeyId: storage.access_key_id }) }) : undefined
     const secretNames = [...new Set(selected.functions.flatMap((f) => f.secrets))]
-    const ns = values.namespace ?? target.namespace
     const ow = owClient({ apihost, auth, ...(ns === undefined ? {} : { namespace: ns }) })
     const actual = await readActual(ow, project.name)
     const pkgActual = actual.find((a) => a.kind === 'package')
@@ -86,7 +81,7 @@ export const deployCommand: Command = {
     const bridge = objectFns.length > 0 ? await buildBridgeAction(outDir, project.dir) : undefined
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
     const aiToken = project.secrets.pick(['AI_ROUTER_TOKEN'])['AI_ROUTER_TOKEN']
-    const ai = target.ai_url !== undefined && aiToken !== undefined ? { url: target.ai_url, token: aiToken } : undefined
+    const ai = aiUrl !== undefined && aiToken !== undefined ? { url: aiUrl, token: aiToken } : undefined
     const desired = desiredState(selected, artifacts, {
       secrets: project.secrets.pick(secretNames), ...(s3 === undefined ? {} : { s3 }),
       ...(bridge === undefined ? {} : { bridge, bridgeFunctions: objectFns }), ...(webhookToken === undefined ? {} : { webhookToken }), ...(ai === undefined ? {} : { ai }), currentBase, routingBase, canaryWeight,

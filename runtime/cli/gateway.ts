@@ -5,6 +5,7 @@ import { SovraError } from '../core/errors.ts'
 import { startGateway } from '../../infra/openwhisk/gateway.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { startPools } from './ai.ts'
+import { owTarget, requireCluster } from './openwhisk-target.ts'
 import { owClient } from '../../infra/openwhisk/deploy.ts'
 import { changeRouting } from '../../infra/openwhisk/rollout.ts'
 import { audit } from './registry.ts'
@@ -22,10 +23,7 @@ export const gatewayCommand: Command = {
     const { values } = parseCommandArgs(args, OPTIONS, USAGE)
     if (values.help) return io.out(USAGE), 0
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
-    const apihost = values.apihost ?? process.env['SOVRA_OW_APIHOST'] ?? target.apihost
-    const auth = process.env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
-    if (apihost === undefined || auth === undefined) throw new SovraError('ERR_USAGE', `the gateway needs the cluster: --apihost (or SOVRA_OW_APIHOST, [targets.openwhisk] apihost) and SOVRA_OW_AUTH=uuid:key\nusage: ${USAGE}`)
+    const { apihost, auth, namespace } = requireCluster(owTarget(project, values), USAGE)
     const g = project.config.gateway
     // Fail closed: without a JWKS the gateway would pass anyone through; that takes an explicit --anonymous.
     if (g === undefined && values.anonymous !== true) throw new SovraError('ERR_CONFIG', 'the gateway authenticates callers with JWT: add [gateway] jwks = "<JWKS file or URL>" (issuer, audience optional), or pass --anonymous on a trusted network')
@@ -34,7 +32,7 @@ export const gatewayCommand: Command = {
     const aiToken = project.secrets.pick(['AI_ROUTER_TOKEN'])['AI_ROUTER_TOKEN']
     const pools = project.pools.length > 0 && aiToken !== undefined ? await startPools(project, { state: values.state, log }) : undefined
     if (project.pools.length > 0 && aiToken === undefined) log.warn({}, 'pools are configured but the secret AI_ROUTER_TOKEN is not set: the AI router is off')
-    const ow = owClient({ apihost, auth, ...((values.namespace ?? target.namespace) === undefined ? {} : { namespace: values.namespace ?? target.namespace }) })
+    const ow = owClient({ apihost, auth, ...(namespace === undefined ? {} : { namespace }) })
     const gateway = await startGateway({
       canaryControl: {
         thresholds: (fn) => thresholdsOf(project, fn),
@@ -44,7 +42,7 @@ export const gatewayCommand: Command = {
         },
       },
       ...(pools === undefined || aiToken === undefined ? {} : { ai: { service: pools.router, token: aiToken } }),
-      project, apihost, auth, namespace: values.namespace ?? target.namespace, log,
+      project, apihost, auth, namespace, log,
       port: parsePort(values.port, '--port', 8788), hostname: values.host ?? '127.0.0.1',
       ...(g === undefined ? {} : { jwt: { jwks: /^https?:\/\//.test(g.jwks) ? g.jwks : resolve(project.dir, g.jwks), issuer: g.issuer, audience: g.audience, groupsClaim: g.groups_claim, clearanceClaim: g.clearance_claim } }),
     })

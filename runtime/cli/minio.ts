@@ -7,6 +7,7 @@ import { BRIDGE_ACTION } from '../../infra/openwhisk/build.ts'
 import { minioCommands } from '../../infra/openwhisk/desired.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
+import { owTarget } from './openwhisk-target.ts'
 
 const USAGE = 'sovra minio config [--target openwhisk|local] [--apihost URL] [--namespace NS] [--url HOST_URL] [--alias minio] [--out FILE]'
 const OPTIONS = { ...COMMON_OPTIONS, target: { type: 'string' }, apihost: { type: 'string' }, namespace: { type: 'string' }, url: { type: 'string' }, alias: { type: 'string' }, out: { type: 'string' } } as const
@@ -26,10 +27,9 @@ export const minioCommand: Command = {
     if (!project.functions.some((f) => (f.worker.object_triggers?.length ?? 0) > 0)) throw new SovraError('ERR_USAGE', 'no function has object_triggers: there is nothing for MinIO to notify')
     let endpoint: string
     if ((values.target ?? 'openwhisk') === 'openwhisk') {
-      const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
-      const apihost = values.apihost ?? process.env['SOVRA_OW_APIHOST'] ?? target.apihost
+      const { apihost, namespace } = owTarget(project, values)
       if (apihost === undefined) throw new SovraError('ERR_USAGE', `--apihost (or SOVRA_OW_APIHOST, [targets.openwhisk] apihost) is needed for the bridge's URL\nusage: ${USAGE}`)
-      endpoint = `${apihost.replace(/\/+$/, '')}/api/v1/web/${values.namespace ?? target.namespace ?? '_'}/${project.name}/${BRIDGE_ACTION}`
+      endpoint = `${apihost.replace(/\/+$/, '')}/api/v1/web/${namespace ?? '_'}/${project.name}/${BRIDGE_ACTION}`
     } else {
       endpoint = `${(values.url ?? 'http://127.0.0.1:8787').replace(/\/+$/, '')}/_sovra/events/minio`
     }

@@ -14,6 +14,7 @@ import type { Io } from './command.ts'
 import { actor, audit, keysDir, loadTrust, openRegistry } from './registry.ts'
 import { owClient } from '../../infra/openwhisk/deploy.ts'
 import { changeRouting } from '../../infra/openwhisk/rollout.ts'
+import { owTarget, requireCluster } from './openwhisk-target.ts'
 import { openStore } from './store.ts'
 
 /**
@@ -94,8 +95,9 @@ const USAGE = `sovra rollout status <fn> | promote <fn> [--eval-run ID] | rollba
 export const rolloutCommand = {
   usage: USAGE,
   async run(args: string[], io: Io): Promise<number> {
-    const [sub, fn, version, ...rest] = args
-    const { values } = parseCommandArgs(sub === 'pin' ? rest : [version ?? '', ...rest].filter((a) => a !== ''), { ...COMMON_OPTIONS, reason: { type: 'string' }, for: { type: 'string' }, 'eval-run': { type: 'string' }, target: { type: 'string' }, apihost: { type: 'string' } }, USAGE)
+    const [sub, ...rest] = args
+    const { values, positionals } = parseCommandArgs(rest, { ...COMMON_OPTIONS, reason: { type: 'string' }, for: { type: 'string' }, 'eval-run': { type: 'string' }, target: { type: 'string' }, apihost: { type: 'string' }, namespace: { type: 'string' } }, USAGE, sub === 'pin' ? 2 : 1)
+    const [fn, version] = positionals
     if (values.help === true || sub === undefined || fn === undefined) return io.out(USAGE), sub === undefined ? 2 : 0
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const config = project.functions.find((f) => f.name === fn)
@@ -110,15 +112,12 @@ export const rolloutCommand = {
       // A cluster canary of a medium/high-risk function was approved when it was deployed (sovra deploy waits for
       // approvals); promoting it to stable is a further change that needs its own approvals: not supported yet.
       if (sub === 'promote' && config.risk !== 'low') throw new SovraError('ERR_APPROVAL', `function ${JSON.stringify(fn)} has risk ${config.risk}: promoting a cluster canary needs approvals, which only the embedded control plane records yet; deploy the version without --canary once approved`)
-      const target = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string }
-      const apihost = values.apihost ?? process.env['SOVRA_OW_APIHOST'] ?? target.apihost
-      const auth = process.env['SOVRA_OW_AUTH'] ?? project.secrets.pick(['OW_AUTH'])['OW_AUTH']
-      if (apihost === undefined || auth === undefined) throw new SovraError('ERR_USAGE', 'OpenWhisk rollout needs --apihost (or SOVRA_OW_APIHOST) and SOVRA_OW_AUTH')
+      const { apihost, auth, namespace } = requireCluster(owTarget(project, values), USAGE)
       const pinArg = sub === 'pin' || sub === 'unpin' ? (() => {
         const [attribute, value] = forAttr()
         return { attribute, value, ...(sub === 'pin' && version !== undefined ? { version } : {}) }
       })() : undefined
-      const { before, after } = await changeRouting(owClient({ apihost, auth, ...(target.namespace === undefined ? {} : { namespace: target.namespace }) }), project.name, fn, sub, pinArg)
+      const { before, after } = await changeRouting(owClient({ apihost, auth, ...(namespace === undefined ? {} : { namespace }) }), project.name, fn, sub, pinArg)
       await audit(project, values.state, { action: `${sub}.openwhisk`, subject: fn, before: before.canary?.version ?? before.stable, after: pinArg?.version ?? after.stable, ...(values.reason === undefined ? {} : { reason: values.reason }), ...(pinArg === undefined ? {} : { details: { attribute: pinArg.attribute, value: pinArg.value } }) })
       const what = sub === 'promote' ? `promoted ${after.stable} to stable` : sub === 'rollback' ? `canary ${before.canary?.version} dropped; stable ${after.stable}` : sub === 'pin' ? `${pinArg?.attribute}=${pinArg?.value} pinned to ${pinArg?.version}` : `${pinArg?.attribute}=${pinArg?.value} unpinned`
       io.out(`${fn}: ${what} on ${apihost}`)
