@@ -74,21 +74,19 @@ export interface ActionArtifact {
  */
 export async function buildAction(fn: FunctionConfig, outDir: string, root: string = process.cwd()): Promise<ActionArtifact> {
   const bundle = await bundleFunction(fn, join(outDir, '.bundles'))
-  {
-    const options = { name: fn.name, version: bundle.version, limits: { timeout_ms: fn.limits.timeout_ms, max_body_bytes: fn.limits.max_body_bytes } }
-    // env: vars and secrets, plus bucket and AI bindings only when the function has them (they bring their clients).
-    const parts = ['{ ...c.vars, ...c.secrets }']
-    if (fn.buckets.length > 0) parts.push('actionEnvWithBuckets(c)')
-    if (fn.ai !== undefined) parts.push(`aiEnv(c, ${JSON.stringify(fn.name)})`)
-    const contents = [
-      `import mod from ${JSON.stringify(bundle.path)}`,
-      `import { createActionMain } from ${JSON.stringify(ENTRY)}`,
-      ...(fn.buckets.length > 0 ? [`import { actionEnvWithBuckets } from ${JSON.stringify(ACTION_ENV)}`] : []),
-      ...(fn.ai !== undefined ? [`import { aiEnv } from ${JSON.stringify(ACTION_ENV_AI)}`] : []),
-      `export const main = createActionMain(mod, { ...${JSON.stringify(options)}, env: (c) => Object.assign({}, ${parts.join(', ')}) })`,
-      '',
-    ].join('\n')
-    const built = await bundleCjs(fn.name, contents, outDir, root)
-    return { function: fn.name, ...built, bundle, kind: 'nodejs:20', main: 'main' }
-  }
+  const options = { name: fn.name, version: bundle.version, limits: { timeout_ms: fn.limits.timeout_ms, max_body_bytes: fn.limits.max_body_bytes } }
+  // env: vars and secrets, plus bucket and AI bindings only when the function has them (they bring their clients).
+  const parts = ['{ ...c.vars, ...c.secrets }']
+  if (fn.buckets.length > 0) parts.push('actionEnvWithBuckets(c)')
+  if (fn.ai !== undefined) parts.push(`aiEnv(c, ${JSON.stringify(fn.name)})`)
+  const contents = [
+    `import mod from ${JSON.stringify(bundle.path)}`,
+    `import { createActionMain } from ${JSON.stringify(ENTRY)}`,
+    ...(fn.buckets.length > 0 ? [`import { actionEnvWithBuckets } from ${JSON.stringify(ACTION_ENV)}`] : []),
+    ...(fn.ai !== undefined ? [`import { aiEnv } from ${JSON.stringify(ACTION_ENV_AI)}`] : []),
+    `export const main = createActionMain(mod, { ...${JSON.stringify(options)}, env: (c) => Object.assign({}, ${parts.join(', ')}) })`,
+    '',
+  ].join('\n')
+  const built = await bundleCjs(fn.name, contents, outDir, root)
+  return { function: fn.name, ...built, bundle, kind: 'nodejs:20', main: 'main' }
 }

@@ -6,6 +6,25 @@ import type { Replica, ReplicaState, ReplicaStatus } from './replica.ts'
 
 const SOVRA_BIN = fileURLToPath(new URL('../../bin/sovra.js', import.meta.url))
 
+/** What a replica's `/healthz` said; undefined when it did not answer. */
+interface Health {
+  ready: boolean
+  status: string | undefined
+  operations: string[]
+  digest: string | undefined
+  error: string | undefined
+}
+
+async function readHealth(url: string): Promise<Health | undefined> {
+  try {
+    const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })
+    const body = (await res.json()) as { status?: string; operations?: string[]; model?: { sha256?: string }; error?: string }
+    return { ready: res.status === 200, status: body.status, operations: body.operations ?? [], digest: body.model?.sha256, error: body.error }
+  } catch {
+    return undefined
+  }
+}
+
 /** How to start a local replica process. */
 export interface LocalReplicaOptions {
   id: string
@@ -88,23 +107,19 @@ export class LocalReplica implements Replica {
 
   async #pollHealth(): Promise<void> {
     while (this.state === 'starting' && !this.#stopping) {
-      try {
-        const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(2000) })
-        const body = (await res.json()) as { status?: string; operations?: string[]; model?: { sha256?: string }; error?: string }
-        if (res.status === 200) {
-          this.operations = body.operations ?? []
-          this.modelDigest = body.model?.sha256
-          this.readyAt = Date.now()
-          this.#settle('ready')
-          return
-        }
-        if (body.status === 'failed') {
-          this.failure = body.error ?? 'model failed to load'
-          return // the process exits on its own; the exit handler settles it as failed
-        }
-      } catch {
-        // Not listening yet or busy loading: poll again.
+      const health = await readHealth(this.url as string)
+      if (health?.ready === true) {
+        this.operations = health.operations
+        this.modelDigest = health.digest
+        this.readyAt = Date.now()
+        this.#settle('ready')
+        return
       }
+      if (health?.status === 'failed') {
+        this.failure = health.error ?? 'model failed to load'
+        return // the process exits on its own; the exit handler settles it as failed
+      }
+      // Not listening yet, or busy loading: poll again.
       await new Promise((r) => setTimeout(r, this.options.pollMs ?? 100))
     }
   }
@@ -161,18 +176,13 @@ export class RemoteReplica implements Replica {
 
   /** Polls `/healthz` once: ready on 200, starting otherwise (a remote replica comes back by itself). */
   async check(): Promise<void> {
-    try {
-      const res = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(2000) })
-      const body = (await res.json()) as { operations?: string[]; model?: { sha256?: string } }
-      if (res.status === 200) {
-        this.operations = body.operations ?? []
-        this.modelDigest = body.model?.sha256
-        if (this.state !== 'ready') this.readyAt = Date.now()
-        this.state = 'ready'
-        return
-      }
-    } catch {
-      // unreachable: not ready
+    const health = await readHealth(this.url)
+    if (health?.ready === true) {
+      this.operations = health.operations
+      this.modelDigest = health.digest
+      if (this.state !== 'ready') this.readyAt = Date.now()
+      this.state = 'ready'
+      return
     }
     this.state = 'starting'
   }

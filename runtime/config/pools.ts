@@ -1,11 +1,11 @@
 import { isAbsolute, resolve } from 'node:path'
 import * as v from 'valibot'
 
+import { nonNegativeInt, positiveInt } from './numbers.ts'
+
 import type { TierOrder } from '../core/tiers.ts'
 import { show, type Diagnostic } from './diagnostics.ts'
 
-const positiveInt = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max))
-const nonNegativeInt = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max))
 const HHMM = /^(?:[01]\d|2[0-3]):[0-5]\d$|^24:00$/
 
 /** One warm-surge rule of a pool: keep `min_replicas` during the last (or first) N business days of each month. */

@@ -1,5 +1,6 @@
 import * as v from 'valibot'
 
+import { nonNegativeInt, positiveInt } from './numbers.ts'
 import { CalendarSchema, PoolSchema } from './pools.ts'
 
 /** Default limits when config says nothing (issue: timeout 30 s, 256 MiB, 1 MiB bodies). */
@@ -7,8 +8,6 @@ export const DEFAULT_LIMITS = { timeout_ms: 30_000, memory_mb: 256, max_body_byt
 /** Default isolate pool per function. */
 export const DEFAULT_ISOLATES = { min: 1, max: 2, concurrency: 1, queue: 256 } as const
 
-const positiveInt = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(max))
-const nonNegativeInt = (max: number) => v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(max))
 const name = v.pipe(
   v.string(),
   v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a name of lowercase letters, digits, "-" or "_" (at most 63, starting with a letter or digit)'),

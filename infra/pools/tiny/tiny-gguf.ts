@@ -1,5 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
+import { mulberry32 } from './prng.ts'
 
 /**
  * Writes a tiny llama-architecture GGUF (v3) with random F32 weights and a byte-fallback SentencePiece vocabulary:
@@ -32,17 +33,6 @@ const PIECES = [
   '▁end', '▁user', '▁system', '▁assistant', '▁hello', '▁world', 'ing', 'ed', 'er', 's', '.', ',', '?', '!', ':', '"',
   '{', '}', '[', ']', '▁', '銀行', 'リスク', '報告', 'です', 'ます', 'は', 'の', 'を',
 ]
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 class Writer {
   private readonly parts: Buffer[] = []

@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 import { bytesField, concat, intField, packedFloats, packedVarints, stringField } from './protobuf.ts'
+import { mulberry32 } from './prng.ts'
 
 /**
  * Writes tiny ONNX models from code, with a HuggingFace-format tokenizer.json and config.json beside them, so tests
@@ -26,18 +27,6 @@ export interface TinyClassifierOptions extends TinyEmbeddingOptions {
 const FLOAT = 1
 const INT64 = 7
 const ATTR_INT = 2
-
-/** Seeded PRNG (mulberry32): tiny, fast, and good enough for weights that only need to be distinct. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function weights(rand: () => number, n: number, scale: number): Float32Array {
   return Float32Array.from({ length: n }, () => (rand() * 2 - 1) * scale)

@@ -21,7 +21,8 @@ export interface WebResult {
 /** OpenWhisk's limit on an action's result (and its parameters). */
 export const RESULT_LIMIT_BYTES = 1024 * 1024
 
-const TEXT_TYPES = /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded|problem\+json|ld\+json)|image\/svg\+xml)/i
+/** Content types a web action result carries as text; everything else travels base64. */
+export const TEXT_TYPES = /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded|problem\+json|ld\+json)|image\/svg\+xml)/i
 
 /**
  * True when a web action's params describe an HTTP request.
