@@ -4,6 +4,8 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 const nodeBuiltins = { group: ['node:*'], message: 'runtime/core and functions use Web APIs only (ARCHITECTURE.md, import rules).' }
+// Composition roots: runtime/cli, runtime/testing, and each binding's action side (runtime/bindings/<kind>/action.ts,
+// which wires an adapter into OpenWhisk actions).
 const noInfra = { group: ['**/infra/*', '**/infra/**'], message: 'Only runtime/cli (the composition root) and tests wire infra/* (ARCHITECTURE.md).' }
 
 export default tseslint.config(
@@ -22,7 +24,7 @@ export default tseslint.config(
   },
   { files: ['runtime/core/**'], rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, noInfra, { group: ['../*', '!../core/*'], message: 'runtime/core imports nothing of ours.' }] }] } },
   { files: ['functions/**'], rules: { 'no-restricted-imports': ['error', { patterns: [nodeBuiltins, noInfra, { group: ['../*', '../../*'], message: 'functions import only sovra (runtime/core) and valibot.' }] }] } },
-  { files: ['runtime/**', 'triggers/**'], ignores: ['runtime/core/**', 'runtime/cli/**', 'runtime/testing/**'], rules: { 'no-restricted-imports': ['error', { patterns: [noInfra] }] } },
+  { files: ['runtime/**', 'triggers/**'], ignores: ['runtime/core/**', 'runtime/cli/**', 'runtime/testing/**', 'runtime/bindings/*/action.ts'], rules: { 'no-restricted-imports': ['error', { patterns: [noInfra] }] } },
   { files: ['test/**', 'bench/**'], rules: { '@typescript-eslint/no-non-null-assertion': 'off' } },
   // Heavy native packages load lazily, only inside infra/pools (ARCHITECTURE.md): elsewhere not even as a type.
   {

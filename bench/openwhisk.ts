@@ -10,7 +10,7 @@ import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 
-import { buildAction } from '../infra/openwhisk/build.ts'
+import { buildAction } from '../infra/targets/openwhisk/build.ts'
 import { loadConfig } from '../runtime/config/load.ts'
 import type { ExecutionContext, FunctionModule } from '../runtime/core/index.ts'
 
@@ -44,7 +44,7 @@ r2_buckets = [{ binding = "DOCS", bucket_name = "documents" }]
   for (const fn of project.functions) {
     const t0 = performance.now()
     const a = await buildAction(fn, out, dir)
-    sizes.push({ function: fn.name, action_bytes: a.bytes, bundle_bytes: a.bundle.bytes, build_ms: Math.round(performance.now() - t0), note: fn.buckets.length > 0 ? 'includes the S3 client (bucket binding)' : '' })
+    sizes.push({ function: fn.name, action_bytes: a.bytes, bundle_bytes: a.bundle.bytes, build_ms: Math.round(performance.now() - t0), note: fn.bindings.some((b) => b.type === 'bucket') ? 'includes the S3 client (bucket binding)' : '' })
   }
   const echo = await buildAction(project.functions.find((f) => f.name === 'echo')!, out, dir)
   const action = require(echo.path) as { main: (p: Record<string, unknown>) => Promise<Record<string, unknown>> }

@@ -1,101 +1,75 @@
 /**
- * `npm run bench`: the trivial handler served by (a) sovra's embedded host with isolates, (b) a bare
- * @hono/node-server app (the limit) and (c) workerd (the peer), under the same load tool in the same run;
- * then isolate cold start. Writes bench/results/latest.json and prints a table.
+ * `npm run bench:http`: the trivial JSON handler served by sovra's embedded host with isolates (concurrency 64 as
+ * bench/fixtures/wrangler-compat.toml sets it, the default settings, and concurrency 1), by two bare
+ * @hono/node-server apps (the limits: `hono` calls the handler module with `c.req.raw`, `hono fast` answers with
+ * `c.json` and builds no Request) and by workerd (the peer, when installed under bench/peers); then the I/O-bound
+ * case (a handler that waits 200 ms; limit = connections / 0.2 s) with default settings and concurrency 1, and
+ * isolate cold start. Same load tool, same run. Writes bench/results/latest.json and prints a table.
  *
- * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50), BENCH_COLD_RUNS (default 20).
+ * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50), BENCH_COLD_RUNS (default 20), BENCH_ONLY
+ * (comma-separated result keys to run, e.g. "sovra,hono_fast"; default all).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { bundleFunction } from '../runtime/isolate/bundle.ts'
 import { IsolatePool } from '../runtime/isolate/pool.ts'
 import { SpareIsolates } from '../runtime/isolate/spares.ts'
+import { HAS_WRK, serveAndMeasure, type LoadResult, type Skipped } from './load.ts'
 
 const HERE = fileURLToPath(new URL('.', import.meta.url))
 const ROOT = join(HERE, '..')
 const DURATION = Number(process.env['BENCH_DURATION'] ?? 10)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
 const COLD_RUNS = Number(process.env['BENCH_COLD_RUNS'] ?? 20)
+const ONLY = process.env['BENCH_ONLY']?.split(',').map((s) => s.trim()).filter((s) => s !== '')
 const WORKERD = join(HERE, 'peers', 'node_modules', '.bin', 'workerd')
+const JSON_PATH = '/bench/path?q=1'
+const IO_PATH = '/io/path?q=1'
+/** The I/O case's limit: every connection waits 200 ms per request. */
+const IO_LIMIT = CONNECTIONS / 0.2
 
-interface LoadResult {
-  rps: number
-  p50_ms: number
-  p99_ms: number
-  requests: number
-  errors: number
+/** One contender: a server process and the paths measured on it, by result key. */
+interface Contender {
+  start: (port: number) => ReturnType<typeof spawn>
+  readyPath: string
+  paths: Record<string, string>
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-    s.on('error', reject)
-  })
+/** What each result row is, for the table. */
+const ROWS: Record<string, { server: string; case: 'json' | 'io'; settings: string }> = {
+  sovra: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'min 1, max 1, concurrency 64' },
+  sovra_defaults: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'defaults' },
+  sovra_concurrency_1: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'max 2, concurrency 1' },
+  hono: { server: 'bare @hono/node-server, handler(c.req.raw)', case: 'json', settings: '' },
+  hono_fast: { server: 'bare @hono/node-server, c.json', case: 'json', settings: '' },
+  workerd: { server: 'workerd serve', case: 'json', settings: '' },
+  io_sovra_defaults: { server: 'sovra (embedded, isolates)', case: 'io', settings: 'defaults' },
+  io_sovra_concurrency_1: { server: 'sovra (embedded, isolates)', case: 'io', settings: 'max 2, concurrency 1' },
+  io_hono_fast: { server: 'bare @hono/node-server, c.json', case: 'io', settings: '' },
 }
 
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  const end = Date.now() + 30_000
-  while (Date.now() < end) {
-    if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before it was ready`)
-    try {
-      if ((await fetch(url)).ok) return
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`${url} not ready within 30 s`)
-}
+// The same flags as `npm start` (package.json); logs and metrics on, as it runs.
+const sovra = (config: string) => (port: number) =>
+  spawn(process.execPath, ['--max-semi-space-size=32', join(ROOT, 'bin/sovra.js'), 'start', '--config', join(HERE, 'fixtures', config), '--port', String(port)], { stdio: 'ignore' })
+const node = (script: string, ...args: string[]) => (port: number) =>
+  spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers', script), String(port), ...args], { stdio: 'ignore', cwd: ROOT })
 
-function toMs(value: string): number {
-  const m = /^([\d.]+)(us|ms|s)$/.exec(value.trim())
-  if (!m) return Number.NaN
-  const n = Number(m[1])
-  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n
-}
-
-const hasWrk = spawnSync('wrk', ['--version']).error === undefined
-
-function load(url: string, seconds: number): LoadResult {
-  if (hasWrk) {
-    const r = spawnSync('wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' })
-    const out = r.stdout
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1])
-    const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '')
-    const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '')
-    const requests = Number(/(\d+) requests in/.exec(out)?.[1])
-    const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0)
-    const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-    const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0)
-    return { rps, p50_ms: p50, p99_ms: p99, requests, errors }
-  }
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j', url], { encoding: 'utf8', maxBuffer: 1 << 26 })
-  const j = JSON.parse(r.stdout) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number }
-  return { rps: j.requests.average, p50_ms: j.latency.p50, p99_ms: j.latency.p99, requests: j.requests.total, errors: j.errors + j.non2xx }
-}
-
-async function contender(name: string, start: (port: number) => ChildProcess, readyPath: string): Promise<LoadResult | { skipped: string }> {
-  const port = await freePort()
-  const child = start(port)
-  try {
-    await waitReady(`http://127.0.0.1:${port}${readyPath}`, child)
-    load(`http://127.0.0.1:${port}/bench/path?q=1`, Math.min(2, DURATION)) // warm-up: JIT, isolates, connections
-    const result = load(`http://127.0.0.1:${port}/bench/path?q=1`, DURATION)
-    process.stderr.write(`  ${name}: ${result.rps.toFixed(0)} req/s, p50 ${result.p50_ms.toFixed(2)} ms, p99 ${result.p99_ms.toFixed(2)} ms, errors ${result.errors}\n`)
-    return result
-  } finally {
-    child.kill('SIGTERM')
-    await new Promise((r) => child.once('exit', r))
-  }
-}
+const CONTENDERS: Contender[] = [
+  { start: sovra('wrangler-compat.toml'), readyPath: '/_sovra/health', paths: { sovra: JSON_PATH } },
+  { start: sovra('defaults.toml'), readyPath: '/_sovra/health', paths: { sovra_defaults: JSON_PATH, io_sovra_defaults: IO_PATH } },
+  { start: sovra('concurrency-1.toml'), readyPath: '/_sovra/health', paths: { sovra_concurrency_1: JSON_PATH, io_sovra_concurrency_1: IO_PATH } },
+  { start: node('hono-bare.ts'), readyPath: '/', paths: { hono: JSON_PATH } },
+  { start: node('hono-fast.ts'), readyPath: '/', paths: { hono_fast: JSON_PATH } },
+  { start: node('hono-fast.ts', 'io'), readyPath: '/', paths: { io_hono_fast: IO_PATH } },
+  {
+    start: (port) => spawn(WORKERD, ['serve', join(HERE, 'fixtures/workerd.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], { stdio: 'ignore' }),
+    readyPath: '/',
+    paths: { workerd: JSON_PATH },
+  },
+]
 
 interface ColdStart {
   p50_ms: number
@@ -135,50 +109,77 @@ async function coldStart(withSpare: boolean): Promise<ColdStart> {
   return { p50_ms: at(0.5), p90_ms: at(0.9), runs: samples.length }
 }
 
-const results: Record<string, LoadResult | { skipped: string }> = {}
-process.stderr.write(`load: ${hasWrk ? 'wrk -t1' : 'autocannon'} -c${CONNECTIONS} for ${DURATION}s each, on ${cpus().length} cores\n`)
-results['sovra'] = await contender('sovra (embedded host, isolates)', (port) =>
-  // The same flags as `npm start` (package.json).
-  spawn(process.execPath, ['--max-semi-space-size=32', join(ROOT, 'bin/sovra.js'), 'start', '--config', join(HERE, 'fixtures/wrangler-compat.toml'), '--port', String(port)], { stdio: 'ignore' }), '/_sovra/health')
-results['hono'] = await contender('bare @hono/node-server (in-process)', (port) =>
-  spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers/hono-bare.ts'), String(port)], { stdio: 'ignore', cwd: ROOT }), '/')
-if (existsSync(WORKERD)) {
-  results['workerd'] = await contender('workerd serve', (port) =>
-    spawn(WORKERD, ['serve', join(HERE, 'fixtures/workerd.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], { stdio: 'ignore' }), '/')
-} else {
-  results['workerd'] = { skipped: 'workerd not installed: npm install --prefix bench/peers' }
-  process.stderr.write('  workerd: skipped (npm install --prefix bench/peers)\n')
+const load = (): string => loadavg().map((n) => n.toFixed(2)).join(', ')
+const loadBefore = load()
+const results: Record<string, LoadResult | Skipped> = {}
+process.stderr.write(`load: ${HAS_WRK ? 'wrk -t1' : 'autocannon'} -c${CONNECTIONS} for ${DURATION}s each (after a 2 s warm-up), on ${cpus().length} cores; load average ${loadBefore}\n`)
+for (const c of CONTENDERS) {
+  const keys = Object.keys(c.paths).filter((k) => ONLY === undefined || ONLY.includes(k))
+  if (keys.length === 0) continue
+  if (keys.includes('workerd') && !existsSync(WORKERD)) {
+    results['workerd'] = { skipped: 'workerd not installed: npm install --prefix bench/peers' }
+    process.stderr.write('  workerd: skipped (npm install --prefix bench/peers)\n')
+    continue
+  }
+  const measured = await serveAndMeasure(c.start, c.readyPath, Object.fromEntries(keys.map((k) => [k, c.paths[k] as string])), DURATION, CONNECTIONS)
+  for (const [key, r] of Object.entries(measured)) {
+    results[key] = r
+    process.stderr.write(`  ${key}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, ${r.cpu_us_per_req ?? '?'} µs CPU/req, errors ${r.errors}\n`)
+  }
 }
-const cold = await coldStart(true)
-const coldFresh = await coldStart(false)
+const runCold = ONLY === undefined || ONLY.includes('cold')
+const cold = runCold ? await coldStart(true) : undefined
+const coldFresh = runCold ? await coldStart(false) : undefined
+const loadAfter = load()
 
-const rps = (k: string) => ('rps' in (results[k] ?? {}) ? (results[k] as LoadResult).rps : undefined)
-const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? Number((a / b).toFixed(2)) : null)
-const sovra = results['sovra'] as LoadResult
+const rps = (k: string): number | undefined => {
+  const r = results[k]
+  return r !== undefined && 'rps' in r ? r.rps : undefined
+}
+const ratio = (a: number | undefined, b: number | undefined): number | null => (a !== undefined && b !== undefined ? Number((a / b).toFixed(2)) : null)
+const atLeast = (value: number | null | undefined, min: number): boolean | null => (value === null || value === undefined ? null : value >= min)
+const sovraJson = results['sovra']
 const summary = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version },
-  load: { tool: hasWrk ? 'wrk -t1' : 'autocannon', connections: CONNECTIONS, duration_s: DURATION },
+  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, load_average_before: loadBefore, load_average_after: loadAfter },
+  load: { tool: HAS_WRK ? 'wrk -t1' : 'autocannon', connections: CONNECTIONS, duration_s: DURATION, io_limit_rps: IO_LIMIT },
   results,
-  ratios: { sovra_to_hono: ratio(rps('sovra'), rps('hono')), sovra_to_workerd: ratio(rps('sovra'), rps('workerd')) },
+  ratios: {
+    sovra_to_hono_fast: ratio(rps('sovra'), rps('hono_fast')),
+    sovra_to_hono: ratio(rps('sovra'), rps('hono')),
+    sovra_to_workerd: ratio(rps('sovra'), rps('workerd')),
+    sovra_defaults_to_hono_fast: ratio(rps('sovra_defaults'), rps('hono_fast')),
+    io_sovra_defaults_to_limit: ratio(rps('io_sovra_defaults'), IO_LIMIT),
+  },
   cold_start: cold,
   cold_start_fresh_thread: coldFresh,
-  targets: {
-    'sovra >= 0.6x hono req/s': (ratio(rps('sovra'), rps('hono')) ?? 0) >= 0.6,
-    'sovra >= 1.3x workerd req/s': ratio(rps('sovra'), rps('workerd')) === null ? null : (ratio(rps('sovra'), rps('workerd')) ?? 0) >= 1.3,
-    'p99 <= 10 ms': sovra.p99_ms <= 10,
-    'cold start p50 <= 50 ms': cold.p50_ms <= 50,
-  },
+  targets: {} as Record<string, boolean | null>,
+}
+summary.targets = {
+  'sovra (concurrency 64) >= 0.6x hono fast req/s': atLeast(summary.ratios.sovra_to_hono_fast, 0.6),
+  'sovra (concurrency 64) >= 1.3x workerd req/s': atLeast(summary.ratios.sovra_to_workerd, 1.3),
+  'sovra (concurrency 64) p99 <= 10 ms': sovraJson !== undefined && 'rps' in sovraJson ? sovraJson.p99_ms <= 10 : null,
+  [`I/O case, defaults >= 0.9x the limit (${IO_LIMIT} req/s)`]: atLeast(summary.ratios.io_sovra_defaults_to_limit, 0.9),
+  'cold start p50 <= 50 ms': cold === undefined ? null : cold.p50_ms <= 50,
 }
 mkdirSync(join(HERE, 'results'), { recursive: true })
 writeFileSync(join(HERE, 'results', 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`)
+writeFileSync(join(HERE, 'results', `http-${summary.date.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(summary, null, 2)}\n`)
 
-const row = (name: string, r: LoadResult | { skipped: string } | undefined) =>
-  r === undefined || 'skipped' in r ? `| ${name} | skipped | | | |` : `| ${name} | ${r.rps.toFixed(0)} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.errors} |`
-console.log(`\n| server | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|`)
-console.log(row('sovra (embedded, isolates)', results['sovra']))
-console.log(row('bare @hono/node-server', results['hono']))
-console.log(row('workerd', results['workerd']))
-console.log(`\nsovra / hono: ${summary.ratios.sovra_to_hono}x   sovra / workerd: ${summary.ratios.sovra_to_workerd}x   cold start p50 ${cold.p50_ms.toFixed(1)} ms (p90 ${cold.p90_ms.toFixed(1)} ms, ${cold.runs} runs; from a fresh thread: p50 ${coldFresh.p50_ms.toFixed(1)} ms)`)
+const fmt = (n: number | null): string => (n === null ? '' : `${n.toFixed(2)}x`)
+console.log(`\n| contender | case | isolates | req/s | / hono fast | / hono c.req.raw | p50 ms | p99 ms | CPU µs/req | errors |\n|---|---|---|---|---|---|---|---|---|---|`)
+for (const [key, row] of Object.entries(ROWS)) {
+  const r = results[key]
+  if (r === undefined) continue
+  if ('skipped' in r) {
+    console.log(`| ${row.server} | ${row.case} | | skipped | | | | | | |`)
+    continue
+  }
+  const base = row.case === 'io' ? 'io_hono_fast' : 'hono_fast'
+  console.log(`| ${row.server} | ${row.case} | ${row.settings} | ${r.rps.toFixed(0)} | ${fmt(ratio(r.rps, rps(base)))} | ${row.case === 'io' ? '' : fmt(ratio(r.rps, rps('hono')))} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.cpu_us_per_req ?? ''} | ${r.errors} |`)
+}
+console.log(`\nsovra / hono fast: ${fmt(summary.ratios.sovra_to_hono_fast) || 'n/a'}   sovra / hono (c.req.raw): ${fmt(summary.ratios.sovra_to_hono) || 'n/a'}   sovra / workerd: ${fmt(summary.ratios.sovra_to_workerd) || 'n/a'}   I/O defaults / limit: ${fmt(summary.ratios.io_sovra_defaults_to_limit) || 'n/a'}`)
+if (cold !== undefined && coldFresh !== undefined) console.log(`cold start p50 ${cold.p50_ms.toFixed(1)} ms (p90 ${cold.p90_ms.toFixed(1)} ms, ${cold.runs} runs; from a fresh thread: p50 ${coldFresh.p50_ms.toFixed(1)} ms)`)
+console.log(`load average before / after: ${loadBefore} / ${loadAfter}`)
 console.log(`targets: ${Object.entries(summary.targets).map(([k, v]) => `${k}: ${v === null ? 'n/a' : v ? 'met' : 'MISSED'}`).join('; ')}`)
-console.log(`written: bench/results/latest.json`)
+console.log('written: bench/results/latest.json')

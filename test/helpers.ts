@@ -9,6 +9,11 @@ import type { HostLogger } from '../runtime/hosts/local/observer.ts'
 export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 /** Test fixture functions. */
 export const FIXTURES = join(ROOT, 'test', 'fixtures', 'functions')
+/**
+ * The timeout for a hook that bundles, deploys, loads a model or starts servers: such setup ran past 30 s on a busy
+ * 2-core CI machine (issue 10, deploy.test.ts), and a timed-out hook fails its whole file.
+ */
+export const HEAVY_HOOK_MS = 120_000
 
 /**
  * Creates a temporary project folder with the given files; removed after the test file.

@@ -90,6 +90,12 @@ export function controlPlane(db: Db) {
       return { ...v, id, createdAt: new Date().toISOString() }
     },
 
+    /** A recorded version by id, or undefined. */
+    async version(id: string): Promise<Pick<VersionRecord, 'id' | 'function' | 'bundleSha256' | 'configSha256'> | undefined> {
+      const r = (await db.query<{ function: string; bundle_sha256: string; config_sha256: string }>('SELECT function, bundle_sha256, config_sha256 FROM sovra_versions WHERE id = $1', [id])).rows[0]
+      return r === undefined ? undefined : { id, function: r.function, bundleSha256: r.bundle_sha256, configSha256: r.config_sha256 }
+    },
+
     /** The routing state of a function, or undefined before its first deploy. */
     async routing(fn: string): Promise<(RoutingState & { previous: string | undefined }) | undefined> {
       const r = (await db.query<{ stable: string; canary: string | null; canary_weight: number; previous: string | null }>('SELECT stable, canary, canary_weight, previous FROM sovra_routes WHERE function = $1', [fn])).rows[0]

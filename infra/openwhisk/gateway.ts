@@ -1,13 +1,17 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { Logger } from '../../runtime/core/observe.ts'
 import type { AddressInfo } from 'node:net'
-import { readFileSync } from 'node:fs'
-import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose'
+import type { JWTPayload } from 'jose'
 import { Counter, Histogram, Registry } from 'prom-client'
 
 import { errorToBody, SovraError } from '../../runtime/core/errors.ts'
 import type { Principal } from '../../runtime/core/context.ts'
+import { createAuthenticator } from '../../runtime/auth/authenticate.ts'
+import { checkBearer } from '../../runtime/auth/bearer.ts'
+import { callerFromIncoming } from '../../runtime/auth/middleware.ts'
+import type { AuthOptions } from '../../runtime/auth/settings.ts'
 import type { AiService } from '../../runtime/core/ports.ts'
-import { timingSafeEqual } from 'node:crypto'
+import { serveAiCall } from '../../runtime/bindings/ai/serve.ts'
 import type { Project } from '../../runtime/config/resolve.ts'
 import { RouteTable } from '../../triggers/http/route-table.ts'
 import { readLimited } from '../../runtime/hosts/local/request.ts'
@@ -16,17 +20,6 @@ import { selectVersion } from '../../triggers/http/version-select.ts'
 import { OutcomeWindows } from '../../triggers/http/outcome-window.ts'
 import { judgeCanary, type RolloutThresholds, type WindowStats } from '../deploy/canary-check.ts'
 
-/** How callers prove who they are: JWTs checked against a JWKS (a file or an URL), with issuer and audience. */
-export interface GatewayAuth {
-  jwks: string
-  issuer?: string | undefined
-  audience?: string | undefined
-  /** Claim holding the caller's groups (default `groups`). */
-  groupsClaim?: string | undefined
-  /** Claim holding the caller's clearance tier (default `clearance`; absent: the lowest tier). */
-  clearanceClaim?: string | undefined
-}
-
 /** What the gateway needs. */
 export interface GatewayOptions {
   project: Project
@@ -34,9 +27,13 @@ export interface GatewayOptions {
   /** `uuid:key` of the namespace the project is deployed in. */
   auth: string
   namespace?: string | undefined
-  /** Without it every caller is anonymous (no principal): only for loopback tests and trusted networks. */
-  jwt?: GatewayAuth | undefined
-  log: { info(f: Record<string, unknown>, m: string): void; warn(f: Record<string, unknown>, m: string): void; error(f: Record<string, unknown>, m: string): void }
+  /**
+   * How callers prove who they are (`Project.auth`: JWKS file or URL, issuer, audience, claim names, dev principals),
+   * checked by the same authenticator as the embedded host's. Without `jwks` every caller is anonymous (lowest
+   * clearance): only for loopback tests and trusted networks.
+   */
+  jwt?: AuthOptions | undefined
+  log: Logger
   port?: number
   hostname?: string
   /** How often the current versions are re-read from the package (ms). */
@@ -66,13 +63,9 @@ export interface Gateway {
   close(): Promise<void>
 }
 
-function claimList(v: unknown): string[] {
-  return Array.isArray(v) ? v.map(String) : typeof v === 'string' ? v.split(/[ ,]+/).filter(Boolean) : []
-}
-
 /**
  * The gateway in front of a cluster (`sovra gateway`): routes from the config (as the embedded host routes),
- * callers authenticated with JWT (jose; JWKS file or URL), then a blocking invoke of the function's current version
+ * callers authenticated by runtime/auth (JWT against a JWKS file or URL, as the embedded host does), then a blocking invoke of the function's current version
  * (recorded in the package by `sovra deploy`) with the raw-http parameters and the verified principal. Admin API
  * (`/_sovra/health`, `/_sovra/metrics`, `/_sovra/functions`), Prometheus metrics and one log line per request.
  * @param options project, cluster, auth settings, logger, address
@@ -86,9 +79,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const byName = new Map(project.functions.map((f) => [f.name, f]))
   let current: Record<string, string> = {}
   let routing: Record<string, { stable: string; canary?: { version: string; weight: number }; pins?: Array<{ attribute: string; value: string; version: string }> }> = {}
-  const jwks = options.jwt === undefined ? undefined
-    : /^https?:\/\//.test(options.jwt.jwks) ? createRemoteJWKSet(new URL(options.jwt.jwks))
-    : createLocalJWKSet(JSON.parse(readFileSync(options.jwt.jwks, 'utf8')) as Parameters<typeof createLocalJWKSet>[0])
+  const authenticate = createAuthenticator(options.jwt ?? {}, project.tiers.names)
 
   const registry = new Registry()
   const requests = new Counter({ name: 'sovra_gateway_requests_total', help: 'Requests by function and status', labelNames: ['function', 'status'] as const, registers: [registry] })
@@ -122,27 +113,6 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     routing = (pkg.annotations?.find((a) => a.key === 'sovra-routing')?.value ?? {}) as typeof routing
   }
 
-  async function authenticate(req: IncomingMessage): Promise<{ principal: Principal; claims: JWTPayload } | undefined> {
-    if (jwks === undefined || options.jwt === undefined) return undefined
-    const header = req.headers.authorization
-    if (header === undefined || !header.startsWith('Bearer ')) throw new SovraError('ERR_UNAUTHENTICATED', `expected Authorization: Bearer <JWT>, received ${header === undefined ? 'no Authorization header' : `a ${header.split(' ')[0]} credential`}`)
-    let payload: JWTPayload
-    try {
-      payload = (await jwtVerify(header.slice(7), jwks, { ...(options.jwt.issuer ? { issuer: options.jwt.issuer } : {}), ...(options.jwt.audience ? { audience: options.jwt.audience } : {}) })).payload
-    } catch (e) {
-      throw new SovraError('ERR_UNAUTHENTICATED', `token refused: ${(e as Error).message}`)
-    }
-    const clearance = payload[options.jwt.clearanceClaim ?? 'clearance']
-    return {
-      claims: payload,
-      principal: {
-        subject: String(payload.sub ?? ''),
-        groups: claimList(payload[options.jwt.groupsClaim ?? 'groups']),
-        clearance: typeof clearance === 'string' && project.tiers.names.includes(clearance) ? clearance : (project.tiers.names[0] as string),
-      },
-    }
-  }
-
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const started = performance.now()
     const url = new URL(req.url ?? '/', 'http://gateway')
@@ -159,12 +129,12 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     try {
       if (fnName === undefined) throw new SovraError('ERR_NOT_FOUND', `no function serves ${url.pathname}`)
       const fn = byName.get(fnName) as NonNullable<ReturnType<typeof byName.get>>
-      const who = await authenticate(req)
-      const principal = who?.principal
+      const who = await authenticate(callerFromIncoming(req))
+      const principal = who.principal
       // A canary on the cluster: the same request id always reaches the same action (x-request-id, else random).
       const split = routing[fnName]
       const requestId = typeof req.headers['x-request-id'] === 'string' ? req.headers['x-request-id'] : undefined
-      const action = chosen = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId: requestId ?? crypto.randomUUID(), ...(split.pins?.length ? { attributes: callerAttributes(req, who?.claims) } : {}) }).version
+      const action = chosen = split === undefined ? current[fnName] : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId: requestId ?? crypto.randomUUID(), ...(split.pins?.length ? { attributes: callerAttributes(req, who.claims, principal) } : {}) }).version
       if (action === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${fnName}" is not deployed to ${options.apihost} (no current version in package ${project.name})`)
       const body = req.method === 'GET' || req.method === 'HEAD' ? new Uint8Array(0) : await readLimited(req, fn.limits.max_body_bytes, fnName)
       const headers: Record<string, string> = {}
@@ -172,7 +142,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const params = {
         __ow_method: (req.method ?? 'GET').toLowerCase(), __ow_path: url.pathname, __ow_query: url.search.slice(1), __ow_headers: headers,
         ...(body.byteLength > 0 ? { __ow_body: Buffer.from(body).toString('base64') } : {}),
-        ...(principal === undefined ? {} : { __sovra_principal: principal }),
+        __sovra_principal: principal,
       }
       const r = await fetch(`${base}/actions/${encodeURIComponent(project.name)}/${encodeURIComponent(action)}?blocking=true&result=true`, {
         method: 'POST', headers: { authorization: authHeader, 'content-type': 'application/json' }, body: JSON.stringify(params),
@@ -213,14 +183,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       const ai = options.ai
       if (ai === undefined) throw new SovraError('ERR_NOT_FOUND', 'this gateway runs no AI router: add [[pools]] to the config and set the secret AI_ROUTER_TOKEN')
       if (req.method !== 'POST' || !['chat', 'embed', 'classify'].includes(op)) throw new SovraError('ERR_NOT_FOUND', `no route ${req.method} /_sovra/ai/${op}; valid: POST /_sovra/ai/chat | embed | classify`)
-      const given = Buffer.from(req.headers.authorization ?? '')
-      const want = Buffer.from(`Bearer ${ai.token}`)
-      if (given.length !== want.length || !timingSafeEqual(given, want)) throw new SovraError('ERR_UNAUTHENTICATED', 'the AI router takes calls from deployed actions only: expected Authorization: Bearer <AI_ROUTER_TOKEN>')
+      checkBearer(req.headers.authorization, ai.token, { secret: 'AI_ROUTER_TOKEN', disabled: 'the AI router is disabled: set the secret AI_ROUTER_TOKEN' })
       const body = JSON.parse(new TextDecoder().decode(await readLimited(req, 16 * 1024 * 1024, 'ai'))) as { function?: string; request?: Record<string, unknown> }
       const fn = byName.get(String(body.function))
-      if (fn === undefined || fn.ai === undefined) throw new SovraError('ERR_TIER_DENIED', `function ${JSON.stringify(body.function)} does not bind AI in this config`)
-      const result = await ai.service.call(op as 'chat', body.request ?? {}, { function: fn.name, tier: fn.tier, timeoutMs: fn.limits.timeout_ms })
-      send(res, 200, result)
+      if (fn === undefined || !fn.bindings.some((b) => b.type === 'ai')) throw new SovraError('ERR_TIER_DENIED', `function ${JSON.stringify(body.function)} does not bind AI in this config`)
+      // The same host side as an isolate's env.AI call (runtime/bindings/ai): one place checks and routes it.
+      const { value } = await serveAiCall(ai.service, { function: fn.name, tier: fn.tier, timeoutMs: fn.limits.timeout_ms }, op, [body.request])
+      send(res, 200, value)
     } catch (e) {
       const mapped = errorToBody(e)
       send(res, mapped.status, mapped.body)
@@ -252,15 +221,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 }
 
 /**
- * What pins match on: `tenant` (the `tenant` claim, else the `x-sovra-tenant` header), `header:<name>`, `claim:<name>`.
+ * What pins match on: `tenant` (the principal's tenant, from `[auth] tenant_claim`, else the `x-sovra-tenant`
+ * header), `header:<name>`, `claim:<name>`.
  * @param req the request
  * @param claims the verified token's claims
+ * @param principal the caller
  */
-function callerAttributes(req: IncomingMessage, claims: JWTPayload | undefined): Record<string, string | undefined> {
+function callerAttributes(req: IncomingMessage, claims: JWTPayload | undefined, principal: Principal): Record<string, string | undefined> {
   const attrs: Record<string, string | undefined> = {}
   for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string') attrs[`header:${k}`] = v
   for (const [k, v] of Object.entries(claims ?? {})) if (typeof v === 'string') attrs[`claim:${k}`] = v
-  attrs['tenant'] = typeof claims?.['tenant'] === 'string' ? claims['tenant'] : attrs['header:x-sovra-tenant']
+  attrs['tenant'] = principal.tenant ?? attrs['header:x-sovra-tenant']
   return attrs
 }
 

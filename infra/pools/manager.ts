@@ -1,4 +1,5 @@
 import { Gauge, type Registry } from 'prom-client'
+import type { Logger } from '../../runtime/core/observe.ts'
 
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { PoolConfig } from '../../runtime/config/pools.ts'
@@ -17,7 +18,7 @@ export interface PoolManagerOptions {
   calendar: BusinessCalendar
   /** Starts a local replica of a pool (default: a `sovra pool serve` child process). */
   spawn: (pool: PoolConfig, id: string, onSettled: (r: ManagedReplica) => void) => ManagedReplica
-  log: { info(f: Record<string, unknown>, m: string): void; warn(f: Record<string, unknown>, m: string): void; error(f: Record<string, unknown>, m: string): void }
+  log: Logger
   /** The clock (tests drive it). */
   now?: () => number
   /** Gauges for replicas, desired counts and surge checks go here. */

@@ -1,19 +1,17 @@
 import { SovraError, type ErrorCode, ERROR_CODES } from '../../runtime/core/errors.ts'
-import type { AiCaller, AiService } from '../../runtime/core/ports.ts'
+import type { AiCaller, AiOp, AiOperations, AiService } from '../../runtime/core/ports.ts'
 import type { TierOrder } from '../../runtime/core/tiers.ts'
+import type { Logger } from '../../runtime/core/observe.ts'
 import type { PoolDirectory, PoolView, Replica } from './replica.ts'
 
-type Op = 'chat' | 'embed' | 'classify'
+type Op = AiOp
 const PATHS: Record<Op, string> = { chat: '/v1/chat/completions', embed: '/v1/embeddings', classify: '/v1/classify' }
 
 /** A failure that may succeed on another replica: nothing reached the caller yet. */
 class RetryableError extends SovraError {}
 
 /** What the router logs per call. */
-export interface RouterLog {
-  info(fields: Record<string, unknown>, msg: string): void
-  warn(fields: Record<string, unknown>, msg: string): void
-}
+export type RouterLog = Pick<Logger, 'info' | 'warn'>
 
 /**
  * The `env.AI` router: picks the pool by model alias, operation, class and the request's tier (never a pool whose
@@ -69,7 +67,9 @@ export class AiRouter implements AiService {
    * basis) and who answered (pool, replica, model digest), with tokens and time, or why it was refused. An auditor
    * reads which model saw which tier of data from these lines.
    */
-  async call(op: Op, request: Record<string, unknown>, caller: AiCaller): Promise<Record<string, unknown>> {
+  async call<K extends AiOp>(op: K, typed: AiOperations[K]['request'], caller: AiCaller): Promise<AiOperations[K]['result']> {
+    // The wire shapes are read field by field below; the port's types are what callers see.
+    const request = typed as unknown as Record<string, unknown>
     const started = performance.now()
     const asked = {
       function: caller.function, op, model: request['model'], tier: request['tier'] ?? caller.tier, class: request['class'],
@@ -83,7 +83,7 @@ export class AiRouter implements AiService {
         tokens_in: usage.input_tokens, tokens_out: usage.output_tokens, total_ms: Math.round(performance.now() - started),
         attempts: (r['timings'] as { attempts: number }).attempts,
       }, 'ai call')
-      return r
+      return r as unknown as AiOperations[K]['result']
     } catch (e) {
       const err = e instanceof SovraError ? e : new SovraError('ERR_INTERNAL', (e as Error).message)
       this.log?.warn({ ...asked, status: err.status, code: err.code, error: err.message, total_ms: Math.round(performance.now() - started) }, 'ai call failed')

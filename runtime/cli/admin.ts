@@ -1,16 +1,18 @@
-import type { Bucket } from '../core/ports.ts'
 import type { Project } from '../config/resolve.ts'
 import { DEFAULT_PORT } from '../hosts/local/host.ts'
-import { deliveriesFor } from '../../triggers/object/match.ts'
-import type { ObjectEvent } from '../core/handlers.ts'
-import { createBucketProvider } from './storage.ts'
-import { needsStore, openStore } from './store.ts'
-import { dbEventQueue } from '../../infra/db/event-queue.ts'
-import type { EventQueue } from '../../triggers/object/queue.ts'
+import { hostFilePath, runningHostUrl } from './host-file.ts'
 
-/** The admin API base URL a command talks to: --url, else the default host address. */
-export function adminUrl(url: string | undefined): string {
-  return (url ?? `http://127.0.0.1:${DEFAULT_PORT}`).replace(/\/+$/, '')
+/**
+ * The admin API base URL a command talks to: `--url`, else the host running on the project's state folder (the
+ * `host.json` it wrote, when its process is alive and answers health), else the default host address. A host on
+ * another port is found, so the command does not fall back to the state that host holds ("database in use").
+ * @param url the `--url` value
+ * @param project the resolved project
+ * @param state the state folder override (`--state`)
+ */
+export async function adminUrl(url: string | undefined, project: Project, state: string | undefined): Promise<string> {
+  const found = url ?? (await runningHostUrl(hostFilePath(project, state))) ?? `http://127.0.0.1:${DEFAULT_PORT}`
+  return found.replace(/\/+$/, '')
 }
 
 /**
@@ -25,29 +27,4 @@ export async function callHost(url: string, path: string, init?: RequestInit): P
   } catch {
     return undefined
   }
-}
-
-/**
- * Opens the project's state directly (no host running): buckets, and the event queue when functions have object
- * triggers, so that writes here queue the same events a host would (delivered when a host starts).
- * @param project the project
- * @param state the state folder override
- */
-export async function openLocalState(project: Project, state: string | undefined): Promise<{ buckets: (name: string) => Bucket; queue: EventQueue | undefined; close(): Promise<void> }> {
-  const db = needsStore(project) ? await openStore(project, state === undefined ? {} : { state }) : undefined
-  const queue = db === undefined ? undefined : dbEventQueue(db)
-  const functions = project.functions.map((f) => ({ name: f.name, triggers: f.worker.object_triggers ?? [] }))
-  const stage = async (event: ObjectEvent): Promise<number[]> => {
-    const deliveries = deliveriesFor(functions, [event])
-    return queue === undefined || deliveries.length === 0 ? [] : (await queue.enqueue(deliveries, { staged: true })).ids
-  }
-  const buckets = createBucketProvider(project, {
-    ...(state === undefined ? {} : { state }),
-    sink: {
-      stage,
-      commit: async (ids) => queue?.release(ids as number[]),
-      abort: async (ids, reason) => queue?.discard(ids as number[], reason),
-    },
-  })
-  return { buckets, queue, close: async () => db?.close() }
 }

@@ -2,7 +2,7 @@ import { loadConfig } from '../config/load.ts'
 import { auditLog } from '../../infra/deploy/audit.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
-import { openStore } from './store.ts'
+import { openStore } from '../../infra/deploy/project-state.ts'
 
 const USAGE = 'sovra audit [--since ISO-TIME] [--limit N] [--json] | sovra audit verify'
 

@@ -2,7 +2,7 @@ import { resolve } from 'node:path'
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
 import { bundleFunction } from '../isolate/bundle.ts'
-import { buildAction } from '../../infra/openwhisk/build.ts'
+import { buildAction } from '../../infra/targets/openwhisk/build.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 

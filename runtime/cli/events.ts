@@ -1,7 +1,8 @@
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
 import type { QueuedEvent } from '../../triggers/object/queue.ts'
-import { adminUrl, callHost, openLocalState } from './admin.ts'
+import { adminUrl, callHost } from './admin.ts'
+import { openLocalState } from '../../infra/deploy/local-state.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 
@@ -16,7 +17,7 @@ export const eventsCommand: Command = {
     const { values, positionals } = parseCommandArgs(replay ? args.slice(1) : args, OPTIONS, USAGE, replay ? 1000 : 0)
     if (values.help) return io.out(USAGE), 0
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const url = adminUrl(values.url)
+    const url = await adminUrl(values.url, project, values.state)
     if (replay) {
       const ids = positionals.map((p) => {
         const n = Number(p)

@@ -7,9 +7,9 @@ import { FunctionSet } from '../hosts/local/functions.ts'
 import { invocationLogger } from '../hosts/local/observer.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
-import { createBucketProvider } from './storage.ts'
+import { createBucketProvider } from '../../infra/deploy/project-state.ts'
 import type { Command } from './command.ts'
-import { startPools } from './ai.ts'
+import { startPools } from '../../infra/pools/start.ts'
 
 const USAGE = 'sovra invoke <fn> [--method M] [--path P] [--data JSON|@file] [--header k:v]... [--scheduled [--cron EXPR]] [--config FILE] [--env NAME]'
 const OPTIONS = {
@@ -54,15 +54,14 @@ export const invokeCommand: Command = {
     if (!path.startsWith('/')) throw new SovraError('ERR_USAGE', `--path: expected a path starting with "/", received ${JSON.stringify(path)}`)
     const log = createLogger({ level: process.env['SOVRA_LOG_LEVEL'] ?? 'warn', destination: process.stderr })
     // A function that binds env.AI gets the config's pools, started for this one invocation.
-    const pools = fn.ai === undefined ? undefined : await startPools(project, { state: values.state, log, onLog: () => undefined })
+    const pools = !fn.bindings.some((b) => b.type === 'ai') ? undefined : await startPools(project, { state: values.state, log, onLog: () => undefined })
     let set: FunctionSet
     try {
       set = await FunctionSet.load(project, {
         only: [name],
         isolates: { min: 1, max: 1 },
-        buckets: createBucketProvider(project),
+        services: { buckets: createBucketProvider(project), ...(pools === undefined ? {} : { ai: pools.router }) },
         observer: { onInvocation: invocationLogger(log) },
-        ...(pools === undefined ? {} : { ai: pools.router }),
       })
     } catch (e) {
       await pools?.close()

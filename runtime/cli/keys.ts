@@ -5,7 +5,7 @@ import { addToTrustFile } from '../../infra/registry/trust.ts'
 import { ARTIFACT_KINDS } from '../../infra/registry/manifest.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
-import { audit, keysDir, loadTrust, trustFile } from './registry.ts'
+import { audit, keysDir, loadTrust, trustFile } from '../../infra/deploy/project-state.ts'
 
 const USAGE = 'sovra keys gen [--name NAME] [--kinds model,bundle,...] | sovra keys ls'
 const OPTIONS = { ...COMMON_OPTIONS, name: { type: 'string' }, kinds: { type: 'string' } } as const

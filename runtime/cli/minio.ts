@@ -3,11 +3,11 @@ import { resolve } from 'node:path'
 
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
-import { BRIDGE_ACTION } from '../../infra/openwhisk/build.ts'
-import { minioCommands } from '../../infra/openwhisk/desired.ts'
+import { BRIDGE_ACTION } from '../../infra/targets/openwhisk/build.ts'
+import { minioCommands } from '../../infra/targets/openwhisk/desired.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
-import { owTarget } from './openwhisk-target.ts'
+import { owTarget } from '../../infra/targets/openwhisk/cluster.ts'
 
 const USAGE = 'sovra minio config [--target openwhisk|local] [--apihost URL] [--namespace NS] [--url HOST_URL] [--alias minio] [--out FILE]'
 const OPTIONS = { ...COMMON_OPTIONS, target: { type: 'string' }, apihost: { type: 'string' }, namespace: { type: 'string' }, url: { type: 'string' }, alias: { type: 'string' }, out: { type: 'string' } } as const
@@ -24,7 +24,7 @@ export const minioCommand: Command = {
     if (values.help === true) return io.out(USAGE), 0
     if (sub !== 'config') throw new SovraError('ERR_USAGE', `unknown subcommand ${JSON.stringify(sub ?? '')}; valid: config\nusage: ${USAGE}`)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    if (!project.functions.some((f) => (f.worker.object_triggers?.length ?? 0) > 0)) throw new SovraError('ERR_USAGE', 'no function has object_triggers: there is nothing for MinIO to notify')
+    if (!project.functions.some((f) => f.objectTriggers.length > 0)) throw new SovraError('ERR_USAGE', 'no function has object_triggers: there is nothing for MinIO to notify')
     let endpoint: string
     if ((values.target ?? 'openwhisk') === 'openwhisk') {
       const { apihost, namespace } = owTarget(project, values)

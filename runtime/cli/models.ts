@@ -7,7 +7,7 @@ import { describeModelFile } from '../../infra/pools/model-file.ts'
 import { loadKey } from '../../infra/registry/keys.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
-import { actor, audit, keysDir, loadTrust, openRegistry } from './registry.ts'
+import { actor, audit, keysDir, loadTrust, openRegistry } from '../../infra/deploy/project-state.ts'
 
 const USAGE = `sovra models make-tiny [--out DIR]
        sovra models push <file> --name N [--version V] [--lineage ref,...] [--legal-basis B] [--retention R] [--key NAME]

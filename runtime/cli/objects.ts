@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
-import { adminUrl, callHost, openLocalState } from './admin.ts'
+import { adminUrl, callHost } from './admin.ts'
+import { openLocalState } from '../../infra/deploy/local-state.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command, Io } from './command.ts'
 
@@ -36,7 +37,7 @@ export const objectsCommand: Command = {
     const { values, positionals } = parseCommandArgs(rest, OPTIONS, USAGE, 1)
     if (values.help || sub === undefined) return io.out(USAGE), sub === undefined ? 2 : 0
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const url = adminUrl(values.url)
+    const url = await adminUrl(values.url, project, values.state)
     const write = io.write ?? ((s: string) => void process.stdout.write(s))
     switch (sub) {
       case 'put': {

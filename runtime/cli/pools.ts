@@ -44,12 +44,13 @@ export const poolsCommand: Command = {
     const { values } = parseCommandArgs(args, OPTIONS, USAGE)
     if (values.help) return io.out(USAGE), 0
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const res = await callHost(adminUrl(values.url), '/_sovra/pools')
+    const url = await adminUrl(values.url, project, values.state)
+    const res = await callHost(url, '/_sovra/pools')
     if (res !== undefined && !res.ok) return io.err(`${res.status}: ${await res.text()}`), 1
     const live = res !== undefined
     const pools = live ? ((await res.json()) as PoolSummary[]) : fromConfig(project)
     if (values.json === true) return io.out(JSON.stringify(pools, null, 2)), 0
-    if (!live) io.err(`no host answers at ${adminUrl(values.url)}: showing the config (start one with: sovra start)`)
+    if (!live) io.err(`no host answers at ${url}: showing the config (start one with: sovra start)`)
     if (pools.length === 0) return io.out('no pools: add a [[pools]] table to the config'), 0
     const rows = [['POOL', 'MODEL', 'ENGINE', 'TIER/CLASS', 'REPLICAS', 'QUEUE', 'P95/BUDGET', 'SCALER', 'SURGE']]
     for (const p of pools) {

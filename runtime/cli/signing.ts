@@ -10,7 +10,7 @@ import { ARTIFACT_KINDS, ManifestSchema, type ArtifactKind } from '../../infra/r
 import { sha256File } from '../../infra/pools/model-file.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
-import { actor, audit, keysDir, loadTrust, openRegistry } from './registry.ts'
+import { actor, audit, keysDir, loadTrust, openRegistry } from '../../infra/deploy/project-state.ts'
 
 const SIGN_USAGE = 'sovra sign <file> [--key NAME] [--kind bundle|model|prompt|eval|dataset] [--name N] [--version V]'
 const VERIFY_USAGE = 'sovra verify <file | registry:NAME@sha256:...> [--kind model]'

@@ -1,17 +1,13 @@
-import { existsSync, watch } from 'node:fs'
-import { join } from 'node:path'
+import { watch } from 'node:fs'
 import { loadConfig } from '../config/load.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
 import type { Project } from '../config/resolve.ts'
 import { LocalHost, DEFAULT_HOSTNAME, DEFAULT_PORT } from '../hosts/local/host.ts'
 import { lateSink } from '../hosts/local/object-events.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
-import { createBucketProvider, stateDir } from './storage.ts'
-import { enableControlPlane } from './versions.ts'
-import { needsStore, openStore } from './store.ts'
-import { startPools } from './ai.ts'
-import { dbCronStore } from '../../infra/db/cron-store.ts'
-import { dbEventQueue } from '../../infra/db/event-queue.ts'
+import { hostFilePath, writeHostFile } from './host-file.ts'
+import { enableControlPlane } from '../../infra/deploy/control-loop.ts'
+import { assemble } from '../../infra/deploy/assemble.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parseCount, parsePort } from './args.ts'
@@ -46,47 +42,33 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
 
   /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
   const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
-    const stateOpt = values.state === undefined ? {} : { state: values.state }
-    // The store also holds the control plane's versions once something was deployed with `sovra deploy`.
-    const hasStore = needsStore(project) || existsSync(join(stateDir(project, values.state), 'db')) || (process.env['SOVRA_DATABASE_URL'] ?? project.config.database?.url) !== undefined
-    const db = hasStore ? await openStore(project, stateOpt) : undefined
-    const hasObjectTriggers = project.functions.some((f) => (f.worker.object_triggers?.length ?? 0) > 0)
     // fs bucket writes become object events; the host exists only after the buckets, hence the late reference.
     const ref: { host?: LocalHost } = {}
-    const buckets = createBucketProvider(project, {
-      ...stateOpt,
-      sink: lateSink(() => ref.host?.events?.sink()),
-    })
-    let host: LocalHost
     const metrics = createPromMetrics()
-    let pools: Awaited<ReturnType<typeof startPools>>
+    const parts = await assemble(project, { state: values.state, log, metrics: metrics.registry, sink: lateSink(() => ref.host?.events?.sink()) })
+    let host: LocalHost
     try {
-      // Pools first: functions that bind env.AI load against warm replicas.
-      pools = await startPools(project, { state: values.state, log, registry: metrics.registry })
-      host = await LocalHost.start({
-        project, log, metrics, port: listenPort, hostname, buckets,
-        ...(db === undefined ? {} : { crons: { store: dbCronStore(db) } }),
-        ...(db !== undefined && hasObjectTriggers ? { events: { queue: dbEventQueue(db) } } : {}),
-        ...(pools === undefined ? {} : { ai: pools.router, pools: pools.manager }),
-      })
+      host = await LocalHost.start({ project, log, metrics, port: listenPort, hostname, ...parts.hostOptions() })
       ref.host = host
     } catch (error) {
-      await pools?.close()
-      await db?.close()
+      await parts.close()
       throw error
     }
+    const { db, pools } = parts
     const stopControlPlane = db === undefined ? undefined : await enableControlPlane(host, project, db, { state: values.state, log })
     const poolNote = pools === undefined ? '' : `; pools ${project.pools.map((p) => p.name).join(', ')}`
     io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}${poolNote}`)
     const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
+    // CLI commands find this host through the file (any port), not only at the default address.
+    const removeHostFile = writeHostFile(hostFilePath(project, values.state), host.url)
     return {
       port: Number(new URL(host.url).port),
       stop: async (graceMs) => {
+        removeHostFile()
         await stopWatching?.()
         stopControlPlane?.()
         await host.close(graceMs)
-        await pools?.close()
-        await db?.close()
+        await parts.close()
       },
     }
   }

@@ -2,17 +2,17 @@ import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
 import { parseSchedule } from '../../triggers/cron/schedule.ts'
 import { FunctionSet } from '../hosts/local/functions.ts'
-import { DEFAULT_PORT } from '../hosts/local/host.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
-import { createBucketProvider } from './storage.ts'
-import { adminUrl, callHost, openLocalState } from './admin.ts'
+import { createBucketProvider } from '../../infra/deploy/project-state.ts'
+import { adminUrl, callHost } from './admin.ts'
+import { openLocalState } from '../../infra/deploy/local-state.ts'
 import { syntheticEvent } from '../../triggers/object/synthetic.ts'
 import { deliveriesFor } from '../../triggers/object/match.ts'
 import type { Io } from './command.ts'
 
 const LIST_USAGE = 'sovra triggers [--config FILE] [--env NAME]'
-const FIRE_USAGE = 'sovra trigger cron <fn> [--cron EXPR] | sovra trigger object <bucket>/<key> [--type created|removed]  [--url http://127.0.0.1:8787] [--config FILE] [--env NAME]'
+const FIRE_USAGE = 'sovra trigger cron <fn> [--cron EXPR] | sovra trigger object <bucket>/<key> [--type created|removed]  [--url URL] [--config FILE] [--env NAME]'
 
 /** `sovra triggers`: every function's routes and crons, with the next 5 run times of each cron. */
 export const triggersCommand: Command = {
@@ -29,7 +29,7 @@ export const triggersCommand: Command = {
         const s = parseSchedule({ function: fn.name, cron, timezone: fn.timezone, startDate: fn.startDate, stopDate: fn.stopDate })
         io.out(`  cron    ${cron}  (${fn.timezone ?? 'UTC'})  next: ${s.upcoming(5, now).map((t) => new Date(t).toISOString()).join(', ') || 'none (past stop_date)'}`)
       }
-      for (const t of fn.worker.object_triggers ?? []) io.out(`  object  ${JSON.stringify(t)}`)
+      for (const t of fn.objectTriggers) io.out(`  object  ${JSON.stringify(t)}`)
     }
     return 0
   },
@@ -56,7 +56,7 @@ export const triggerCommand: Command = {
     if (cron === undefined || (values.cron !== undefined && !fn.crons.includes(values.cron))) {
       throw new SovraError('ERR_USAGE', `function "${name}" has ${fn.crons.length === 0 ? 'no crons' : `crons ${fn.crons.map((c) => JSON.stringify(c)).join(', ')}`}${values.cron === undefined ? '' : `, not ${JSON.stringify(values.cron)}`}`)
     }
-    const url = values.url ?? `http://127.0.0.1:${DEFAULT_PORT}`
+    const url = await adminUrl(values.url, project, values.state)
     let res: Response | undefined
     try {
       res = await fetch(`${url}/_sovra/triggers/cron/${encodeURIComponent(name)}?cron=${encodeURIComponent(cron)}`, { method: 'POST' })
@@ -69,7 +69,7 @@ export const triggerCommand: Command = {
       return res.ok ? 0 : 1
     }
     io.err(`no host answers at ${url}; running the scheduled handler once here (not recorded)`)
-    const set = await FunctionSet.load(project, { only: [name], isolates: { min: 1, max: 1 }, buckets: createBucketProvider(project) })
+    const set = await FunctionSet.load(project, { only: [name], isolates: { min: 1, max: 1 }, services: { buckets: createBucketProvider(project) } })
     try {
       const r = await (set.get(name) as NonNullable<ReturnType<FunctionSet['get']>>).pool.run('scheduled', { cron, scheduledTime: Date.now() }, { trigger: 'invoke' })
       io.out(`cron ${name}: ${r.ok ? 'ok' : `failed (${r.error?.message ?? 'unknown error'})`}`)
@@ -91,7 +91,7 @@ async function triggerObject(args: string[], io: Io): Promise<number> {
   const bucket = target.slice(0, slash)
   const key = target.slice(slash + 1)
   const { project } = loadConfig({ configPath: values.config, env: values.env })
-  const url = adminUrl(values.url)
+  const url = await adminUrl(values.url, project, values.state)
   const res = await callHost(url, '/_sovra/triggers/object', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bucket, key, type }) })
   if (res !== undefined) {
     if (!res.ok) return io.err(`${res.status}: ${await res.text()}`), 1
@@ -103,7 +103,7 @@ async function triggerObject(args: string[], io: Io): Promise<number> {
   try {
     if (state.queue === undefined) throw new SovraError('ERR_USAGE', 'no function has object_triggers; there is no event queue')
     const event = await syntheticEvent(bucket, key, type, state.buckets)
-    const deliveries = deliveriesFor(project.functions.map((f) => ({ name: f.name, triggers: f.worker.object_triggers ?? [] })), [event])
+    const deliveries = deliveriesFor(project.functions.map((f) => ({ name: f.name, triggers: f.objectTriggers })), [event])
     const r = await state.queue.enqueue(deliveries)
     io.out(`object event ${type} ${bucket}/${key}: matched ${deliveries.length} function(s), queued ${r.inserted} (they run when a host starts)`)
     return 0

@@ -2,13 +2,15 @@ import { existsSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import { DEFAULT_TIERS, TierOrder } from '../core/tiers.ts'
 import { isSovraError, SovraError } from '../core/errors.ts'
-import { validateBucketName } from '../core/object-keys.ts'
 import { normalizeRoute, RouteTable } from '../../triggers/http/route-table.ts'
 import { parseSchedule } from '../../triggers/cron/schedule.ts'
 import { DEFAULT_ISOLATES, DEFAULT_LIMITS, type Config, type FunctionConfig, type Worker } from './schema.ts'
 import { show, type Diagnostic } from './diagnostics.ts'
 import type { SecretStore } from './secrets.ts'
 import { resolvePools, type PoolConfig } from './pools.ts'
+import { resolveAuth, type AuthSettings } from '../auth/settings.ts'
+import { BINDINGS, type Binding } from '../bindings/registry.ts'
+import type { ResolveContext } from '../bindings/define.ts'
 
 /** Paths under this prefix belong to the admin API, never to functions. */
 export const ADMIN_PREFIX = '/_sovra/'
@@ -32,11 +34,13 @@ export interface Project {
   secrets: SecretStore
   /** The validated document with the environment applied, for capabilities that read their own tables. */
   config: Config
+  /** How callers become principals (`[auth]`, or the deprecated `[gateway]` table mapped onto it). */
+  auth: AuthSettings
 }
 
 // Keys wrangler does not inherit from the top level into an environment (they must be restated per env).
 // Ref: https://developers.cloudflare.com/workers/wrangler/environments/ ("non-inheritable keys").
-const NON_INHERITABLE = ['vars', 'r2_buckets', 'vectorize', 'ai', 'services'] as const
+const NON_INHERITABLE = ['vars', 'r2_buckets', 'vectorize', 'ai', 'services', 'bindings'] as const
 
 /**
  * Resolves a validated config into functions: applies `[env.NAME]`, lets each `[[functions]]` entry inherit the
@@ -88,6 +92,10 @@ export function resolveProject(
   } else {
     workers = [{ worker: inherited as Worker, path: '' }]
   }
+
+  const resolved = resolvePools(top.pools ?? [], { dir, file, tiers, defaultTier })
+  diagnostics.push(...resolved.diagnostics)
+  const poolNames = resolved.pools.map((p) => p.name)
 
   const functions: FunctionConfig[] = []
   const routes: Array<{ pattern: string; target: string }> = []
@@ -142,18 +150,7 @@ export function resolveProject(
     if (isolates.min > isolates.max) {
       error(at('isolates'), `isolates.min (${isolates.min}) is above isolates.max (${isolates.max}); min must be <= max`)
     }
-    const buckets: FunctionConfig['buckets'] = []
-    ;(worker.r2_buckets ?? []).forEach((b, i) => {
-      const bucket = b.bucket_name
-      if (bucket === undefined) return error(at(`r2_buckets[${i}].bucket_name`), `expected the bucket name for binding ${show(b.binding)}, received nothing`)
-      try {
-        validateBucketName(bucket)
-      } catch (e) {
-        return error(at(`r2_buckets[${i}].bucket_name`), isSovraError(e) ? e.message : String(e))
-      }
-      if (!/^[A-Za-z_$][\w$]*$/.test(b.binding)) return error(at(`r2_buckets[${i}].binding`), `expected a JavaScript identifier for env (e.g. "DOCS"), received ${show(b.binding)}`)
-      buckets.push({ binding: b.binding, bucket })
-    })
+    const bindings = resolveBindings(worker, { at, error, warn, pools: poolNames })
     const vars = { ...(worker.vars ?? {}) }
     for (const name of Object.keys(vars)) {
       if (secretNames.includes(name)) warn(at(`vars.${name}`), `var ${show(name)} is shadowed by a secret of the same name`)
@@ -183,10 +180,10 @@ export function resolveProject(
       catchUpCrons: worker.missed_crons !== 'skip',
       compatibility_date: worker.compatibility_date,
       compatibility_flags: worker.compatibility_flags ?? [],
-      buckets,
-      ai: worker.ai?.binding,
+      bindings,
       risk: worker.risk ?? 'low',
-      worker,
+      objectTriggers: worker.object_triggers ?? [],
+      rollout: worker.rollout ?? {},
     })
   }
 
@@ -196,23 +193,41 @@ export function resolveProject(
     error('routes', isSovraError(e) ? e.message : String(e))
   }
 
-  const resolved = resolvePools(top.pools ?? [], { dir, file, tiers, defaultTier })
-  diagnostics.push(...resolved.diagnostics)
-  const poolNames = new Set(resolved.pools.map((p) => p.name))
   resolved.pools.forEach((p, i) => {
     if (p.apiKeySecret !== undefined && !secrets.has(p.apiKeySecret)) {
       error(`pools[${i}].api_key_secret`, `pool ${show(p.name)} needs secret ${show(p.apiKeySecret)}, which is not set; put it in .dev.vars or set SOVRA_SECRET_${p.apiKeySecret}`)
     }
   })
-  functions.forEach((f, i) => {
-    if (f.ai !== undefined && !/^[A-Za-z_$][\w$]*$/.test(f.ai)) error(`functions[${i}].ai.binding`, `expected a JavaScript identifier for env (e.g. "AI"), received ${show(f.ai)}`)
-    if (f.ai !== undefined && poolNames.size === 0) warn(`functions[${i}].ai`, `function ${show(f.name)} binds ${f.ai} but the config declares no [[pools]]; every call will fail`)
-  })
+
+  const auth = resolveAuth(top, { dir, file, tiers })
+  diagnostics.push(...auth.diagnostics)
 
   const name = top.name ?? functions[0]?.name ?? 'sovra'
-  return { project: { file, dir, name, env: options.env, tiers, functions, pools: resolved.pools, secrets, config: top }, diagnostics }
+  return { project: { file, dir, name, env: options.env, tiers, functions, pools: resolved.pools, secrets, config: top, auth: auth.auth }, diagnostics }
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
   return Object.fromEntries(Object.entries(o).filter(([, val]) => val !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> }
+}
+
+/**
+ * Every binding of one worker: each kind reads its wrangler table and its native `bindings` entries; an `env` name
+ * bound twice is an error naming both.
+ * @param worker the merged worker table
+ * @param ctx where diagnostics go
+ */
+function resolveBindings(worker: Worker, ctx: ResolveContext): Binding[] {
+  const native = worker.bindings ?? []
+  const out: Binding[] = []
+  for (const kind of Object.values(BINDINGS)) {
+    const mine = native.filter((b) => b.type === kind.type) as never[]
+    out.push(...(kind.resolve(worker, mine, ctx) as Binding[]))
+  }
+  const seen = new Map<string, string>()
+  for (const b of out) {
+    const before = seen.get(b.name)
+    if (before !== undefined) ctx.error(ctx.at('bindings'), `env name ${show(b.name)} is bound twice (${before} and ${b.type}); give each binding its own name`)
+    seen.set(b.name, b.type)
+  }
+  return out
 }

@@ -2,11 +2,19 @@ import * as v from 'valibot'
 
 import { nonNegativeInt, positiveInt } from './numbers.ts'
 import { CalendarSchema, PoolSchema } from './pools.ts'
+import { AuthSchema } from '../auth/schema.ts'
+import { BindingSchema, type Binding } from '../bindings/registry.ts'
 
 /** Default limits when config says nothing (issue: timeout 30 s, 256 MiB, 1 MiB bodies). */
 export const DEFAULT_LIMITS = { timeout_ms: 30_000, memory_mb: 256, max_body_bytes: 1024 * 1024 } as const
-/** Default isolate pool per function. */
-export const DEFAULT_ISOLATES = { min: 1, max: 2, concurrency: 1, queue: 256 } as const
+/**
+ * Default isolate pool per function: up to 64 invocations at once in each isolate, as Workers run many requests in
+ * one isolate. Functions here mostly wait (env.AI, buckets, remote APIs): with concurrency 1 two isolates served two
+ * callers and queued the rest (10 req/s for a 200 ms wait under 50 callers; 64: 250). The price is the blast
+ * radius: a timeout or OOM terminates the isolate and every invocation in it; set `concurrency = 1` for untrusted
+ * or CPU-heavy functions (README, "Isolates and limits"; bench/run.ts measures both).
+ */
+export const DEFAULT_ISOLATES = { min: 1, max: 2, concurrency: 64, queue: 256 } as const
 
 const name = v.pipe(
   v.string(),
@@ -50,8 +58,32 @@ export const RouteSchema = v.union([
 
 const VarValueSchema = v.union([v.string(), v.number(), v.boolean(), v.array(v.unknown()), v.record(v.string(), v.unknown())])
 
+/** `rollout`: canary thresholds; the controller rolls a canary back when it crosses them (compared with stable). */
+export const RolloutSchema = v.object({
+  max_error_rate: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
+  max_p95_ms: v.optional(v.pipe(v.number(), v.minValue(1))),
+  min_requests: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
+  window_s: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10))),
+  /** Promotion needs a passing eval run id (`sovra rollout promote <fn> --eval-run ID`). */
+  require_eval: v.optional(v.boolean()),
+})
+/** A function's rollout settings as written (defaults are applied where they are used). */
+export type Rollout = v.InferOutput<typeof RolloutSchema>
+
+/** One `object_triggers` entry: which bucket events run the function's `object` handler. */
+export const ObjectTriggerSchema = v.object({
+  bucket: v.string(),
+  events: v.optional(v.array(v.picklist(['created', 'removed']))),
+  prefix: v.optional(v.string()),
+  suffix: v.optional(v.string()),
+  /** Retries after the first attempt before the event is dead-lettered (default 5). */
+  max_retries: v.optional(nonNegativeInt(50)),
+})
+/** An object trigger as written. */
+export type ObjectTrigger = v.InferOutput<typeof ObjectTriggerSchema>
+
 /** Keys a worker (the top level, a `[[functions]]` entry or an `[env.NAME]`) may carry. */
-export const WORKER_ENTRIES = {
+const WORKER_TABLES = {
   name: v.optional(name),
   main: v.optional(v.pipe(v.string(), v.minLength(1))),
   compatibility_date: v.optional(v.pipe(v.string(), v.isoDate('a date like 2025-01-31'))),
@@ -73,14 +105,7 @@ export const WORKER_ENTRIES = {
   /** Risk class: how many approvals (0, 1, 2) a deploy or promotion needs. */
   risk: v.optional(v.picklist(['low', 'medium', 'high'])),
   /** Canary thresholds: the controller rolls a canary back when it crosses them (compared with stable). */
-  rollout: v.optional(v.object({
-    max_error_rate: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(1))),
-    max_p95_ms: v.optional(v.pipe(v.number(), v.minValue(1))),
-    min_requests: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
-    window_s: v.optional(v.pipe(v.number(), v.integer(), v.minValue(10))),
-    /** Promotion needs a passing eval run id (`sovra rollout promote <fn> --eval-run ID`). */
-    require_eval: v.optional(v.boolean()),
-  })),
+  rollout: v.optional(RolloutSchema),
   secrets: v.optional(v.array(v.string())),
   crons: v.optional(v.array(v.string())),
   timezone: v.optional(v.string()),
@@ -89,15 +114,21 @@ export const WORKER_ENTRIES = {
   stop_date: v.optional(v.string()),
   /** Crons missed while the host was down: run the latest once at start (default), or skip them. */
   missed_crons: v.optional(v.picklist(['run-once', 'skip'])),
-  object_triggers: v.optional(v.array(v.object({
-    bucket: v.string(),
-    events: v.optional(v.array(v.picklist(['created', 'removed']))),
-    prefix: v.optional(v.string()),
-    suffix: v.optional(v.string()),
-    /** Retries after the first attempt before the event is dead-lettered (default 5). */
-    max_retries: v.optional(nonNegativeInt(50)),
-  }))),
+  object_triggers: v.optional(v.array(ObjectTriggerSchema)),
   isolates: v.optional(IsolatesSchema),
+} as const
+
+/**
+ * A worker's tables without the native `bindings` list: what a binding kind reads its wrangler keys from (kept apart
+ * so the binding schemas, which the list is made of, do not depend on themselves).
+ */
+export type WorkerTables = v.InferOutput<v.ObjectSchema<typeof WORKER_TABLES, undefined>>
+
+/** Keys a worker may carry: its tables plus sovra's own form of bindings. */
+export const WORKER_ENTRIES = {
+  ...WORKER_TABLES,
+  /** One list, each entry typed by `type` (wrangler's `[[r2_buckets]]`, `[ai]`, ... map onto it). */
+  bindings: v.optional(v.array(BindingSchema)),
 } as const
 
 /** A worker's keys. */
@@ -131,7 +162,9 @@ export const ConfigSchema = v.object({
     public_key: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a base64 ed25519 public key (32 bytes) as sovra keys gen prints it')),
     kinds: v.optional(v.array(v.picklist(['bundle', 'model', 'prompt', 'eval', 'dataset']))),
   }))),
-  /** `sovra gateway`: how callers are authenticated (JWT checked against a JWKS file or URL). */
+  /** How callers become principals on every host (JWT against a JWKS, dev principals on loopback). */
+  auth: v.optional(AuthSchema),
+  /** Deprecated alias of `[auth]` (jwks, issuer, audience, groups_claim, clearance_claim), mapped onto it. */
   gateway: v.optional(v.object({
     jwks: v.pipe(v.string(), v.minLength(1)),
     issuer: v.optional(v.string()),
@@ -178,12 +211,12 @@ export interface FunctionConfig {
   catchUpCrons: boolean
   compatibility_date: string | undefined
   compatibility_flags: string[]
-  /** Bucket bindings: `env[binding]` is the bucket named `bucket`. */
-  buckets: Array<{ binding: string; bucket: string }>
+  /** Every binding (`env[name]`), of every kind, from wrangler's tables and the native `bindings` list. */
+  bindings: Binding[]
   /** Risk class (approvals needed to deploy or promote: low 0, medium 1, high 2). */
   risk: 'low' | 'medium' | 'high'
-  /** The `env` name of the inference binding (`[ai] binding = "AI"`), if any. */
-  ai: string | undefined
-  /** The merged worker table, for bindings that later capabilities resolve. */
-  worker: Worker
+  /** Object-storage events that run the `object` handler. */
+  objectTriggers: ObjectTrigger[]
+  /** Canary thresholds and promotion rules. */
+  rollout: Rollout
 }

@@ -13,12 +13,20 @@ export interface Invocation {
   readonly trigger: TriggerKind
 }
 
-/** A verified caller. Present only when the host authenticated the request. */
+/**
+ * The caller of an HTTP invocation, as the host established it ([auth]: a verified JWT, or a dev principal on
+ * loopback). Every HTTP invocation has one: a caller who proved nothing is `{ subject: 'anonymous', groups: [],
+ * clearance: <lowest tier>, anonymous: true }`. Cron and object invocations have none.
+ */
 export interface Principal {
   readonly subject: string
   readonly groups: readonly string[]
   /** The highest tier of data this caller may see. */
   readonly clearance: string
+  /** The caller's tenant (the token's tenant claim, or the dev principal's), when it has one. */
+  readonly tenant?: string
+  /** True only for the anonymous principal (no credentials); absent for verified callers. */
+  readonly anonymous?: boolean
 }
 
 /**
@@ -32,5 +40,6 @@ export interface ExecutionContext {
   /** Epoch milliseconds after which the invocation is stopped. */
   readonly deadline: number
   readonly invocation: Invocation
+  /** The caller: always set for HTTP (anonymous when it proved nothing), undefined for crons and object events. */
   readonly principal: Principal | undefined
 }

@@ -89,6 +89,22 @@ export function isSovraError(value: unknown): value is SovraError {
   )
 }
 
+/**
+ * Rebuilds an error that crossed a boundary as plain data (a thread message, an HTTP body): a real
+ * {@link SovraError} when it carries a known code, else an Error with the same name and message.
+ * @param parts the error's name, message, code and details
+ */
+export function reviveError(parts: { name?: string; message?: string; code?: string; details?: Record<string, unknown> }): Error {
+  const message = parts.message ?? 'unknown error'
+  if (parts.code !== undefined && parts.code in ERROR_CODES) {
+    return new SovraError(parts.code as ErrorCode, message, parts.details === undefined ? {} : { details: parts.details })
+  }
+  const e = new Error(message)
+  e.name = parts.name ?? 'Error'
+  if (parts.code !== undefined) (e as Error & { code?: string }).code = parts.code
+  return e
+}
+
 /** The JSON body of every error response sovra produces. */
 export interface ErrorBody {
   error: { code: ErrorCode; message: string; invocation_id?: string } & Record<string, unknown>

@@ -148,12 +148,35 @@ export interface ClassifyResult extends InferenceInfo {
   results: Array<Array<{ label: string; score: number }>>
 }
 
+/** Embedding request: one or several texts. */
+export interface EmbedRequest extends InferenceOptions {
+  input: string | string[]
+}
+
+/** Classification request: one or several texts. */
+export interface ClassifyRequest extends InferenceOptions {
+  input: string | string[]
+}
+
 /** Inference through the pools (`env.AI`). */
 export interface Ai {
   chat<T = unknown>(request: ChatRequest<T>): Promise<ChatResult<T>>
-  embed(request: { input: string | string[] } & InferenceOptions): Promise<EmbedResult>
-  classify(request: { input: string | string[] } & InferenceOptions): Promise<ClassifyResult>
+  embed(request: EmbedRequest): Promise<EmbedResult>
+  classify(request: ClassifyRequest): Promise<ClassifyResult>
 }
+
+/**
+ * The operations of the AI service with their request and result types. On the host side a chat request's
+ * `schema` is a JSON Schema (the isolate converted a valibot schema before sending it).
+ */
+export interface AiOperations {
+  chat: { request: ChatRequest & { schema?: Record<string, unknown> }; result: ChatResult }
+  embed: { request: EmbedRequest; result: EmbedResult }
+  classify: { request: ClassifyRequest; result: ClassifyResult }
+}
+
+/** One AI operation's name. */
+export type AiOp = keyof AiOperations
 
 /** Who is calling the AI service: the function and its tier (the default tier of its requests). */
 export interface AiCaller {
@@ -165,7 +188,7 @@ export interface AiCaller {
 
 /** The host side of `env.AI`: routes a call to a pool replica (implemented by infra/pools). */
 export interface AiService {
-  call(op: 'chat' | 'embed' | 'classify', request: Record<string, unknown>, caller: AiCaller): Promise<Record<string, unknown>>
+  call<K extends AiOp>(op: K, request: AiOperations[K]['request'], caller: AiCaller): Promise<AiOperations[K]['result']>
 }
 
 /** A vector to store, with its ACL. */

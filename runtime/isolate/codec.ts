@@ -3,6 +3,7 @@
  * Uint8Array with their buffers transferred, never copied twice.
  */
 import type { Invocation, ObjectEvent, Principal } from '../core/index.ts'
+import type { Binding } from '../bindings/registry.ts'
 
 /**
  * Headers as one flat list, name then value (`[n1, v1, n2, v2, ...]`), like Node's `rawHeaders`: keeps repeated
@@ -30,12 +31,8 @@ export function headerPairs(list: HeaderList): Array<[string, string]> {
   return out
 }
 
-/** A binding the isolate reaches through the host (its implementation lives on the host's side). */
-export interface BindingSpec {
-  /** The `env` property name, e.g. `DOCS`. */
-  name: string
-  type: 'bucket' | 'ai'
-}
+/** A binding the isolate reaches through the host: its kind's resolved settings (`type`, `env` name, ...). */
+export type BindingSpec = Binding
 
 /** What the worker needs to build `env` (values only; secrets never leave this path). */
 export interface EnvSpec {

@@ -1,5 +1,5 @@
-import { errorToResponse, isSovraError, SovraError, ERROR_CODES, type ErrorCode, type Invocation } from '../core/index.ts'
-import { headerPairs, type EventMessage, type FetchMessage, type HeaderList, type SerializedError, type WorkerMessage } from './codec.ts'
+import { errorToResponse, SovraError, ERROR_CODES, type ErrorCode, type Invocation } from '../core/index.ts'
+import type { EventMessage, FetchMessage, SerializedError } from './codec.ts'
 import type { Slot } from './slot.ts'
 
 /** How an invocation ended, for logs and metrics. */
@@ -58,7 +58,39 @@ export interface Job {
   waitUntilErrors: SerializedError[]
   finished: boolean
   /** The isolate running it, once dispatched. */
-  slot: Slot | undefined
+  slot: Slot<Job> | undefined
+}
+
+/**
+ * A new job, not yet admitted.
+ * @param message what the isolate will run (its id, invocation and deadline are the job's)
+ * @param admitted when it was admitted, ms since the epoch
+ * @param fields extra fields for the invocation record
+ */
+export function createJob(message: FetchMessage | EventMessage, admitted: number, fields: Record<string, unknown> | undefined): Job {
+  return {
+    id: message.id, message, fields, transfer: [], invocation: message.invocation, admitted, dispatched: undefined, deadline: message.deadline,
+    timer: undefined, settleHead: undefined, settleEvent: undefined, stream: undefined, unacked: 0, status: undefined,
+    outcome: 'ok', error: undefined, eventError: undefined, waitUntilErrors: [], finished: false, slot: undefined,
+  }
+}
+
+/**
+ * The record observers get for a finished job.
+ * @param job the job
+ * @param end when it finished, ms since the epoch
+ */
+export function invocationRecord(job: Job, end: number): InvocationRecord {
+  return {
+    invocation: job.invocation,
+    status: job.status ?? 500,
+    outcome: job.outcome,
+    durationMs: end - job.admitted,
+    queuedMs: (job.dispatched ?? end) - job.admitted,
+    error: job.error,
+    waitUntilErrors: job.waitUntilErrors,
+    fields: job.fields,
+  }
 }
 
 /**
@@ -101,115 +133,5 @@ export function failJob(job: Job, error: SovraError, outcome: Outcome): void {
     const settle = job.settleEvent
     job.settleEvent = undefined
     settle({ ok: false, status: error.status, outcome, error, detail: error.message, noRetry: false })
-  }
-}
-
-/** Builds a SovraError from anything. */
-export function asSovraError(error: unknown, fallback: ErrorCode): SovraError {
-  if (isSovraError(error)) return error
-  return new SovraError(fallback, error instanceof Error ? error.message : String(error), { cause: error })
-}
-
-/**
- * The response headers as a plain record when that loses nothing (no Set-Cookie, whose values must stay apart):
- * Node's HTTP server writes a record as it is, while a list goes through undici's Headers first (measured in the
- * host's CPU profile). The isolate's Headers already joined other repeated names.
- * @param list the headers from the isolate
- * @param invocationId added as `x-sovra-invocation-id`
- */
-export function headersInit(list: HeaderList, invocationId: string): HeadersInit {
-  const record: Record<string, string> = {}
-  for (let i = 0; i + 1 < list.length; i += 2) {
-    const name = list[i] as string
-    if (name === 'set-cookie') return [...headerPairs(list), ['x-sovra-invocation-id', invocationId]]
-    record[name] = list[i + 1] as string
-  }
-  record['x-sovra-invocation-id'] = invocationId
-  return record
-}
-
-/** Worker messages that belong to one job. */
-export type JobMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' | 'call' }>
-
-/** What applying a worker message may need from the pool (one object per pool, not per message). */
-export interface JobHooks {
-  /** Tells the job's isolate that `n` more stream chunks were consumed. */
-  ack(job: Job, n: number): void
-  cancel(job: Job, reason: string): void
-  /** The invocation is complete. */
-  finish(job: Job): void
-  timeoutError(): SovraError
-}
-
-/**
- * Applies one message from the isolate to its job: the response head (with the whole body, or a stream fed by
- * later chunks under flow control), chunks, the end, an error, and done (the invocation's end).
- * @param job the job the message is for
- * @param msg the message
- * @param hooks what the pool provides
- */
-export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): void {
-  switch (msg.type) {
-    case 'response': {
-      job.status = msg.status
-      let body: BodyInit | null = msg.body as Uint8Array<ArrayBuffer> | null
-      if (!msg.end) {
-        body = new ReadableStream<Uint8Array>({
-          start: (controller) => {
-            job.stream = controller
-          },
-          // With a high-water mark of 1, pull runs only when the queue is empty: everything sent was consumed.
-          pull: () => {
-            if (job.unacked > 0 && !job.finished) {
-              hooks.ack(job, job.unacked)
-              job.unacked = 0
-            }
-          },
-          cancel: () => {
-            job.stream = undefined
-            hooks.cancel(job, 'the client went away')
-          },
-        }, { highWaterMark: 1 })
-      }
-      const settle = job.settleHead
-      job.settleHead = undefined
-      settle?.(new Response(body, { status: msg.status, statusText: msg.statusText, headers: headersInit(msg.headers, job.invocation.id) }))
-      if (msg.done) hooks.finish(job)
-      break
-    }
-    case 'chunk':
-      // After a cancel the isolate may still have chunks on the way: they are dropped.
-      if (job.stream === undefined) break
-      job.unacked++
-      job.stream.enqueue(msg.chunk)
-      break
-    case 'end':
-      job.stream?.close()
-      job.stream = undefined
-      if (msg.done) hooks.finish(job)
-      break
-    case 'error': {
-      const timedOut = Date.now() >= job.deadline
-      const error = timedOut ? hooks.timeoutError() : toCallerError(msg.error)
-      const outcome: Outcome = timedOut ? 'timeout' : 'error'
-      if (job.settleEvent !== undefined) job.eventError = { error, outcome }
-      else failJob(job, error, outcome)
-      job.outcome = outcome
-      job.error = msg.error
-      break
-    }
-    case 'done':
-      job.waitUntilErrors = msg.errors
-      if (job.settleEvent !== undefined) {
-        const settle = job.settleEvent
-        job.settleEvent = undefined
-        const failed = job.eventError
-        job.status = failed === undefined ? 200 : failed.error.status
-        settle(failed === undefined
-          ? { ok: true, status: 200, outcome: 'ok', error: undefined, detail: undefined, noRetry: msg.noRetry }
-          : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, detail: job.error?.message ?? failed.error.message, noRetry: msg.noRetry })
-      }
-      hooks.finish(job)
-      break
   }
 }

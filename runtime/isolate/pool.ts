@@ -1,85 +1,23 @@
 import { randomUUID } from 'node:crypto'
-import { SovraError, type Invocation, type ObjectEvent, type Principal, type TriggerKind } from '../core/index.ts'
-import type { IsolateSettings, Limits } from '../config/schema.ts'
+import { SovraError, type ObjectEvent } from '../core/index.ts'
 import type { FunctionBundle } from './bundle.ts'
-import { serializeError, toHeaderList, type CallMessage, type EnvSpec, type EventMessage, type FetchMessage, type HeaderList } from './codec.ts'
-import { applyWorkerMessage, failJob, type EventResult, type InvocationRecord, type Job, type JobHooks, type JobMessage, type Outcome } from './job.ts'
-import type { SpareIsolates } from './spares.ts'
-import { startSlot, type Slot } from './slot.ts'
+import { toHeaderList, type EventMessage, type FetchMessage } from './codec.ts'
+import { expireRunning } from './deadline.ts'
+import { IsolateSet } from './isolate-set.ts'
+import { createJob, failJob, invocationRecord, type EventResult, type Job, type Outcome } from './job.ts'
+import { applyWorkerMessage, type JobHooks } from './job-messages.ts'
+import type { CallOptions, PoolOptions, PoolStats, RequestHead } from './pool-options.ts'
 
+// The pool's public API stays importable from here; each part lives in its own module.
 export type { EventResult, InvocationRecord, Outcome } from './job.ts'
+export type { BindingHost, CallOptions, IsolateEvent, PoolObserver, PoolOptions, PoolStats, RequestHead } from './pool-options.ts'
+export { STOP_GRACE_MS } from './slot.ts'
 
-/** How long an idle isolate gets to stop by itself at close before it is terminated. */
-export const STOP_GRACE_MS = 500
-/** After the deadline, how long a cooperative handler gets to stop before its isolate is terminated. */
-export const TERMINATE_GRACE_MS = 200
-
-/** Isolate lifecycle events, for metrics and logs. */
-export interface IsolateEvent {
-  function: string
-  event: 'spawn' | 'ready' | 'exit' | 'init-error'
-  reason?: string
-  /** ms from spawn to ready, on 'ready'. */
-  startMs?: number
-}
-
-/** Callbacks a host passes to observe a pool. */
-export interface PoolObserver {
-  onInvocation?(record: InvocationRecord): void
-  onIsolate?(event: IsolateEvent): void
-}
-
-/** What a pool needs: the function's name, limits, pool settings, bundle and env. */
-export interface PoolOptions {
-  name: string
-  limits: Limits
-  isolates: IsolateSettings
-  bundle: FunctionBundle
-  env: EnvSpec
-  observer?: PoolObserver
-  /** Pre-started threads to take instead of starting one (faster scale-out and reloads). */
-  spares?: SpareIsolates
-  /** Runs the binding calls functions make (`env.DOCS.put(...)`) on the host's adapters. */
-  bindings?: BindingHost | undefined
-}
-
-/** Runs one binding call on the host; returns a structured-clone-safe value and buffers to transfer. */
-export type BindingHost = (binding: string, method: string, args: unknown[]) => Promise<{ value: unknown; transfer: ArrayBuffer[] }>
-
-/** Per-call options for {@link IsolatePool.fetch} and {@link IsolatePool.run}. */
-export interface CallOptions {
-  invocationId?: string
-  trigger?: TriggerKind
-  principal?: Principal
-  /** Aborts the invocation (e.g. the HTTP client went away). See also {@link IsolatePool.cancel}. */
-  signal?: AbortSignal
-  /** Extra fields copied into the invocation record (method, path), for the log line. */
-  fields?: Record<string, unknown>
-}
-
-
-/** A request as plain data: what crosses into the isolate. */
-export interface RequestHead {
-  method: string
-  url: string
-  headers: HeaderList
-  body: Uint8Array | null
-}
+export { TERMINATE_GRACE_MS } from './deadline.ts'
 
 async function toHead(request: Request): Promise<RequestHead> {
   const body = request.body === null ? null : new Uint8Array(await request.arrayBuffer())
   return { method: request.method, url: request.url, headers: toHeaderList(request.headers), body }
-}
-
-/** Live numbers of a pool. */
-export interface PoolStats {
-  function: string
-  version: string
-  isolates: number
-  ready: number
-  inflight: number
-  queued: number
-  restarts: number
 }
 
 /**
@@ -94,15 +32,11 @@ export interface PoolStats {
  */
 export class IsolatePool {
   readonly name: string
-  #bundle: FunctionBundle
   readonly #opts: PoolOptions
-  readonly #slots = new Set<Slot>()
+  readonly #isolates: IsolateSet<Job>
   readonly #queue: Job[] = []
-  #gen = 0
   #nextId = 1
-  #restarts = 0
   #closing = false
-  #loadError: SovraError | undefined
   #idle: Array<() => void> = []
   readonly #byInvocation = new Map<string, Job>()
   readonly #hooks: JobHooks = {
@@ -116,23 +50,31 @@ export class IsolatePool {
   constructor(options: PoolOptions) {
     this.name = options.name
     this.#opts = options
-    this.#bundle = options.bundle
+    this.#isolates = new IsolateSet<Job>(options, {
+      onCapacity: () => this.#pump(),
+      onMessage: (slot, msg) => {
+        const job = slot.jobs.get(msg.id)
+        if (job !== undefined) applyWorkerMessage(job, msg, this.#hooks)
+      },
+      onLost: (slot, error, outcome) => {
+        for (const job of slot.jobs.values()) this.#finish(job, error, outcome)
+      },
+    })
   }
 
   /** The bundle new invocations run. */
   get bundle(): FunctionBundle {
-    return this.#bundle
+    return this.#isolates.bundle
   }
 
   /** True when the warm minimum of isolates on the current bundle is ready. */
   get ready(): boolean {
-    return this.#current().filter((s) => s.ready).length >= this.#opts.isolates.min
+    return this.#isolates.current().filter((s) => s.ready).length >= this.#opts.isolates.min
   }
 
   /** Starts the warm minimum and waits until it is ready; rejects with ERR_FUNCTION_LOAD if the bundle fails to load. */
   async start(): Promise<void> {
-    const slots = Array.from({ length: this.#opts.isolates.min }, () => this.#spawn())
-    await Promise.all(slots.map((s) => s.whenReady))
+    await this.#isolates.start()
   }
 
   /**
@@ -141,22 +83,7 @@ export class IsolatePool {
    * @param bundle the new bundle
    */
   async reload(bundle: FunctionBundle): Promise<void> {
-    const gen = this.#gen + 1
-    const fresh = Array.from({ length: Math.max(1, this.#opts.isolates.min) }, () => this.#spawn(bundle, gen))
-    try {
-      await Promise.all(fresh.map((s) => s.whenReady))
-    } catch (error) {
-      for (const s of fresh) void s.worker.terminate()
-      throw error
-    }
-    this.#gen = gen
-    this.#bundle = bundle
-    this.#loadError = undefined
-    for (const s of this.#slots) {
-      if (s.gen === gen) continue
-      s.retiring = true
-      if (s.jobs.size === 0) void s.worker.terminate()
-    }
+    await this.#isolates.reload(bundle)
     this.#pump()
   }
 
@@ -166,12 +93,15 @@ export class IsolatePool {
    * @param request a Request, or the plain head and buffered body a host already has (cheaper: no Request object)
    * @param options invocation id, trigger, principal, abort signal
    */
-  async fetch(request: Request | RequestHead, options: CallOptions = {}): Promise<Response> {
-    const head = request instanceof Request ? await toHead(request) : request
+  fetch(request: Request | RequestHead, options: CallOptions = {}): Promise<Response> {
+    if (request instanceof Request) return toHead(request).then((head) => this.fetch(head, options))
+    const { method, url, headers, body } = request
     return new Promise<Response>((resolve) => {
-      const job = this.#job(options, (meta) => ({ type: 'fetch', ...meta, ...head }) satisfies FetchMessage)
-      if (head.body !== null && head.body.byteLength > 0 && head.body.byteOffset === 0 && head.body.byteLength === head.body.buffer.byteLength) {
-        job.transfer.push(head.body.buffer as ArrayBuffer)
+      const m = this.#meta(options, 'http')
+      const message: FetchMessage = { type: 'fetch', id: m.id, invocation: m.invocation, principal: options.principal, deadline: m.deadline, method, url, headers, body }
+      const job = createJob(message, m.admitted, options.fields)
+      if (body !== null && body.byteLength > 0 && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) {
+        job.transfer.push(body.buffer as ArrayBuffer)
       }
       job.settleHead = resolve
       this.#admit(job, options.signal)
@@ -190,8 +120,9 @@ export class IsolatePool {
     options: CallOptions = {},
   ): Promise<EventResult> {
     return new Promise<EventResult>((resolve) => {
-      const trigger = options.trigger ?? (handler === 'scheduled' ? 'cron' : 'object')
-      const job = this.#job({ ...options, trigger }, (meta) => ({ type: 'event', handler, ...meta, ...payload }) satisfies EventMessage)
+      const m = this.#meta(options, handler === 'scheduled' ? 'cron' : 'object')
+      const message: EventMessage = { type: 'event', handler, id: m.id, invocation: m.invocation, principal: options.principal, deadline: m.deadline, ...payload }
+      const job = createJob(message, m.admitted, options.fields)
       job.settleEvent = resolve
       this.#admit(job, options.signal)
     })
@@ -211,15 +142,19 @@ export class IsolatePool {
   /** Live numbers. */
   stats(): PoolStats {
     let inflight = 0
-    for (const s of this.#slots) inflight += s.jobs.size
+    let ready = 0
+    for (const s of this.#isolates.slots) {
+      inflight += s.jobs.size
+      if (s.ready && !s.retiring) ready++
+    }
     return {
       function: this.name,
-      version: this.#bundle.version,
-      isolates: this.#slots.size,
-      ready: [...this.#slots].filter((s) => s.ready && !s.retiring).length,
+      version: this.bundle.version,
+      isolates: this.#isolates.slots.size,
+      ready,
       inflight,
       queued: this.#queue.length,
-      restarts: this.#restarts,
+      restarts: this.#isolates.restarts,
     }
   }
 
@@ -229,8 +164,8 @@ export class IsolatePool {
    */
   async close(graceMs = 10_000): Promise<void> {
     this.#closing = true
-    const busy = (): boolean => this.#queue.length > 0 || [...this.#slots].some((s) => s.jobs.size > 0)
-    if (busy()) {
+    this.#isolates.closing = true
+    if (!this.#isIdle()) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, graceMs)
         this.#idle.push(() => {
@@ -241,71 +176,40 @@ export class IsolatePool {
     }
     const lost = new SovraError('ERR_SHUTTING_DOWN', `function "${this.name}" is shutting down`)
     for (const job of this.#queue.splice(0)) this.#finish(job, lost, 'unavailable')
-    await Promise.all([...this.#slots].map(async (s) => {
-      s.exitReason ??= { outcome: 'unavailable', error: lost }
-      // Idle isolates are asked to stop, so they end like any thread (profilers and exit hooks run); one that
-      // does not within STOP_GRACE_MS, or still has work, is terminated.
-      if (s.jobs.size > 0) return s.worker.terminate()
-      const exited = new Promise<void>((resolve) => s.worker.once('exit', () => resolve()))
-      s.outbox.push({ type: 'stop' })
-      s.outbox.flush()
-      const timer = setTimeout(() => void s.worker.terminate(), STOP_GRACE_MS)
-      await exited
-      clearTimeout(timer)
-    }))
+    await this.#isolates.stop(lost)
   }
 
-  #job(options: CallOptions, build: (meta: Pick<FetchMessage, 'id' | 'invocation' | 'principal' | 'deadline'>) => FetchMessage | EventMessage): Job {
-    const id = this.#nextId++
+  /** What every invocation starts with: its id, the Invocation it carries, admission time and deadline. */
+  #meta(options: CallOptions, trigger: NonNullable<CallOptions['trigger']>) {
     const admitted = Date.now()
-    const invocation: Invocation = {
-      id: options.invocationId ?? randomUUID(),
-      function: this.name,
-      version: this.#bundle.version,
-      trigger: options.trigger ?? 'http',
-    }
-    const deadline = admitted + this.#opts.limits.timeout_ms
-    const message = build({ id, invocation, principal: options.principal, deadline })
     return {
-      id, message, fields: options.fields, transfer: [], invocation, admitted, dispatched: undefined, deadline, timer: undefined,
-      settleHead: undefined, settleEvent: undefined, stream: undefined, unacked: 0, status: undefined,
-      outcome: 'ok', error: undefined, eventError: undefined, waitUntilErrors: [], finished: false, slot: undefined,
+      id: this.#nextId++,
+      invocation: { id: options.invocationId ?? randomUUID(), function: this.name, version: this.bundle.version, trigger: options.trigger ?? trigger },
+      admitted,
+      deadline: admitted + this.#opts.limits.timeout_ms,
     }
+  }
+
+  #isIdle(): boolean {
+    return this.#queue.length === 0 && this.#isolates.idle()
   }
 
   #admit(job: Job, signal: AbortSignal | undefined): void {
     if (this.#closing) return this.#finish(job, new SovraError('ERR_SHUTTING_DOWN', `function "${this.name}" is shutting down; retry on another instance`), 'unavailable')
-    if (this.#queue.length >= this.#opts.isolates.queue && this.#free() === undefined && !this.#canGrow()) {
-      const error = new SovraError('ERR_OVERLOADED', `function "${this.name}" is at capacity: ${this.#slots.size} isolates busy and ${this.#queue.length} invocations queued (isolates.queue = ${this.#opts.isolates.queue}); retry later`, { details: { retry_after: 1 } })
+    if (this.#queue.length >= this.#opts.isolates.queue && this.#isolates.free() === undefined && !this.#isolates.canGrow()) {
+      const error = new SovraError('ERR_OVERLOADED', `function "${this.name}" is at capacity: ${this.#isolates.slots.size} isolates busy and ${this.#queue.length} invocations queued (isolates.queue = ${this.#opts.isolates.queue}); retry later`, { details: { retry_after: 1 } })
       return this.#finish(job, error, 'overloaded')
     }
-    job.timer = setTimeout(() => this.#onDeadline(job), Math.max(0, job.deadline - Date.now()))
+    job.timer = setTimeout(this.#onDeadline, Math.max(0, job.deadline - Date.now()), job)
     this.#byInvocation.set(job.invocation.id, job)
     signal?.addEventListener('abort', () => this.#cancel(job, 'the client went away'), { once: true })
     this.#queue.push(job)
     this.#pump()
   }
 
-  #current(): Slot[] {
-    return [...this.#slots].filter((s) => s.gen === this.#gen && !s.retiring)
-  }
-
-  #free(): Slot | undefined {
-    let best: Slot | undefined
-    for (const s of this.#slots) {
-      if (!s.ready || s.retiring || s.gen !== this.#gen || s.jobs.size >= this.#opts.isolates.concurrency) continue
-      if (best === undefined || s.jobs.size < best.jobs.size) best = s
-    }
-    return best
-  }
-
-  #canGrow(): boolean {
-    return this.#current().length < this.#opts.isolates.max
-  }
-
   #pump(): void {
     while (this.#queue.length > 0) {
-      const slot = this.#free()
+      const slot = this.#isolates.free()
       if (slot === undefined) break
       const job = this.#queue.shift() as Job
       job.dispatched = Date.now()
@@ -314,74 +218,20 @@ export class IsolatePool {
       slot.outbox.push(job.message, job.transfer)
     }
     if (this.#queue.length === 0 || this.#closing) return
-    if (this.#loadError !== undefined) {
-      for (const job of this.#queue.splice(0)) this.#finish(job, this.#loadError, 'unavailable')
+    const loadError = this.#isolates.loadError
+    if (loadError !== undefined) {
+      for (const job of this.#queue.splice(0)) this.#finish(job, loadError, 'unavailable')
       return
     }
-    const starting = this.#current().filter((s) => !s.ready).length
-    if (starting * this.#opts.isolates.concurrency < this.#queue.length && this.#canGrow()) this.#spawn()
-  }
-
-  #spawn(bundle = this.#bundle, gen = this.#gen): Slot {
-    const slot = startSlot({
-      name: this.name,
-      bundle,
-      gen,
-      env: this.#opts.env,
-      limits: this.#opts.limits,
-      spares: this.#opts.spares,
-      onReady: (s) => {
-        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'ready', startMs: Date.now() - s.spawnedAt })
-        this.#pump()
-      },
-      onInitError: (s, error, reason) => {
-        if (s.gen === this.#gen) this.#loadError = error
-        this.#opts.observer?.onIsolate?.({ function: this.name, event: 'init-error', reason })
-      },
-      onMessage: (s, msg) => this.#onWorkerMessage(s, msg),
-      onCall: (s, msg) => void this.#onCall(s, msg),
-      onExit: (s, code) => this.#onExit(s, code),
-    })
-    this.#slots.add(slot)
-    this.#opts.observer?.onIsolate?.({ function: this.name, event: 'spawn' })
-    return slot
-  }
-
-  #onExit(slot: Slot, code: number): void {
-    this.#slots.delete(slot)
-    const reason = slot.exitReason ?? { outcome: 'crash' as Outcome, error: new SovraError('ERR_ISOLATE_LOST', `function "${this.name}"'s isolate exited (code ${code}); it was replaced`) }
-    for (const job of slot.jobs.values()) this.#finish(job, reason.error, reason.outcome)
-    slot.jobs.clear()
-    this.#opts.observer?.onIsolate?.({ function: this.name, event: 'exit', reason: reason.outcome })
-    if (this.#closing || slot.retiring || reason.outcome === 'unavailable') return this.#pump()
-    this.#restarts++
-    // Keep the warm minimum: a replacement starts at once.
-    if (this.#current().length < this.#opts.isolates.min) this.#spawn()
-    this.#pump()
-  }
-
-  async #onCall(slot: Slot, msg: CallMessage): Promise<void> {
-    const host = this.#opts.bindings
-    try {
-      if (host === undefined) throw new SovraError('ERR_CONFIG', `function "${this.name}" has no bindings configured; ${msg.binding} is unknown`)
-      const { value, transfer } = await host(msg.binding, msg.method, msg.args)
-      slot.outbox.push({ type: 'result', callId: msg.callId, ok: true, value }, transfer)
-    } catch (error) {
-      slot.outbox.push({ type: 'result', callId: msg.callId, ok: false, error: serializeError(error) })
-    }
-  }
-
-  #onWorkerMessage(slot: Slot, msg: JobMessage): void {
-    const job = slot.jobs.get(msg.id)
-    if (job === undefined) return
-    applyWorkerMessage(job, msg, this.#hooks)
+    this.#isolates.grow(this.#queue.length)
   }
 
   #timeoutError(): SovraError {
     return new SovraError('ERR_TIMEOUT', `function "${this.name}" did not finish within limits.timeout_ms (${this.#opts.limits.timeout_ms} ms)`)
   }
 
-  #onDeadline(job: Job): void {
+  // One function for every job's timer (the job is the timer's argument): no closure per invocation.
+  readonly #onDeadline = (job: Job): void => {
     job.timer = undefined
     if (job.finished) return
     const queued = this.#queue.indexOf(job)
@@ -389,17 +239,7 @@ export class IsolatePool {
       this.#queue.splice(queued, 1)
       return this.#finish(job, this.#timeoutError(), 'timeout')
     }
-    failJob(job, this.#timeoutError(), 'timeout')
-    const slot = job.slot
-    if (slot === undefined || !slot.jobs.has(job.id)) return
-    slot.outbox.push({ type: 'cancel', id: job.id, reason: 'deadline' })
-    // A handler that honours ctx.signal stops by itself; one stuck in a loop is terminated with its isolate.
-    setTimeout(() => {
-      if (!job.finished && slot.jobs.has(job.id)) {
-        slot.exitReason ??= { outcome: 'timeout', error: this.#timeoutError() }
-        void slot.worker.terminate()
-      }
-    }, TERMINATE_GRACE_MS).unref()
+    expireRunning(job, () => this.#timeoutError())
   }
 
   #cancel(job: Job, reason: string): void {
@@ -421,21 +261,10 @@ export class IsolatePool {
     if (job.timer !== undefined) clearTimeout(job.timer)
     const s = job.slot
     if (s !== undefined && s.jobs.delete(job.id) && s.retiring && s.jobs.size === 0) void s.worker.terminate()
-    const end = Date.now()
-    this.#opts.observer?.onInvocation?.({
-      invocation: job.invocation,
-      status: job.status ?? 500,
-      outcome: job.outcome,
-      durationMs: end - job.admitted,
-      queuedMs: (job.dispatched ?? end) - job.admitted,
-      error: job.error,
-      waitUntilErrors: job.waitUntilErrors,
-      fields: job.fields,
-    })
-    if (this.#idle.length > 0 && this.#queue.length === 0 && [...this.#slots].every((s) => s.jobs.size === 0)) {
+    this.#opts.observer?.onInvocation?.(invocationRecord(job, Date.now()))
+    if (this.#idle.length > 0 && this.#isIdle()) {
       for (const f of this.#idle.splice(0)) f()
     }
     this.#pump()
   }
 }
-

@@ -3,15 +3,25 @@ import { SovraError } from '../core/errors.ts'
 import type { Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
 import { Outbox, type BatchMessage, type CallMessage, type EnvSpec, type HostMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
-import type { Job, JobMessage, Outcome } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
 import { isolateExecArgv, workerScriptPath } from './worker-script.ts'
 
 /** Chunks a streamed body may have in flight before the host has handed them on (backpressure window). */
 export const STREAM_WINDOW = 16
+/** How long an idle isolate gets to stop by itself at close before it is terminated. */
+export const STOP_GRACE_MS = 500
 
-/** One isolate: a worker thread running one bundle, and the jobs it is running. */
-export interface Slot {
+/** Why an isolate went away; the invocations it had end with this outcome. */
+export type SlotExit = 'timeout' | 'oom' | 'crash' | 'unavailable'
+
+/** Messages from an isolate that belong to one invocation (everything but lifecycle and binding calls). */
+export type SlotMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' | 'call' }>
+
+/**
+ * One isolate: a worker thread running one bundle, and the invocations (`J`, the pool's jobs) it is running.
+ * Generic so that this module knows nothing of jobs (a job only records which slot runs it).
+ */
+export interface Slot<J = unknown> {
   worker: Worker
   outbox: Outbox<HostMessage>
   /** The pool generation (bundle) it belongs to; older generations retire after a reload. */
@@ -19,27 +29,27 @@ export interface Slot {
   bundle: FunctionBundle
   ready: boolean
   retiring: boolean
-  jobs: Map<number, Job>
+  jobs: Map<number, J>
   spawnedAt: number
   /** Why it is going away, set before it exits; the jobs it had end with this. */
-  exitReason: { outcome: Outcome; error: SovraError } | undefined
+  exitReason: { outcome: SlotExit; error: SovraError } | undefined
   whenReady: Promise<void>
 }
 
 /** What {@link startSlot} needs: the function, its bundle and env, and the pool's callbacks. */
-export interface SlotOptions {
+export interface SlotOptions<J> {
   name: string
   bundle: FunctionBundle
   gen: number
   env: EnvSpec
   limits: Limits
   spares: SpareIsolates | undefined
-  onReady(slot: Slot): void
-  onInitError(slot: Slot, error: SovraError, reason: string): void
-  onMessage(slot: Slot, msg: JobMessage): void
+  onReady(slot: Slot<J>): void
+  onInitError(slot: Slot<J>, error: SovraError, reason: string): void
+  onMessage(slot: Slot<J>, msg: SlotMessage): void
   /** A function called a binding; the pool answers with a result message. */
-  onCall(slot: Slot, msg: CallMessage): void
-  onExit(slot: Slot, code: number): void
+  onCall(slot: Slot<J>, msg: CallMessage): void
+  onExit(slot: Slot<J>, code: number): void
 }
 
 /**
@@ -48,7 +58,7 @@ export interface SlotOptions {
  * failed to load or the thread died first.
  * @param options the function, bundle, env and callbacks
  */
-export function startSlot(options: SlotOptions): Slot {
+export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
   const { name, bundle, limits } = options
   const init: WorkerInit = { bundlePath: bundle.path, env: options.env, streamWindow: STREAM_WINDOW, maxBodyBytes: limits.max_body_bytes }
   const spare = options.spares?.take(limits.memory_mb)
@@ -71,7 +81,7 @@ export function startSlot(options: SlotOptions): Slot {
     readyReject = reject
   })
   whenReady.catch(() => undefined)
-  const slot: Slot = {
+  const slot: Slot<J> = {
     worker, outbox: new Outbox<HostMessage>((m, t) => worker.postMessage(m, t)), gen: options.gen, bundle,
     ready: false, retiring: false, jobs: new Map(), spawnedAt: Date.now(), exitReason: undefined, whenReady,
   }
@@ -105,4 +115,22 @@ export function startSlot(options: SlotOptions): Slot {
     options.onExit(slot, code)
   })
   return slot
+}
+
+/**
+ * Stops an isolate at close: one with work left is terminated; an idle one is asked to stop, so it ends like any
+ * thread (profilers and exit hooks run), and is terminated if it has not within {@link STOP_GRACE_MS}.
+ * @param slot the isolate
+ */
+export async function stopSlot(slot: Slot): Promise<void> {
+  if (slot.jobs.size > 0) {
+    await slot.worker.terminate()
+    return
+  }
+  const exited = new Promise<void>((resolve) => slot.worker.once('exit', () => resolve()))
+  slot.outbox.push({ type: 'stop' })
+  slot.outbox.flush()
+  const timer = setTimeout(() => void slot.worker.terminate(), STOP_GRACE_MS)
+  await exited
+  clearTimeout(timer)
 }

@@ -6,9 +6,11 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
 import { installLightRequest, LightRequest } from './light-request.ts'
-import { bucketClient, type CallHost } from '../bindings/bucket.ts'
-import { aiClient } from '../bindings/ai.ts'
-import type { ExecutionContext, FunctionModule, ScheduledController } from '../core/index.ts'
+import type { CallHost } from '../bindings/define.ts'
+import { bindingKind } from '../bindings/registry.ts'
+import type { ExecutionContext } from '../core/index.ts'
+import { SovraError, reviveError } from '../core/errors.ts'
+import { dispatchEvent, dispatchFetch, functionModule, handlerNames, WaitUntil, type AnyModule } from '../core/dispatch.ts'
 import {
   concatBytes,
   toHeaderList,
@@ -19,7 +21,6 @@ import {
   type EventMessage,
   type FetchMessage,
   type HostMessage,
-  type SerializedError,
   type WorkerInit,
   type WorkerMessage,
 } from './codec.ts'
@@ -70,22 +71,17 @@ const callHost = (binding: string): CallHost => (method, args, transfer) =>
     calls.set(callId, { resolve, reject })
     post({ type: 'call', callId, binding, method, args }, transfer)
   })
-for (const b of init.env.bindings ?? []) {
-  if (b.type === 'bucket') env[b.name] = bucketClient(callHost(b.name))
-  else if (b.type === 'ai') env[b.name] = aiClient(callHost(b.name))
-}
-let mod: FunctionModule<Record<string, unknown>>
+for (const b of init.env.bindings ?? []) env[b.name] = bindingKind(b.type).client(callHost(b.name), b)
+let mod: AnyModule
 
 // A rejection nobody awaited inside a function must not take the whole isolate down; it is reported instead.
 process.on('unhandledRejection', (reason) => {
   console.error('[sovra] unhandled rejection in function:', reason)
 })
 
-function makeContext(msg: FetchMessage | EventMessage, state: Running, waits: Promise<unknown>[], errors: SerializedError[]): ExecutionContext {
+function makeContext(msg: FetchMessage | EventMessage, state: Running, waits: WaitUntil): ExecutionContext {
   return {
-    waitUntil(promise: Promise<unknown>) {
-      waits.push(Promise.resolve(promise).catch((e: unknown) => void errors.push(serializeError(e))))
-    },
+    waitUntil: (promise: Promise<unknown>) => waits.add(promise),
     get signal() {
       return signalOf(state)
     },
@@ -95,13 +91,10 @@ function makeContext(msg: FetchMessage | EventMessage, state: Running, waits: Pr
   }
 }
 
-async function settle(waits: Promise<unknown>[]): Promise<void> {
-  // waitUntil may be called again while earlier promises run: keep going until no new ones arrive.
-  for (let seen = 0; seen < waits.length; ) {
-    const batch = waits.slice(seen)
-    seen = waits.length
-    await Promise.all(batch)
-  }
+/** Settles the invocation's waitUntil work and reports it done, with the rejections serialised. */
+async function finish(id: number, waits: WaitUntil, noRetry = false): Promise<void> {
+  const errors = await waits.settle()
+  post({ type: 'done', id, errors: errors.map(serializeError), noRetry })
 }
 
 function startRun(id: number, deadline: number): Running {
@@ -143,34 +136,26 @@ const nextMacrotask = (): Promise<'tick'> => new Promise((resolve) => setImmedia
 
 async function runFetch(msg: FetchMessage): Promise<void> {
   const state = startRun(msg.id, msg.deadline)
-  const waits: Promise<unknown>[] = []
-  const errors: SerializedError[] = []
+  const waits = new WaitUntil()
   let headSent = false
   try {
-    const handler = mod.fetch
-    if (typeof handler !== 'function') {
-      throw Object.assign(new Error(`function "${msg.invocation.function}" has no fetch handler; it exports: ${handlerNames().join(', ') || 'nothing'}`), { name: 'SovraError', code: 'ERR_NO_HANDLER' })
-    }
     // A lazy Request (light-request.ts); ctx.signal carries aborts, request.signal is never aborted.
     const requestBody = msg.body !== null && msg.method !== 'GET' && msg.method !== 'HEAD' ? msg.body : null
     const request = new LightRequest(msg.method, msg.url, msg.headers, requestBody) as unknown as Request
-    const response = await handler.call(mod, request, env, makeContext(msg, state, waits, errors))
-    if (!(response instanceof Response)) {
-      throw Object.assign(new Error(`fetch handler of "${msg.invocation.function}" returned ${response === undefined ? 'undefined' : typeof response}; it must return a Response`), { name: 'SovraError', code: 'ERR_HANDLER' })
-    }
+    const response = await dispatchFetch(mod, msg.invocation.function, request, env, makeContext(msg, state, waits))
     const simple = LightResponse.takeSimple(response)
     if (simple !== undefined) {
       // Fast path: the whole body was given as a string or bytes; no stream to read.
       if (simple.body !== null && simple.body.byteLength > init.maxBodyBytes) throw tooLarge(simple.body.byteLength)
       const [b, transfer] = simple.body === null || simple.body.byteLength === 0 ? [null, []] : transferable(simple.body)
       const head = { type: 'response' as const, id: msg.id, status: simple.status, statusText: simple.statusText, headers: simple.headers, body: b, end: true }
-      await settleAndPost(msg.id, waits, errors, (done) => post({ ...head, done }, transfer))
+      await settleAndPost(msg.id, waits, (done) => post({ ...head, done }, transfer))
       return
     }
     const head = { type: 'response' as const, id: msg.id, status: response.status, statusText: response.statusText, headers: toHeaderList(response.headers) }
     const body = response.body
     if (body === null) {
-      await settleAndPost(msg.id, waits, errors, (done) => post({ ...head, body: null, end: true, done }))
+      await settleAndPost(msg.id, waits, (done) => post({ ...head, body: null, end: true, done }))
       return
     }
     const reader = body.getReader()
@@ -186,7 +171,7 @@ async function runFetch(msg: FetchMessage): Promise<void> {
         if (total > init.maxBodyBytes) throw tooLarge(total)
         const whole = concatBytes(chunks, total)
         const [b, transfer] = whole.byteLength === 0 ? [null, []] : transferable(whole)
-        await settleAndPost(msg.id, waits, errors, (done) => post({ ...head, body: b, end: true, done }, transfer))
+        await settleAndPost(msg.id, waits, (done) => post({ ...head, body: b, end: true, done }, transfer))
         return
       }
       chunks.push(r.value)
@@ -205,29 +190,26 @@ async function runFetch(msg: FetchMessage): Promise<void> {
       pending = reader.read()
     }
     post({ type: 'end', id: msg.id, done: false })
-    await settle(waits)
-    post({ type: 'done', id: msg.id, errors, noRetry: false })
+    await finish(msg.id, waits)
   } catch (error) {
     post({ type: 'error', id: msg.id, error: serializeError(error), afterHead: headSent })
-    await settle(waits).catch(() => undefined)
-    post({ type: 'done', id: msg.id, errors, noRetry: false })
+    await finish(msg.id, waits)
   } finally {
     endRun(msg.id, state)
   }
 }
 
 /** Posts the complete response; folds `done` into it when there is nothing to wait for. */
-async function settleAndPost(id: number, waits: Promise<unknown>[], errors: SerializedError[], postHead: (done: boolean) => void): Promise<void> {
-  if (waits.length === 0) return postHead(true)
+async function settleAndPost(id: number, waits: WaitUntil, postHead: (done: boolean) => void): Promise<void> {
+  if (waits.empty) return postHead(true)
   postHead(false)
-  await settle(waits)
-  post({ type: 'done', id, errors, noRetry: false })
+  await finish(id, waits)
 }
 
 function tooLarge(total: number): Error {
-  return Object.assign(
-    new Error(`response body is ${total} bytes, over limits.max_body_bytes (${init.maxBodyBytes}); raise the limit or stream the body (a ReadableStream that produces it over time)`),
-    { name: 'SovraError', code: 'ERR_RESPONSE_TOO_LARGE' },
+  return new SovraError(
+    'ERR_RESPONSE_TOO_LARGE',
+    `response body is ${total} bytes, over limits.max_body_bytes (${init.maxBodyBytes}); raise the limit or stream the body (a ReadableStream that produces it over time)`,
   )
 }
 
@@ -245,45 +227,21 @@ async function sendChunk(id: number, state: Running, chunk: Uint8Array): Promise
 
 async function runEvent(msg: EventMessage): Promise<void> {
   const state = startRun(msg.id, msg.deadline)
-  const waits: Promise<unknown>[] = []
-  const errors: SerializedError[] = []
-  let noRetry = false
+  const waits = new WaitUntil()
   try {
-    const ctx = makeContext(msg, state, waits, errors)
-    if (msg.handler === 'scheduled') {
-      if (typeof mod.scheduled !== 'function') throw noHandler(msg, 'scheduled')
-      const controller: ScheduledController = {
-        cron: msg.cron ?? '',
-        scheduledTime: msg.scheduledTime ?? Date.now(),
-        noRetry: () => {
-          noRetry = true
-        },
-      }
-      await mod.scheduled.call(mod, controller, env, ctx)
-    } else {
-      if (typeof mod.object !== 'function' || msg.event === undefined) throw noHandler(msg, 'object')
-      await mod.object.call(mod, msg.event, env, ctx)
-    }
-    await settle(waits)
-    post({ type: 'done', id: msg.id, errors, noRetry })
-  } catch (error) {
-    post({ type: 'error', id: msg.id, error: serializeError(error), afterHead: false })
-    await settle(waits).catch(() => undefined)
-    post({ type: 'done', id: msg.id, errors, noRetry })
+    const input = msg.handler === 'scheduled'
+      ? { handler: 'scheduled' as const, cron: msg.cron ?? '', scheduledTime: msg.scheduledTime ?? Date.now() }
+      : msg.event === undefined
+        ? undefined
+        : { handler: 'object' as const, event: msg.event }
+    const outcome = input === undefined
+      ? { ok: false as const, error: new SovraError('ERR_BAD_REQUEST', 'an object invocation arrived without its event'), noRetry: false }
+      : await dispatchEvent(mod, msg.invocation.function, input, env, makeContext(msg, state, waits), waits)
+    if (!outcome.ok) post({ type: 'error', id: msg.id, error: serializeError(outcome.error), afterHead: false })
+    await finish(msg.id, waits, outcome.noRetry)
   } finally {
     endRun(msg.id, state)
   }
-}
-
-function noHandler(msg: EventMessage, name: string): Error {
-  return Object.assign(new Error(`function "${msg.invocation.function}" has no ${name} handler; it exports: ${handlerNames().join(', ') || 'nothing'}`), {
-    name: 'SovraError',
-    code: 'ERR_NO_HANDLER',
-  })
-}
-
-function handlerNames(): string[] {
-  return ['fetch', 'scheduled', 'object'].filter((n) => typeof (mod as Record<string, unknown>)[n] === 'function')
 }
 
 function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
@@ -310,7 +268,7 @@ function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
       calls.delete(msg.callId)
       if (pending === undefined) break
       if (msg.ok) pending.resolve(msg.value)
-      else pending.reject(Object.assign(new Error(msg.error?.message ?? 'binding call failed'), { name: msg.error?.name ?? 'Error', code: msg.error?.code }))
+      else pending.reject(reviveError({ ...msg.error, message: msg.error?.message ?? 'binding call failed' }))
       break
     }
     case 'stop':
@@ -332,15 +290,9 @@ function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
 
 try {
   const loaded = (await import(pathToFileURL(init.bundlePath).href)) as { default?: unknown }
-  const candidate = loaded.default
-  if (typeof candidate !== 'object' || candidate === null) {
-    throw new Error(`the module must export default an object with fetch, scheduled or object handlers; its default export is ${candidate === null ? 'null' : typeof candidate}`)
-  }
-  mod = candidate as FunctionModule<Record<string, unknown>>
-  const names = handlerNames()
-  if (names.length === 0) throw new Error('the default export has no fetch, scheduled or object handler')
+  mod = functionModule(loaded.default)
   port.on('message', onMessage)
-  post({ type: 'ready', handlers: names })
+  post({ type: 'ready', handlers: handlerNames(mod) })
 } catch (error) {
   post({ type: 'init-error', error: serializeError(error) })
 }

@@ -4,13 +4,13 @@
  * with isolates in-process and call it over HTTP.
  */
 import { fileURLToPath } from 'node:url'
-import { startPools } from '../cli/ai.ts'
+import { assemble } from '../../infra/deploy/assemble.ts'
 import type { ExecutionContext, Invocation, Principal } from '../core/index.ts'
+import { WaitUntil } from '../core/dispatch.ts'
 import { loadConfig } from '../config/load.ts'
 import { LocalHost } from '../hosts/local/host.ts'
 import { SILENT_LOGGER, type HostLogger } from '../hosts/local/observer.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
-import { createBucketProvider } from '../cli/storage.ts'
 
 /** An ExecutionContext for calling a handler directly in a test, with a way to await its waitUntil work. */
 export interface TestExecutionContext extends ExecutionContext {
@@ -27,21 +27,19 @@ export interface TestExecutionContext extends ExecutionContext {
  * await ctx.waitForAll()
  */
 export function createExecutionContext(options: { timeoutMs?: number; invocation?: Partial<Invocation>; principal?: Principal } = {}): TestExecutionContext {
-  const waits: Promise<unknown>[] = []
+  const waits = new WaitUntil()
   const controller = new AbortController()
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
   return {
-    waitUntil: (p) => void waits.push(Promise.resolve(p)),
+    waitUntil: (p) => waits.add(p),
     signal: controller.signal,
     deadline,
     invocation: { id: crypto.randomUUID(), function: 'test', version: 'test', trigger: 'http', ...options.invocation },
     principal: options.principal,
     async waitForAll() {
-      for (let seen = 0; seen < waits.length; ) {
-        const batch = waits.slice(seen)
-        seen = waits.length
-        await Promise.all(batch)
-      }
+      // The hosts' own settling (runtime/core/dispatch.ts); a test sees the first rejection as a failure.
+      const errors = await waits.settle()
+      if (errors.length > 0) throw errors[0]
     },
   }
 }
@@ -67,15 +65,15 @@ export async function startTestHost(options: { config: string | URL; env?: strin
   const configPath = options.config instanceof URL ? fileURLToPath(options.config) : options.config
   const processEnv = options.processEnv ?? process.env
   const { project } = loadConfig({ configPath, env: options.env, processEnv })
-  const buckets = createBucketProvider(project, { env: processEnv, ...(options.state === undefined ? {} : { state: options.state }) })
   const log = options.log ?? SILENT_LOGGER
-  // `[[pools]]` start as in `sovra start` (replica processes, warm before the host listens); their logs are dropped.
-  const pools = await startPools(project, { state: options.state, log, onLog: () => undefined })
+  // Wired as `sovra start` wires them (infra/deploy/assemble.ts): `[[pools]]` start as replica processes, warm before
+  // the host listens, their logs dropped; no SQL store (no crons or events are persisted in tests).
+  const parts = await assemble(project, { env: processEnv, state: options.state, log, store: false, onPoolLog: () => undefined })
   let host: LocalHost
   try {
-    host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: 0, buckets, ...(pools === undefined ? {} : { ai: pools.router, pools: pools.manager }) })
+    host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: 0, ...parts.hostOptions() })
   } catch (e) {
-    await pools?.close()
+    await parts.close()
     throw e
   }
   return {
@@ -84,7 +82,7 @@ export async function startTestHost(options: { config: string | URL; env?: strin
     fetch: (path, init) => fetch(path.startsWith('http') ? path : `${host.url}${path}`, init),
     close: async () => {
       await host.close(2000)
-      await pools?.close()
+      await parts.close()
     },
   }
 }

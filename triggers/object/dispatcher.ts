@@ -10,8 +10,8 @@ export interface DispatcherOptions {
   queue: EventQueue
   /** Runs a function's `object` handler once. */
   run(fn: string, event: ObjectEvent): Promise<{ ok: boolean; error?: string | undefined }>
-  /** Retries per function (default {@link DEFAULT_MAX_RETRIES}). */
-  maxRetries?: (fn: string) => number
+  /** Retries for one event of a function (default {@link DEFAULT_MAX_RETRIES}): its triggers may differ per event. */
+  maxRetries?: (fn: string, event: ObjectEvent) => number
   /** First retry delay; doubles per attempt, plus up to 20% jitter (default 1000 ms). */
   backoffMs?: number
   /** Events handled at once across all objects (default 8). */
@@ -116,7 +116,7 @@ export class ObjectDispatcher {
         await this.#opts.queue.complete(item.id)
       } else {
         error = result.error ?? 'the object handler failed'
-        const max = this.#opts.maxRetries?.(item.function) ?? DEFAULT_MAX_RETRIES
+        const max = this.#opts.maxRetries?.(item.function, item.event) ?? DEFAULT_MAX_RETRIES
         if (item.attempts > max) {
           outcome = 'dead'
           await this.#opts.queue.fail(item.id, error, undefined)

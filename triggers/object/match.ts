@@ -1,4 +1,5 @@
 import type { ObjectEvent } from '../../runtime/core/handlers.ts'
+import { DEFAULT_MAX_RETRIES } from './dispatcher.ts'
 
 /** One `object_triggers` entry of a function. */
 export interface ObjectTrigger {
@@ -6,6 +7,8 @@ export interface ObjectTrigger {
   events?: Array<'created' | 'removed'> | undefined
   prefix?: string | undefined
   suffix?: string | undefined
+  /** Retries after the first attempt before the event is dead-lettered (default {@link DEFAULT_MAX_RETRIES}). */
+  max_retries?: number | undefined
 }
 
 /**
@@ -47,4 +50,16 @@ export function orderKey(sequencer: string | undefined, fallback: number): strin
  */
 export function deliveriesFor(functions: ReadonlyArray<{ name: string; triggers: readonly ObjectTrigger[] }>, events: readonly ObjectEvent[]): Array<{ function: string; event: ObjectEvent }> {
   return events.flatMap((event) => functions.filter((f) => f.triggers.some((t) => matches(t, event))).map((f) => ({ function: f.name, event })))
+}
+
+/**
+ * The retries an event gets: the `max_retries` of the trigger that matched it (default {@link DEFAULT_MAX_RETRIES}).
+ * When several triggers of one function match one event, the event is still delivered once, so the largest wins:
+ * no trigger gets fewer retries than it asked for.
+ * @param triggers one function's object_triggers
+ * @param event the event
+ */
+export function maxRetriesFor(triggers: readonly ObjectTrigger[], event: ObjectEvent): number {
+  const matched = triggers.filter((t) => matches(t, event)).map((t) => t.max_retries ?? DEFAULT_MAX_RETRIES)
+  return matched.length === 0 ? DEFAULT_MAX_RETRIES : Math.max(...matched)
 }

@@ -10,9 +10,12 @@ import type { Bucket } from '../../core/ports.ts'
 import { syntheticEvent } from '../../../triggers/object/synthetic.ts'
 import { normalizeRecords } from '../../../triggers/object/normalize.ts'
 import type { ObjectEvents } from './object-events.ts'
-import { timingSafeEqual } from 'node:crypto'
 import type { HostLogger, HostMetrics } from './observer.ts'
 import { headFromIncoming, headFromRequest } from './request.ts'
+import { checkBearer, MINIO_WEBHOOK_BEARER } from '../../auth/bearer.ts'
+import { createAuthenticator } from '../../auth/authenticate.ts'
+import { callerFromIncoming, callerFromRequest, principalMiddleware } from '../../auth/middleware.ts'
+import type { Principal } from '../../core/context.ts'
 
 /** What the embedded host's hono app needs. */
 export interface LocalAppOptions {
@@ -48,10 +51,17 @@ function headerOf(head: { headers: readonly string[] }, name: string): string | 
   return undefined
 }
 
-function attributesOf(head: { headers: readonly string[] }): Record<string, string | undefined> {
-  const attrs: Record<string, string | undefined> = { tenant: headerOf(head, 'x-sovra-tenant') }
+function attributesOf(head: { headers: readonly string[] }, principal: Principal): Record<string, string | undefined> {
+  // The verified tenant wins over the header, as on the gateway (a caller cannot pick another tenant's pin).
+  const attrs: Record<string, string | undefined> = { tenant: principal.tenant ?? headerOf(head, 'x-sovra-tenant') }
   for (let i = 0; i < head.headers.length; i += 2) attrs[`header:${head.headers[i]?.toLowerCase()}`] = head.headers[i + 1]
   return attrs
+}
+
+function withoutHeader(headers: readonly string[], name: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]?.toLowerCase() !== name) out.push(headers[i] as string, headers[i + 1] as string)
+  return out
 }
 
 /**
@@ -69,6 +79,11 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
   const shuttingDown = options.shuttingDown ?? (() => false)
   const table = new RouteTable(functions.all().flatMap((f) => f.config.routes.map((pattern) => ({ pattern, target: f }))), (f) => f.config.name)
   const app = new Hono<{ Bindings: Bindings }>()
+  // One authentication step for every function request ([auth]: JWT, dev principals on loopback, else anonymous).
+  const authenticate = createAuthenticator(options.project.auth, options.project.tiers.names)
+
+  // Who the host takes the caller for: the same step as function routes (check a token or a dev principal).
+  app.get('/_sovra/whoami', principalMiddleware(authenticate), (c) => c.json(c.get('principal')))
 
   app.get('/_sovra/health', (c) => {
     const stopping = shuttingDown()
@@ -126,7 +141,7 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
   app.post('/_sovra/events/minio', async (c) => {
     const events = options.events
     if (events === undefined) throw new SovraError('ERR_NOT_FOUND', 'this host has no object triggers; no function takes MinIO events')
-    checkBearer(c.req.header('authorization'), options.webhookToken)
+    checkBearer(c.req.header('authorization'), options.webhookToken, MINIO_WEBHOOK_BEARER)
     let body: unknown
     try {
       body = await c.req.json()
@@ -196,7 +211,7 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
   })
 
   app.all('/_sovra/*', (c) => {
-    throw new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}; valid: GET /_sovra/health, /_sovra/metrics, /_sovra/functions, /_sovra/triggers; POST /_sovra/triggers/cron/<fn>`)
+    throw new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}; valid: GET /_sovra/health, /_sovra/metrics, /_sovra/functions, /_sovra/triggers, /_sovra/whoami; POST /_sovra/triggers/cron/<fn>`)
   })
 
   const toResponse = (error: unknown, path: string): Response => {
@@ -216,19 +231,23 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
       const fn = match.target
       const limit = fn.config.limits.max_body_bytes
       const incoming = env?.incoming
+      // Before the body is read: a refused caller costs no upload. In memory there is no socket (not loopback).
+      const who = await authenticate(incoming === undefined ? callerFromRequest(request, undefined) : callerFromIncoming(incoming))
       const head = incoming === undefined ? await headFromRequest(request, limit, fn.config.name) : await headFromIncoming(incoming, url, limit, fn.config.name)
+      // A verified token stays with the host, as on the gateway: functions get the principal, never the credential.
+      if (who.token === true) head.headers = withoutHeader(head.headers, 'authorization')
       const invocationId = randomUUID()
       // Under the control plane: the version by request id (x-request-id, else this invocation) and pins on the
       // caller's tenant (x-sovra-tenant) or any header (header:<name>).
       const versions = fn.versions
       // Caller attributes are only gathered when a pin could match them (not on every request).
-      const pool = versions === undefined ? fn.pool : (versions.pick(headerOf(head, 'x-request-id') ?? invocationId, versions.state?.pins.length ? attributesOf(head) : NO_ATTRIBUTES) ?? fn.pool)
+      const pool = versions === undefined ? fn.pool : (versions.pick(headerOf(head, 'x-request-id') ?? invocationId, versions.state?.pins.length ? attributesOf(head, who.principal) : NO_ATTRIBUTES) ?? fn.pool)
       const outgoing = env?.outgoing
       // A client that goes away cancels the invocation (its ctx.signal aborts, its stream stops).
       outgoing?.once('close', () => {
         if (!outgoing.writableFinished) pool.cancel(invocationId, 'the client went away')
       })
-      const response = await pool.fetch(head, { invocationId, trigger: 'http', fields: { method: head.method, path } })
+      const response = await pool.fetch(head, { invocationId, trigger: 'http', principal: who.principal, fields: { method: head.method, path } })
       if (shuttingDown()) response.headers.set('connection', 'close')
       return response
     } catch (error) {
@@ -257,22 +276,4 @@ export interface LocalApp {
   fetch(request: Request, env?: Bindings): Response | Promise<Response>
   /** In-memory request, like hono's `app.request()`: a path or URL. */
   request(input: string, init?: RequestInit): Response | Promise<Response>
-}
-
-/**
- * Checks `Authorization: Bearer <token>` against the configured token in constant time; no token configured
- * refuses everything.
- * @param header the Authorization header
- * @param token the expected token
- */
-function checkBearer(header: string | undefined, token: string | undefined): void {
-  if (token === undefined || token === '') {
-    throw new SovraError('ERR_SIGNATURE', 'the MinIO webhook is disabled: set the secret MINIO_WEBHOOK_TOKEN (e.g. SOVRA_SECRET_MINIO_WEBHOOK_TOKEN) and MinIO\'s auth_token to the same value', { status: 401 })
-  }
-  const given = /^Bearer (.+)$/.exec(header ?? '')?.[1] ?? ''
-  const a = Buffer.from(given)
-  const b = Buffer.from(token)
-  if (a.length !== b.length || !timingSafeEqual(a, b)) {
-    throw new SovraError('ERR_SIGNATURE', header === undefined ? 'missing Authorization: Bearer <MINIO_WEBHOOK_TOKEN>' : 'wrong webhook token', { status: 401 })
-  }
 }

@@ -1,13 +1,10 @@
 import { join } from 'node:path'
 import type { Project } from '../../config/resolve.ts'
 import type { FunctionConfig } from '../../config/schema.ts'
-import { buildEnvSpec } from '../../bindings/env.ts'
-import { serveBucketCall } from '../../bindings/bucket.ts'
-import { serveAiCall } from '../../bindings/ai.ts'
-import { SovraError } from '../../core/errors.ts'
-import type { AiService, Bucket } from '../../core/ports.ts'
+import { buildEnvSpec, serveBindings } from '../../bindings/env.ts'
+import type { HostServices } from '../../bindings/define.ts'
 import { bundleFunction, type FunctionBundle } from '../../isolate/bundle.ts'
-import { IsolatePool, type BindingHost, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
+import { IsolatePool, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
 import { SpareIsolates } from '../../isolate/spares.ts'
 import type { InvocationRecord } from '../../isolate/job.ts'
 import { VersionedFunction, type VersionSource } from './versions.ts'
@@ -32,33 +29,8 @@ export interface FunctionSetOptions {
   only?: readonly string[]
   /** Overrides each function's isolate settings (e.g. a single isolate for `invoke`). */
   isolates?: Partial<FunctionConfig['isolates']>
-  /** The bucket adapters behind `[[r2_buckets]]` bindings. */
-  buckets?: (name: string) => Bucket
-  /** The inference router behind `[ai]` bindings. */
-  ai?: AiService
-}
-
-/**
- * The host side of a function's bindings: each binding name to its adapter, checked when the function loads.
- * @param fn the function
- * @param buckets gives the adapter for a bucket name
- */
-function bindingHost(fn: FunctionConfig, buckets: ((name: string) => Bucket) | undefined, ai: AiService | undefined): BindingHost | undefined {
-  if (fn.buckets.length === 0 && fn.ai === undefined) return undefined
-  if (fn.buckets.length > 0 && buckets === undefined) {
-    throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds buckets (${fn.buckets.map((b) => b.binding).join(', ')}) but this host has no storage configured`)
-  }
-  if (fn.ai !== undefined && ai === undefined) {
-    throw new SovraError('ERR_CONFIG', `function "${fn.name}" binds ${fn.ai} ([ai] binding) but this host runs no inference pools; add [[pools]] to the config`)
-  }
-  const byBinding = new Map(fn.buckets.map((b) => [b.binding, (buckets as (name: string) => Bucket)(b.bucket)]))
-  const caller = { function: fn.name, tier: fn.tier, timeoutMs: fn.limits.timeout_ms }
-  return async (binding, method, args) => {
-    if (binding === fn.ai && ai !== undefined) return serveAiCall(ai, caller, method, args)
-    const bucket = byBinding.get(binding)
-    if (bucket === undefined) throw new SovraError('ERR_CONFIG', `function "${fn.name}" has no binding ${JSON.stringify(binding)}`)
-    return serveBucketCall(bucket, method, args)
-  }
+  /** The services bindings are served by (bucket adapters, the inference router, ...). */
+  services?: HostServices
 }
 
 /** The build folder of a project. */
@@ -106,7 +78,7 @@ export class FunctionSet {
           bundle: bundles[i] as FunctionBundle,
           env: buildEnvSpec(fn, project.secrets),
           spares,
-          bindings: bindingHost(fn, options.buckets, options.ai),
+          bindings: serveBindings(fn, options.services ?? {}),
           ...(options.observer === undefined ? {} : { observer: options.observer }),
         }
         const pool = new IsolatePool(poolOptions)

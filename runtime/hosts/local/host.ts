@@ -7,7 +7,7 @@ import { SovraError } from '../../core/errors.ts'
 import type { CronScheduler } from '../../../triggers/cron/scheduler.ts'
 import { createScheduler, type CronOptions } from './crons.ts'
 import { ObjectEvents, type EventOptions } from './object-events.ts'
-import type { AiService, Bucket } from '../../core/ports.ts'
+import type { HostServices } from '../../bindings/define.ts'
 import { createLocalApp, type PoolDirectoryStatus } from './app.ts'
 import { FunctionSet } from './functions.ts'
 import { invocationLogger, type HostLogger, type HostMetrics } from './observer.ts'
@@ -28,14 +28,12 @@ export interface LocalHostOptions {
   hostname?: string
   /** Where bundles go (default `<project>/.sovra/build`). */
   outDir?: string
-  /** The bucket adapters behind `[[r2_buckets]]` bindings. */
-  buckets?: (name: string) => Bucket
+  /** The services bindings are served by: bucket adapters, the inference router (infra/pools), ... */
+  services?: HostServices
   /** Where cron runs are recorded (default: memory, so no catch-up across restarts) and the clock they run by. */
   crons?: CronOptions
   /** The durable object-event queue, and delivery settings; needed when functions have object_triggers. */
   events?: EventOptions
-  /** The inference router behind `[ai]` bindings (infra/pools), when the config has `[[pools]]`. */
-  ai?: AiService
   /** Pool status for `/_sovra/pools` (the local scaler). */
   pools?: PoolDirectoryStatus
 }
@@ -84,8 +82,7 @@ export class LocalHost {
     const logLine = invocationLogger(log)
     const functions = await FunctionSet.load(project, {
       ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
-      ...(options.buckets === undefined ? {} : { buckets: options.buckets }),
-      ...(options.ai === undefined ? {} : { ai: options.ai }),
+      ...(options.services === undefined ? {} : { services: options.services }),
       observer: {
         onInvocation(r: InvocationRecord) {
           metrics.onInvocation(r)
@@ -105,7 +102,7 @@ export class LocalHost {
     const events = options.events === undefined ? undefined : new ObjectEvents(functions, options.events, log)
     if (events !== undefined) metrics.setEventCounts?.(() => events.queue.counts())
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
-    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.buckets, pools: options.pools })
+    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.services?.buckets, pools: options.pools })
     const server = createAdaptorServer({ fetch: (request, env) => app.fetch(request, env as { incoming?: IncomingMessage; outgoing?: ServerResponse }) }) as Server
     server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
     const hostname = options.hostname ?? DEFAULT_HOSTNAME
@@ -127,7 +124,7 @@ export class LocalHost {
     const host = new LocalHost(functions, server, url, log, crons, events)
     ref.host = host
     await crons?.start()
-    await events?.recoverStaged(options.buckets)
+    await events?.recoverStaged(options.services?.buckets)
     await events?.dispatcher.start()
     log.info({ url, functions: functions.all().map((f) => ({ name: f.config.name, routes: f.config.routes, version: f.pool.bundle.version })) }, 'sovra listening')
     return host

@@ -2,7 +2,7 @@ import type { ObjectEvent } from '../../core/handlers.ts'
 import type { Bucket } from '../../core/ports.ts'
 import type { FunctionConfig } from '../../config/schema.ts'
 import { ObjectDispatcher, DEFAULT_MAX_RETRIES } from '../../../triggers/object/dispatcher.ts'
-import { deliveriesFor } from '../../../triggers/object/match.ts'
+import { deliveriesFor, maxRetriesFor, type ObjectTrigger } from '../../../triggers/object/match.ts'
 import type { EventQueue, EventSink } from '../../../triggers/object/queue.ts'
 import type { FunctionSet } from './functions.ts'
 import type { HostLogger } from './observer.ts'
@@ -29,6 +29,14 @@ export function lateSink(get: () => EventSink | undefined): EventSink {
 }
 
 /**
+ * A function's object_triggers: the one place this file reads them from the config.
+ * @param fn the function's resolved config
+ */
+function objectTriggersOf(fn: FunctionConfig): readonly ObjectTrigger[] {
+  return fn.objectTriggers
+}
+
+/**
  * The object-event side of a host: matches events to functions' object_triggers, queues them durably and
  * delivers them through the functions' isolates.
  */
@@ -45,7 +53,11 @@ export class ObjectEvents {
       ...(options.backoffMs === undefined ? {} : { backoffMs: options.backoffMs }),
       ...(options.pollMs === undefined ? {} : { pollMs: options.pollMs }),
       ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      maxRetries: (fn) => functions.get(fn)?.config.worker.object_triggers?.[0]?.max_retries ?? DEFAULT_MAX_RETRIES,
+      // Each event gets the retries of the trigger that matched it, not those of the function's first trigger.
+      maxRetries: (fn, event) => {
+        const loaded = functions.get(fn)
+        return loaded === undefined ? DEFAULT_MAX_RETRIES : maxRetriesFor(objectTriggersOf(loaded.config), event)
+      },
       async run(fn, event) {
         const loaded = functions.get(fn)
         if (loaded === undefined) return { ok: false, error: `function "${fn}" is not loaded` }
@@ -97,8 +109,8 @@ export class ObjectEvents {
     return { released: release.length, discarded: discard.length }
   }
 
-  #triggers(): Array<{ name: string; triggers: NonNullable<FunctionConfig['worker']['object_triggers']> }> {
-    return this.#functions.all().map((f) => ({ name: f.config.name, triggers: f.config.worker.object_triggers ?? [] }))
+  #triggers(): Array<{ name: string; triggers: readonly ObjectTrigger[] }> {
+    return this.#functions.all().map((f) => ({ name: f.config.name, triggers: objectTriggersOf(f.config) }))
   }
 
   /**

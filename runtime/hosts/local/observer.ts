@@ -1,26 +1,18 @@
+import { SILENT_LOGGER, type Logger, type Metrics } from '../../core/observe.ts'
 import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
 
-/** The logging a host needs (pino's shape: fields first, then the message). */
-export interface HostLogger {
-  info(fields: Record<string, unknown>, msg: string): void
-  warn(fields: Record<string, unknown>, msg: string): void
-  error(fields: Record<string, unknown>, msg: string): void
-  /** A logger that adds `bindings` to every line (pino serialises them once). */
-  child?(bindings: Record<string, unknown>): HostLogger
-}
+/** The logging a host needs: the core's Logger port. */
+export type HostLogger = Logger
+export { SILENT_LOGGER }
 
-/** The metrics a host needs; infra/observe implements it with prom-client. */
-export interface HostMetrics {
+/** The metrics a host needs (the core's Metrics port plus invocation and isolate events); infra/observe implements it. */
+export interface HostMetrics extends Metrics {
   onInvocation(record: InvocationRecord): void
   onIsolate(event: IsolateEvent): void
-  /** The Prometheus text exposition. */
-  render(): Promise<{ contentType: string; body: string }>
   /** Where the object-event queue's counts by status are read at scrape time. */
   setEventCounts?(read: () => Promise<Record<string, number>>): void
 }
 
-/** A logger that drops everything (for tools that print their own output). */
-export const SILENT_LOGGER: HostLogger = { info() {}, warn() {}, error() {} }
 
 /**
  * Returns a function that writes the structured log line of one invocation: id, function, version, trigger,

@@ -1,6 +1,7 @@
 import type { ExecutionContext, Invocation, TriggerKind } from '../../core/context.ts'
 import { errorToBody, SovraError } from '../../core/errors.ts'
-import type { FunctionModule, ObjectEvent } from '../../core/handlers.ts'
+import type { ObjectEvent } from '../../core/handlers.ts'
+import { dispatchEvent, dispatchFetch, WaitUntil, type AnyModule, type EventInput } from '../../core/dispatch.ts'
 import { isWebParams, requestFromParams, resultFromResponse } from './params.ts'
 
 /** What the build bakes into an action: the function's identity and limits. */
@@ -50,7 +51,7 @@ function invocationId(): string {
  * @example
  * exports.main = createActionMain(fn, { name: 'echo', version: 'a1b2c3', limits: { timeout_ms: 30000, max_body_bytes: 1048576 } })
  */
-export function createActionMain(mod: FunctionModule<Record<string, unknown>>, options: ActionOptions): ActionMain {
+export function createActionMain(mod: AnyModule, options: ActionOptions): ActionMain {
   let env: Record<string, unknown> | undefined
   const envOf = (params: Record<string, unknown>): Record<string, unknown> => {
     // One env per container: bindings (S3 clients) are built once, as isolates build theirs once.
@@ -66,14 +67,18 @@ export function createActionMain(mod: FunctionModule<Record<string, unknown>>, o
     const trigger: TriggerKind = isWebParams(params) ? 'http' : params['__sovra_trigger'] === 'cron' ? 'cron' : params['__sovra_trigger'] === 'object' ? 'object' : 'invoke'
     const invocation: Invocation = { id: invocationId(), function: options.name, version: options.version, trigger }
     const controller = new AbortController()
-    const waits: Array<Promise<unknown>> = []
+    const waits = new WaitUntil()
     const ctx: ExecutionContext = {
-      waitUntil: (p) => void waits.push(Promise.resolve(p).catch((e: unknown) => console.error(`[sovra] waitUntil rejected in ${options.name}:`, e))),
+      waitUntil: (p) => waits.add(p),
       signal: controller.signal,
       deadline,
       invocation,
       // Only the gateway's blocking invoke carries it: raw-http web calls cannot set top-level params.
       principal: principalOf(params['__sovra_principal']),
+    }
+    // waitUntil rejections never fail the invocation: they are logged, as the embedded host logs them.
+    const settle = async (): Promise<void> => {
+      for (const e of await waits.settle()) console.error(`[sovra] waitUntil rejected in ${options.name}:`, e)
     }
     let timer: ReturnType<typeof setTimeout> | undefined
     const timedOut = new Promise<never>((_, reject) => {
@@ -86,32 +91,23 @@ export function createActionMain(mod: FunctionModule<Record<string, unknown>>, o
     try {
       const run = async (): Promise<Record<string, unknown>> => {
         if (trigger === 'http') {
-          if (typeof mod.fetch !== 'function') throw noHandler(options.name, 'fetch', mod)
           const request = requestFromParams(params as unknown as Parameters<typeof requestFromParams>[0], options.limits.max_body_bytes, options.name)
-          const response = await mod.fetch(request, envOf(params), ctx)
-          if (!(response instanceof Response)) {
-            throw new SovraError('ERR_HANDLER', `fetch handler of "${options.name}" returned ${response === undefined ? 'undefined' : typeof response}; it must return a Response`)
-          }
+          const response = await dispatchFetch(mod, options.name, request, envOf(params), ctx)
           const result = await resultFromResponse(response, options.limits.max_body_bytes)
-          await Promise.all(waits)
+          await settle()
           result.headers['x-sovra-invocation-id'] = invocation.id
           return result as unknown as Record<string, unknown>
         }
-        if (trigger === 'cron') {
-          if (typeof mod.scheduled !== 'function') throw noHandler(options.name, 'scheduled', mod)
-          let noRetry = false
-          try {
-            await mod.scheduled({ cron: String(params['cron'] ?? ''), scheduledTime: Number(params['scheduledTime'] ?? Date.now()), noRetry: () => void (noRetry = true) }, envOf(params), ctx)
-          } catch (e) {
-            throw Object.assign(e instanceof Error ? e : new Error(String(e)), { noRetry })
+        if (trigger === 'cron' || trigger === 'object') {
+          const input: EventInput = trigger === 'cron'
+            ? { handler: 'scheduled', cron: String(params['cron'] ?? ''), scheduledTime: Number(params['scheduledTime'] ?? Date.now()) }
+            : { handler: 'object', event: params['event'] as ObjectEvent }
+          const outcome = await dispatchEvent(mod, options.name, input, envOf(params), ctx, waits)
+          await settle()
+          if (!outcome.ok) {
+            const e = outcome.error
+            throw Object.assign(e instanceof Error ? e : new Error(String(e)), { noRetry: outcome.noRetry })
           }
-          await Promise.all(waits)
-          return { ok: true, invocation_id: invocation.id }
-        }
-        if (trigger === 'object') {
-          if (typeof mod.object !== 'function') throw noHandler(options.name, 'object', mod)
-          await mod.object(params['event'] as ObjectEvent, envOf(params), ctx)
-          await Promise.all(waits)
           return { ok: true, invocation_id: invocation.id }
         }
         throw new SovraError('ERR_BAD_REQUEST', `action "${options.name}" received params it cannot route: expected a web action call (__ow_method) or __sovra_trigger "cron" | "object", received keys ${Object.keys(params).filter((k) => k !== '__sovra').join(', ') || '(none)'}`)
@@ -135,12 +131,13 @@ export function createActionMain(mod: FunctionModule<Record<string, unknown>>, o
 
 function principalOf(value: unknown): ExecutionContext['principal'] {
   if (typeof value !== 'object' || value === null) return undefined
-  const p = value as { subject?: unknown; groups?: unknown; clearance?: unknown }
+  const p = value as { subject?: unknown; groups?: unknown; clearance?: unknown; tenant?: unknown; anonymous?: unknown }
   if (typeof p.subject !== 'string' || typeof p.clearance !== 'string') return undefined
-  return { subject: p.subject, groups: Array.isArray(p.groups) ? p.groups.map(String) : [], clearance: p.clearance }
-}
-
-function noHandler(name: string, handler: string, mod: FunctionModule<Record<string, unknown>>): SovraError {
-  const has = (['fetch', 'scheduled', 'object'] as const).filter((h) => typeof mod[h] === 'function')
-  return new SovraError('ERR_NO_HANDLER', `function "${name}" has no ${handler} handler; it exports: ${has.join(', ') || 'nothing'}`)
+  return {
+    subject: p.subject,
+    groups: Array.isArray(p.groups) ? p.groups.map(String) : [],
+    clearance: p.clearance,
+    ...(typeof p.tenant === 'string' ? { tenant: p.tenant } : {}),
+    ...(p.anonymous === true ? { anonymous: true } : {}),
+  }
 }

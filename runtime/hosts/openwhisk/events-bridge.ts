@@ -1,4 +1,5 @@
 import { errorToBody, SovraError } from '../../core/errors.ts'
+import { checkBearer, MINIO_WEBHOOK_BEARER } from '../../auth/bearer.ts'
 import { deliveriesFor, type ObjectTrigger } from '../../../triggers/object/match.ts'
 import { normalizeRecords } from '../../../triggers/object/normalize.ts'
 import type { ActionMain } from './entry.ts'
@@ -35,10 +36,8 @@ export function createEventsBridgeMain(fire: (trigger: string, params: Record<st
       const config = (params['__sovra'] ?? { routes: [] }) as BridgeParams
       const method = params.__ow_method.toUpperCase()
       if (method === 'HEAD' || method === 'GET') return json(200, { ok: true, routes: config.routes.length })
-      const token = config.webhook_token
-      const auth = params.__ow_headers?.['authorization']
-      if (token === undefined || token === '') throw new SovraError('ERR_CONFIG', 'the events bridge has no webhook token: set the secret MINIO_WEBHOOK_TOKEN and deploy again', { status: 401 })
-      if (auth !== `Bearer ${token}`) throw new SovraError('ERR_BAD_REQUEST', `webhook refused: expected Authorization: Bearer <MINIO_WEBHOOK_TOKEN>, received ${auth === undefined ? 'no Authorization header' : 'another value'}`, { status: 401 })
+      // The same constant-time check, code (ERR_UNAUTHENTICATED) and status (401) as the embedded host's webhook.
+      checkBearer(params.__ow_headers?.['authorization'], config.webhook_token, MINIO_WEBHOOK_BEARER)
       const text = params.__ow_body === undefined ? '' : new TextDecoder().decode(Uint8Array.from(atob(params.__ow_body), (c) => c.charCodeAt(0)))
       let body: { Records?: unknown }
       try {

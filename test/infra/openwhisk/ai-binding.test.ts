@@ -7,12 +7,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startGateway, type Gateway } from '../../../infra/openwhisk/gateway.ts'
 import { loadPoolEngine } from '../../../infra/pools/load-engine.ts'
 import { startPoolServer, type PoolServer } from '../../../infra/pools/server.ts'
-import { startPools, type RunningPools } from '../../../runtime/cli/ai.ts'
+import { startPools, type RunningPools } from '../../../infra/pools/start.ts'
 import { loadConfig } from '../../../runtime/config/load.ts'
 import { startActionProxy } from '../../support/action-proxy.ts'
 import { startFakeOpenWhisk } from '../../support/fake-openwhisk.ts'
 import { poolConfig, TIERS } from '../../support/pools.ts'
-import { captureLogger, ROOT, runCli, tempProject } from '../../helpers.ts'
+import { captureLogger, HEAVY_HOOK_MS, ROOT, runCli, tempProject } from '../../helpers.ts'
 
 // env.AI from an OpenWhisk action: action (action proxy) -> gateway /_sovra/ai/chat (bearer token) -> router ->
 // a real tiny-llama replica listed in `endpoints`.
@@ -67,7 +67,7 @@ beforeAll(async () => {
     await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name, main: 'main', code: (action['exec'] as { code: string }).code } }) })
     return (await fetch(`${proxy.url}/run`, { method: 'POST', body: JSON.stringify({ value: params, deadline: String(Date.now() + 30_000) }) })).json()
   }
-}, 60_000)
+}, HEAVY_HOOK_MS)
 afterAll(async () => {
   await gateway?.close()
   await pools?.close()

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEventsBridgeMain } from '../../../runtime/hosts/openwhisk/events-bridge.ts'
 import { startActionProxy } from '../../support/action-proxy.ts'
 import { startFakeOpenWhisk } from '../../support/fake-openwhisk.ts'
-import { runCli, tempProject, withFixtures } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, runCli, tempProject, withFixtures } from '../../helpers.ts'
 
 const TOKEN = 'hook-secret'
 const record = (key: string, name = 's3:ObjectCreated:Put', bucket = 'documents'): Record<string, unknown> => ({
@@ -66,7 +66,7 @@ object_triggers = [{ bucket = "documents", prefix = "policies/", suffix = ".md",
 `,
     }))
     expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
-  }, 60_000)
+  }, HEAVY_HOOK_MS)
   afterAll(async () => {
     await fake.close()
   })

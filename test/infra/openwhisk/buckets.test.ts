@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startActionProxy } from '../../support/action-proxy.ts'
 import { startFakeOpenWhisk } from '../../support/fake-openwhisk.ts'
 import { startTestS3, type TestS3 } from '../../support/s3.ts'
-import { runCli, tempProject, withFixtures } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, runCli, tempProject, withFixtures } from '../../helpers.ts'
 
 // A bucket binding on OpenWhisk: the deploy binds the cluster's S3 settings; the action talks to the store itself
 // (s3rver on 127.0.0.1 here, MinIO with SOVRA_TEST_S3_*).
@@ -37,7 +37,7 @@ r2_buckets = [{ binding = "DOCS", bucket_name = "ow-documents" }]
   bound = Object.fromEntries(action.parameters.map((p) => [p.key, p.value]))
   proxy = await startActionProxy()
   await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name: 'docs', main: 'main', code: action.exec.code } }) })
-}, 60_000)
+}, HEAVY_HOOK_MS)
 afterAll(async () => {
   for (const k of ['SOVRA_S3_ENDPOINT', 'SOVRA_S3_ACCESS_KEY_ID', 'SOVRA_S3_SECRET_ACCESS_KEY']) delete process.env[k]
   await proxy?.close()

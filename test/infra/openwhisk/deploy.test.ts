@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { startActionProxy } from '../../support/action-proxy.ts'
 import { startFakeOpenWhisk, type OwCall } from '../../support/fake-openwhisk.ts'
-import { ROOT, runCli, tempProject, withFixtures } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, ROOT, runCli, tempProject, withFixtures } from '../../helpers.ts'
 
 // Deploys against a loopback server implementing the OpenWhisk REST paths the `openwhisk` client uses, asserting
 // the exact requests. With SOVRA_TEST_OW_APIHOST and SOVRA_TEST_OW_AUTH set, the same deploys run against that
@@ -47,7 +47,7 @@ beforeAll(async () => {
   process.env['SOVRA_SECRET_API_TOKEN'] = 'tok-123'
   dir = withFixtures(tempProject({ 'wrangler-compat.toml': config() }))
   expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
-})
+}, HEAVY_HOOK_MS)
 afterAll(async () => {
   await fake?.close()
 })

@@ -7,7 +7,7 @@ import { startGateway, type Gateway } from '../../../infra/openwhisk/gateway.ts'
 import { loadConfig } from '../../../runtime/config/load.ts'
 import { startActionProxy } from '../../support/action-proxy.ts'
 import { startFakeOpenWhisk } from '../../support/fake-openwhisk.ts'
-import { captureLogger, ROOT, runCli, tempProject, withFixtures } from '../../helpers.ts'
+import { captureLogger, HEAVY_HOOK_MS, ROOT, runCli, tempProject, withFixtures } from '../../helpers.ts'
 
 // Gateway -> (loopback OpenWhisk REST) -> action proxy running the deployed action code: the whole path of
 // `sovra deploy` + `sovra gateway` on 127.0.0.1.
@@ -63,7 +63,7 @@ audience = "sovra"
   }
   const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
   gateway = await startGateway({ project, apihost: fake.apihost, auth: fake.auth, log, port: 0, jwt: { jwks: join(dir, 'jwks.json'), issuer: 'https://idp.bank.example', audience: 'sovra' } })
-}, 60_000)
+}, HEAVY_HOOK_MS)
 afterAll(async () => {
   await gateway?.close()
   await Promise.all([...proxies.values()].map(async (p) => (await p).close()))
@@ -166,8 +166,8 @@ describe('sovra gateway', () => {
     expect((await runCli(['deploy', 'whoami', '--canary', '50', ...ow])).code).toBe(0)
     writeFileSync(file, good)
     const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
-    const { owClient } = await import('../../../infra/openwhisk/deploy.ts')
-    const { changeRouting } = await import('../../../infra/openwhisk/rollout.ts')
+    const { owClient } = await import('../../../infra/targets/openwhisk/deploy.ts')
+    const { changeRouting } = await import('../../../infra/targets/openwhisk/rollout.ts')
     const rolled: string[] = []
     const guarded = await startGateway({
       project, apihost: fake.apihost, auth: fake.auth, log, port: 0, jwt: { jwks: join(dir, 'jwks.json'), issuer: 'https://idp.bank.example', audience: 'sovra' },

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { loadPoolEngine } from '../../../infra/pools/load-engine.ts'
 import { startPoolServer, type PoolServer } from '../../../infra/pools/server.ts'
-import { captureLogger } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, captureLogger } from '../../helpers.ts'
 import { poolConfig, readSse, TIERS } from '../../support/pools.ts'
 
 // The "provider" is another sovra replica (OpenAI-compatible), so the external engine runs against a real server.
@@ -23,7 +23,7 @@ beforeAll(async () => {
   const pool = poolConfig({ name: 'ext', engine: 'external', url: `${upstream.url}/v1`, remote_model: 'provider-model' })
   ext = await startPoolServer({ pool, tiers: TIERS, replica: 'ext-1', log: captureLogger(), load: () => loadPoolEngine(pool, { stateDir: dir }) })
   await ext.ready
-}, 60_000)
+}, HEAVY_HOOK_MS)
 afterAll(async () => {
   await Promise.all([ext?.close(500), upstream?.close(500)])
   await rm(dir, { recursive: true, force: true })

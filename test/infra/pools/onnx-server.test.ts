@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { loadPoolEngine } from '../../../infra/pools/load-engine.ts'
 import { startPoolServer, type PoolServer } from '../../../infra/pools/server.ts'
-import { captureLogger } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, captureLogger } from '../../helpers.ts'
 import { poolConfig, TIERS } from '../../support/pools.ts'
 
 let dir: string
@@ -22,7 +22,7 @@ beforeAll(async () => {
   embed = await startPoolServer({ pool: e, tiers: TIERS, replica: 'embed-1', log: captureLogger(), load: () => loadPoolEngine(e, { stateDir: dir }) })
   classify = await startPoolServer({ pool: c, tiers: TIERS, replica: 'sentiment-1', log: captureLogger(), load: () => loadPoolEngine(c, { stateDir: dir }) })
   await Promise.all([embed.ready, classify.ready])
-}, 60_000)
+}, HEAVY_HOOK_MS)
 afterAll(async () => {
   await Promise.all([embed?.close(500), classify?.close(500)])
   await rm(dir, { recursive: true, force: true })

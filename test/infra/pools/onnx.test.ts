@@ -7,6 +7,7 @@ import type { Engine } from '../../../infra/pools/engine.ts'
 import { loadOnnxEngine } from '../../../infra/pools/engines/onnx.ts'
 import { writeTinyClassifierModel, writeTinyEmbeddingModel } from '../../../infra/pools/tiny/tiny-onnx.ts'
 import { createTokenizer, loadTokenizer, type Tokenizer } from '../../../infra/pools/tokenizer.ts'
+import { HEAVY_HOOK_MS } from '../../helpers.ts'
 
 let root: string
 let embDir: string
@@ -21,7 +22,7 @@ beforeAll(async () => {
   embDir = join(root, 'emb')
   await writeTinyEmbeddingModel(embDir)
   engine = await loadOnnxEngine({ modelPath: embDir, threads: 1, slots: 2 })
-})
+}, HEAVY_HOOK_MS)
 afterAll(async () => {
   await engine?.close()
   await rm(root, { recursive: true, force: true })

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { loadPoolEngine } from '../../../infra/pools/load-engine.ts'
 import { startPoolServer, type PoolServer } from '../../../infra/pools/server.ts'
-import { captureLogger } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, captureLogger } from '../../helpers.ts'
 import { poolConfig, readSse, TIERS } from '../../support/pools.ts'
 
 let dir: string
@@ -25,7 +25,7 @@ beforeAll(async () => {
   lines = captured.lines
   server = await startPoolServer({ pool, tiers: TIERS, replica: 'qa-1', log: captured, load: () => loadPoolEngine(pool, { stateDir: dir, probe: false }) })
   await server.ready
-}, 60_000)
+}, HEAVY_HOOK_MS)
 
 afterAll(async () => {
   await server?.close(1000)

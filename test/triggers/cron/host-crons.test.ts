@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../../runtime/config/load.ts'
 import { LocalHost } from '../../../runtime/hosts/local/host.ts'
 import { SILENT_LOGGER } from '../../../runtime/hosts/local/observer.ts'
-import { createBucketProvider } from '../../../runtime/cli/storage.ts'
+import { createBucketProvider } from '../../../infra/deploy/project-state.ts'
 import { createPromMetrics } from '../../../infra/observe/metrics.ts'
 import { ManualClock } from '../../../triggers/cron/clock.ts'
 import { MemoryCronStore } from '../../../triggers/cron/scheduler.ts'
@@ -35,7 +35,7 @@ describe('crons on the embedded host', () => {
     dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
     buckets = createBucketProvider(project, { env: {} })
-    host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, crons: { store, clock } })
+    host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, crons: { store, clock } })
   })
   afterAll(() => host.close(1000))
 

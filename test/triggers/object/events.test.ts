@@ -4,14 +4,14 @@ import { loadConfig } from '../../../runtime/config/load.ts'
 import { LocalHost } from '../../../runtime/hosts/local/host.ts'
 import { lateSink } from '../../../runtime/hosts/local/object-events.ts'
 import { SILENT_LOGGER } from '../../../runtime/hosts/local/observer.ts'
-import { createBucketProvider } from '../../../runtime/cli/storage.ts'
+import { createBucketProvider } from '../../../infra/deploy/project-state.ts'
 import { createPromMetrics } from '../../../infra/observe/metrics.ts'
 import { openPglite } from '../../../infra/db/pglite.ts'
 import { openPg } from '../../../infra/db/pg.ts'
 import { migrate } from '../../../infra/db/migrate.ts'
 import { dbEventQueue } from '../../../infra/db/event-queue.ts'
 import { decodeEventKey, normalizeRecords } from '../../../triggers/object/normalize.ts'
-import { tempProject, waitFor, withFixtures } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, tempProject, waitFor, withFixtures } from '../../helpers.ts'
 import { createTestSchema } from '../../support/pg.ts'
 
 const TOKEN = 'test-webhook-token-0123456789'
@@ -83,12 +83,13 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
       const { project } = loadConfig({ cwd: dir, processEnv: { SOVRA_SECRET_MINIO_WEBHOOK_TOKEN: TOKEN } })
       const buckets = createBucketProvider(project, { env: {} })
       log = buckets('objlog')
-      host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, events: { queue: dbEventQueue(db), backoffMs: 20, pollMs: 20 } })
-    }, 60_000)
+      host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, events: { queue: dbEventQueue(db), backoffMs: 20, pollMs: 20 } })
+    }, HEAVY_HOOK_MS)
     afterAll(async () => {
-      await host.close(2000)
-      await db.close()
-      await cleanup()
+      // A failed beforeAll leaves these unset; its error is the one to report.
+      await host?.close(2000)
+      await db?.close()
+      await cleanup?.()
     })
 
     it('answers MinIO\'s HEAD probe, and refuses a missing or wrong token and a malformed body without queueing', async () => {
@@ -203,7 +204,7 @@ describe('fs bucket writes as object events', () => {
       env: {},
       sink: lateSink(() => ref.host?.events?.sink()),
     })
-    const host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, events: { queue: dbEventQueue(db), pollMs: 20 } })
+    const host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, events: { queue: dbEventQueue(db), pollMs: 20 } })
     ref.host = host
     const events = host.events!
     // A normal write: staged, written, released, delivered.
@@ -233,7 +234,7 @@ describe('fs bucket writes as object events', () => {
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
     const ref: { host?: LocalHost } = {}
     const buckets = createBucketProvider(project, { env: {}, onEvent: async (e) => void (await ref.host?.events?.ingest([e])) })
-    ref.host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, buckets, events: { queue: dbEventQueue(scoped), pollMs: 20 } })
+    ref.host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, events: { queue: dbEventQueue(scoped), pollMs: 20 } })
     await buckets('documents').put('policies/fs-write.md', '# written locally')
     await buckets('documents').put('policies/ignored.txt', 'no trigger')
     await buckets('documents').delete('policies/fs-write.md')

@@ -21,6 +21,8 @@ routes = ["/slow"]
 [functions.isolates]
 min = 1
 max = 4
+# One invocation per isolate (not the default 64), so concurrent calls need several isolates.
+concurrency = 1
 `
 
 describe('embedded host over HTTP', () => {
@@ -91,6 +93,7 @@ describe('embedded host over HTTP', () => {
     expect(all.map((r) => r.status)).toEqual([200, 200, 200, 200])
     // Four 600 ms calls on up to four isolates overlap instead of taking 2.4 s in a row.
     expect(Date.now() - t0).toBeLessThan(2000)
+    expect(host.functions.get('slow')?.pool.stats().isolates).toBeGreaterThan(1)
   })
 })
 
