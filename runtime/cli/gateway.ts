@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
-import { startGateway } from '../../infra/openwhisk/gateway.ts'
+import { startGateway } from '../hosts/gateway/gateway.ts'
+import { createGatewayMetrics } from '../../infra/observe/gateway-metrics.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
 import { startPools } from '../../infra/pools/start.ts'
 import { owTarget, requireCluster } from '../../infra/targets/openwhisk/cluster.ts'
@@ -36,7 +37,7 @@ export const gatewayCommand: Command = {
           .catch((e: unknown) => log.error({ function: fn, err: (e as Error).message }, 'gateway: canary rollback failed or was not audited')),
       },
       ...(pools === undefined || aiToken === undefined ? {} : { ai: { service: pools.router, token: aiToken } }),
-      project, apihost, auth, namespace, log,
+      project, apihost, auth, namespace, log, metrics: createGatewayMetrics(),
       port: parsePort(values.port, '--port', 8788), hostname: values.host ?? '127.0.0.1',
       jwt: project.auth,
     })

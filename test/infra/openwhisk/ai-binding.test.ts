@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { startGateway, type Gateway } from '../../../infra/openwhisk/gateway.ts'
+import { startGateway, type Gateway } from '../../../runtime/hosts/gateway/gateway.ts'
 import { loadPoolEngine } from '../../../infra/pools/load-engine.ts'
 import { startPoolServer, type PoolServer } from '../../../infra/pools/server.ts'
 import { startPools, type RunningPools } from '../../../infra/pools/start.ts'

@@ -3,7 +3,8 @@ import { join } from 'node:path'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
-import { startGateway, type Gateway } from '../../../infra/openwhisk/gateway.ts'
+import { startGateway, type Gateway } from '../../../runtime/hosts/gateway/gateway.ts'
+import { createGatewayMetrics } from '../../../infra/observe/gateway-metrics.ts'
 import { loadConfig } from '../../../runtime/config/load.ts'
 import { startActionProxy } from '../../support/action-proxy.ts'
 import { startFakeOpenWhisk } from '../../support/fake-openwhisk.ts'
@@ -62,7 +63,7 @@ audience = "sovra"
     return (await fetch(`${proxy.url}/run`, { method: 'POST', body: JSON.stringify({ value: params, activation_id: 'act-1', deadline: String(Date.now() + 30_000) }) })).json()
   }
   const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
-  gateway = await startGateway({ project, apihost: fake.apihost, auth: fake.auth, log, port: 0, jwt: { jwks: join(dir, 'jwks.json'), issuer: 'https://idp.bank.example', audience: 'sovra' } })
+  gateway = await startGateway({ project, apihost: fake.apihost, auth: fake.auth, log, metrics: createGatewayMetrics(), port: 0, jwt: { jwks: join(dir, 'jwks.json'), issuer: 'https://idp.bank.example', audience: 'sovra' } })
 }, HEAVY_HOOK_MS)
 afterAll(async () => {
   await gateway?.close()
