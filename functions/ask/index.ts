@@ -1,5 +1,5 @@
 import * as v from 'valibot'
-import { defineFunction, type Ai } from 'sovra'
+import { defineFunction, parseJson, type Ai } from 'sovra'
 
 /** The bindings `ask` uses. */
 export interface AskEnv {
@@ -24,21 +24,6 @@ export const TriageSchema = v.object({
 /** `POST /v1/embed` and `POST /v1/classify` body. */
 export const TextsSchema = v.object({ input: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(256)) })
 
-function bad(message: string): Response {
-  return Response.json({ error: { code: 'ERR_BAD_REQUEST', message } }, { status: 400 })
-}
-
-async function parse<S extends v.GenericSchema>(schema: S, request: Request): Promise<v.InferOutput<S> | Response> {
-  let body: unknown
-  try {
-    body = await request.json()
-  } catch {
-    return bad('expected a JSON body')
-  }
-  const r = v.safeParse(schema, body)
-  return r.success ? r.output : bad(r.issues.map((i) => `${v.getDotPath(i) ?? 'body'}: ${i.message}`).join('; '))
-}
-
 /**
  * The inference demo: `POST /v1/ask` chats with the `qa` pool (optionally as a structured triage),
  * `POST /v1/embed` embeds texts with the `embed` pool, `POST /v1/classify` scores them with the `classify` pool.
@@ -49,15 +34,14 @@ export default defineFunction<AskEnv>({
     const path = new URL(request.url).pathname
     if (request.method !== 'POST') return Response.json({ error: { code: 'ERR_BAD_REQUEST', message: `use POST ${path}` } }, { status: 405 })
     if (path === '/v1/embed' || path === '/v1/classify') {
-      const body = await parse(TextsSchema, request)
-      if (body instanceof Response) return body
+      // A body that is not JSON or does not match is a 400 listing every issue with its path (ERR_BAD_REQUEST).
+      const body = await parseJson(request, TextsSchema)
       const result = path === '/v1/embed'
         ? await env.AI.embed({ model: 'embed', input: body.input })
         : await env.AI.classify({ model: 'classify', input: body.input })
       return Response.json(result)
     }
-    const body = await parse(AskSchema, request)
-    if (body instanceof Response) return body
+    const body = await parseJson(request, AskSchema)
     const messages = [
       { role: 'system' as const, content: 'You answer questions about internal policy documents.' },
       { role: 'user' as const, content: body.question },

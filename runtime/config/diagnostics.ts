@@ -52,9 +52,12 @@ export function issuesToDiagnostics(issues: readonly v.BaseIssue<unknown>[], fil
     // Union issues carry the real reason in their sub-issues; the closest one reads best.
     const inner = issue.issues?.[0]
     const detail = inner !== undefined && issue.type === 'union' ? ` (${inner.message})` : ''
-    const message = issue.kind === 'validation' && issue.type === 'regex'
-      ? `expected ${issue.message}, received ${show(issue.input)}`
-      : `expected ${expected}, received ${show(issue.input)}${detail}`
+    // A check's message is a whole sentence (it names the value and the rule), as a binding kind writes it.
+    const message = issue.kind === 'validation' && issue.type === 'check'
+      ? issue.message
+      : issue.kind === 'validation' && issue.type === 'regex'
+        ? `expected ${issue.message}, received ${show(issue.input)}`
+        : `expected ${expected}, received ${show(issue.input)}${detail}`
     return { severity: 'error' as const, file, path: path === '' ? '(root)' : path, message }
   })
 }

@@ -1,6 +1,5 @@
 import type { ObjectEvent } from '../../core/handlers.ts'
 import type { Bucket } from '../../core/ports.ts'
-import type { FunctionConfig } from '../../config/schema.ts'
 import { ObjectDispatcher, DEFAULT_MAX_RETRIES } from '../../../triggers/object/dispatcher.ts'
 import { deliveriesFor, maxRetriesFor, type ObjectTrigger } from '../../../triggers/object/match.ts'
 import type { EventQueue, EventSink } from '../../../triggers/object/queue.ts'
@@ -29,14 +28,6 @@ export function lateSink(get: () => EventSink | undefined): EventSink {
 }
 
 /**
- * A function's object_triggers: the one place this file reads them from the config.
- * @param fn the function's resolved config
- */
-function objectTriggersOf(fn: FunctionConfig): readonly ObjectTrigger[] {
-  return fn.objectTriggers
-}
-
-/**
  * The object-event side of a host: matches events to functions' object_triggers, queues them durably and
  * delivers them through the functions' isolates.
  */
@@ -56,7 +47,7 @@ export class ObjectEvents {
       // Each event gets the retries of the trigger that matched it, not those of the function's first trigger.
       maxRetries: (fn, event) => {
         const loaded = functions.get(fn)
-        return loaded === undefined ? DEFAULT_MAX_RETRIES : maxRetriesFor(objectTriggersOf(loaded.config), event)
+        return loaded === undefined ? DEFAULT_MAX_RETRIES : maxRetriesFor(loaded.config.objectTriggers, event)
       },
       async run(fn, event) {
         const loaded = functions.get(fn)
@@ -110,7 +101,7 @@ export class ObjectEvents {
   }
 
   #triggers(): Array<{ name: string; triggers: readonly ObjectTrigger[] }> {
-    return this.#functions.all().map((f) => ({ name: f.config.name, triggers: objectTriggersOf(f.config) }))
+    return this.#functions.all().map((f) => ({ name: f.config.name, triggers: f.config.objectTriggers }))
   }
 
   /**
