@@ -32,10 +32,17 @@ describe('sovra deploy (local), rollout and approve', () => {
     const res = await as('alice', ['deploy', 'echo'])
     expect(res.code).toBe(2)
     expect(res.err).toMatch(/no signing key "default"/)
+    const unknown = await as('alice', ['deploy', 'echo', '--target', 'nomad'])
+    expect(unknown.code).toBe(2)
+    expect(unknown.err).toMatch(/--target: unknown target "nomad"; valid: local, openwhisk/)
   }, 60_000)
 
   it('deploys a signed, verified version as stable, then a canary at 10%, and rolls it back instantly', async () => {
     expect((await as('alice', ['keys', 'gen'])).code).toBe(0)
+    // --plan prints what would change and records nothing.
+    const planned = await as('alice', ['deploy', 'echo', '--plan'])
+    expect(planned.out).toMatch(/^plan: echo echo@[0-9a-f]{12}-[0-9a-f]{8} -> stable$/m)
+    expect((await as('alice', ['rollout', 'status', 'echo'])).out).toMatch(/not deployed/)
     const first = await as('alice', ['deploy', 'echo'])
     expect(first.out).toMatch(/^echo: echo@[0-9a-f]{12}-[0-9a-f]{8} \(bundle sha256:[0-9a-f]{12}\.\.\., signed by default\) -> stable$/m)
     expect((await as('alice', ['deploy', 'echo'])).out).toMatch(/is already stable/)
