@@ -68,7 +68,6 @@ export interface HostApp {
 export function createHostApp(options: HostAppOptions): HostApp {
   const { project, executor, log, onResponse } = options
   const shuttingDown = options.shuttingDown ?? (() => false)
-  const byName = new Map(project.functions.map((f) => [f.name, f]))
   const table = new RouteTable(project.functions.flatMap((f) => f.routes.map((pattern) => ({ pattern, target: f }))), (f: FunctionConfig) => f.name)
   // One authentication step for every function request ([auth]: JWT, dev principals on loopback, else anonymous).
   const authenticate = options.authenticate ?? createAuthenticator(project.auth, project.tiers.names)
@@ -96,7 +95,7 @@ export function createHostApp(options: HostAppOptions): HostApp {
       // Before the body is read: a refused caller costs no upload. In memory there is no socket (not loopback).
       const caller = await authenticate(incoming === undefined ? callerFromRequest(request, undefined) : callerFromIncoming(incoming))
       subject = caller.principal.subject
-      const response = await executor.fetch({ fn: byName.get(fn) ?? match.target, request, url, path, env, caller, invocationId: randomUUID() })
+      const response = await executor.fetch({ fn: match.target, request, url, path, env, caller, invocationId: randomUUID() })
       if (shuttingDown()) response.headers.set('connection', 'close')
       onResponse?.({ fn, path, method: request.method, status: response.status, durationMs: performance.now() - started, subject, response })
       return response
