@@ -22,6 +22,8 @@ export interface LoadResult {
    * runs; CPU per request is the cost itself, so it is the steadier figure for before/after comparisons.
    */
   cpu_us_per_req: number | null
+  /** The same for the process's main thread alone (in sovra: the host thread, where HTTP is served). */
+  main_thread_us_per_req: number | null
 }
 
 /** A contender that could not run (workerd not installed). */
@@ -41,7 +43,12 @@ export function freePort(): Promise<number> {
   })
 }
 
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
+/**
+ * Waits until a server answers 200 on `url` (60 s at most), failing early when its process exits.
+ * @param url the readiness URL
+ * @param child the server process
+ */
+export async function waitReady(url: string, child: ChildProcess): Promise<void> {
   const end = Date.now() + 60_000
   while (Date.now() < end) {
     if (child.exitCode !== null) throw new Error(`server exited with ${child.exitCode} before it was ready`)
@@ -66,11 +73,12 @@ function toMs(value: string): number {
 export const HAS_WRK = spawnSync('wrk', ['--version']).error === undefined
 
 /** CPU time (user + system, all threads) of a process so far, in clock ticks (1/100 s on Linux); null elsewhere. */
-function cpuTicks(pid: number | undefined): number | null {
+function cpuTicks(pid: number | undefined, thread = false): number | null {
   if (pid === undefined) return null
   try {
     // Fields after the command name, which is in parentheses and may hold spaces: utime and stime are 14 and 15.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The process's stat sums every thread; task/<pid>/stat is the main thread alone.
+    const stat = readFileSync(thread ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return Number(fields[11]) + Number(fields[12])
   } catch {
@@ -78,7 +86,7 @@ function cpuTicks(pid: number | undefined): number | null {
   }
 }
 
-function runLoad(url: string, seconds: number, connections: number): Omit<LoadResult, 'cpu_us_per_req'> {
+function runLoad(url: string, seconds: number, connections: number): Omit<LoadResult, 'cpu_us_per_req' | 'main_thread_us_per_req'> {
   if (HAS_WRK) {
     const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' })
     const out = r.stdout
@@ -102,14 +110,18 @@ function runLoad(url: string, seconds: number, connections: number): Omit<LoadRe
  * @param pid the server process, for its CPU time
  * @param seconds the measured duration
  * @param connections concurrent connections
+ * @param warmupSeconds the warm-up before it (default 2 s, or the duration if shorter; 0 for none)
  */
-export function measure(url: string, pid: number | undefined, seconds: number, connections: number): LoadResult {
-  runLoad(url, Math.min(2, seconds), connections)
+export function measure(url: string, pid: number | undefined, seconds: number, connections: number, warmupSeconds = Math.min(2, seconds)): LoadResult {
+  if (warmupSeconds > 0) runLoad(url, warmupSeconds, connections)
   const before = cpuTicks(pid)
+  const mainBefore = cpuTicks(pid, true)
   const result = runLoad(url, seconds, connections)
   const after = cpuTicks(pid)
-  const cpu = before === null || after === null || !(result.requests > 0) ? null : Math.round(((after - before) * 10_000) / result.requests)
-  return { ...result, cpu_us_per_req: cpu }
+  const mainAfter = cpuTicks(pid, true)
+  const perRequest = (a: number | null, b: number | null): number | null =>
+    a === null || b === null || !(result.requests > 0) ? null : Math.round(((b - a) * 10_000) / result.requests)
+  return { ...result, cpu_us_per_req: perRequest(before, after), main_thread_us_per_req: perRequest(mainBefore, mainAfter) }
 }
 
 /**

@@ -7,7 +7,9 @@
  * isolate cold start. Same load tool, same run. Writes bench/results/latest.json and prints a table.
  *
  * Env: BENCH_DURATION (s, default 10), BENCH_CONNECTIONS (default 50), BENCH_COLD_RUNS (default 20), BENCH_ONLY
- * (comma-separated result keys to run, e.g. "sovra,hono_fast"; default all).
+ * (comma-separated result keys to run, e.g. "sovra,hono_fast"; default all), BENCH_COMPARE (another checkout of
+ * sovra, e.g. a copy of the tree before a change: adds `sovra_compare`, the concurrency-64 case served from there,
+ * measured just before `sovra` in the same run, for paired before/after figures).
  */
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
@@ -26,6 +28,7 @@ const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
 const COLD_RUNS = Number(process.env['BENCH_COLD_RUNS'] ?? 20)
 const ONLY = process.env['BENCH_ONLY']?.split(',').map((s) => s.trim()).filter((s) => s !== '')
 const WORKERD = join(HERE, 'peers', 'node_modules', '.bin', 'workerd')
+const COMPARE = process.env['BENCH_COMPARE']
 const JSON_PATH = '/bench/path?q=1'
 const IO_PATH = '/io/path?q=1'
 /** The I/O case's limit: every connection waits 200 ms per request. */
@@ -40,6 +43,7 @@ interface Contender {
 
 /** What each result row is, for the table. */
 const ROWS: Record<string, { server: string; case: 'json' | 'io'; settings: string }> = {
+  sovra_compare: { server: `sovra from ${COMPARE ?? '(BENCH_COMPARE)'}`, case: 'json', settings: 'min 1, max 1, concurrency 64' },
   sovra: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'min 1, max 1, concurrency 64' },
   sovra_defaults: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'defaults' },
   sovra_concurrency_1: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'max 2, concurrency 1' },
@@ -52,12 +56,13 @@ const ROWS: Record<string, { server: string; case: 'json' | 'io'; settings: stri
 }
 
 // The same flags as `npm start` (package.json); logs and metrics on, as it runs.
-const sovra = (config: string) => (port: number) =>
-  spawn(process.execPath, ['--max-semi-space-size=32', join(ROOT, 'bin/sovra.js'), 'start', '--config', join(HERE, 'fixtures', config), '--port', String(port)], { stdio: 'ignore' })
+const sovra = (config: string, root = ROOT) => (port: number) =>
+  spawn(process.execPath, ['--max-semi-space-size=32', join(root, 'bin/sovra.js'), 'start', '--config', join(HERE, 'fixtures', config), '--port', String(port)], { stdio: 'ignore' })
 const node = (script: string, ...args: string[]) => (port: number) =>
   spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers', script), String(port), ...args], { stdio: 'ignore', cwd: ROOT })
 
 const CONTENDERS: Contender[] = [
+  ...(COMPARE === undefined ? [] : [{ start: sovra('wrangler-compat.toml', COMPARE), readyPath: '/_sovra/health', paths: { sovra_compare: JSON_PATH } }]),
   { start: sovra('wrangler-compat.toml'), readyPath: '/_sovra/health', paths: { sovra: JSON_PATH } },
   { start: sovra('defaults.toml'), readyPath: '/_sovra/health', paths: { sovra_defaults: JSON_PATH, io_sovra_defaults: IO_PATH } },
   { start: sovra('concurrency-1.toml'), readyPath: '/_sovra/health', paths: { sovra_concurrency_1: JSON_PATH, io_sovra_concurrency_1: IO_PATH } },
@@ -124,7 +129,7 @@ for (const c of CONTENDERS) {
   const measured = await serveAndMeasure(c.start, c.readyPath, Object.fromEntries(keys.map((k) => [k, c.paths[k] as string])), DURATION, CONNECTIONS)
   for (const [key, r] of Object.entries(measured)) {
     results[key] = r
-    process.stderr.write(`  ${key}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, ${r.cpu_us_per_req ?? '?'} µs CPU/req, errors ${r.errors}\n`)
+    process.stderr.write(`  ${key}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, ${r.cpu_us_per_req ?? '?'} µs CPU/req (main thread ${r.main_thread_us_per_req ?? '?'}), errors ${r.errors}\n`)
   }
 }
 const runCold = ONLY === undefined || ONLY.includes('cold')

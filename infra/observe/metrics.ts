@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { BoundHistogram, type HistogramSeries } from './bound-histogram.ts'
 import type { InvocationRecord, IsolateEvent, PoolStats } from '../../runtime/isolate/pool.ts'
 import type { HostMetrics } from '../../runtime/hosts/local/observer.ts'
 
@@ -17,20 +18,30 @@ export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetr
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'sovra_process_' })
   let read = stats
-  const invocations = new Counter({
+  // Invocations are counted in plain numbers per label set and added to the counter when it is scraped: a
+  // prom-client child validates and hashes its labels on every inc (see bound-histogram.ts).
+  const counts: Array<{ labels: { function: string; trigger: string; status: string; outcome: string }; pending: number }> = []
+  new Counter({
     name: 'sovra_invocations_total',
     help: 'Function invocations, by function, trigger, HTTP status and outcome',
     labelNames: ['function', 'trigger', 'status', 'outcome'] as const,
     registers: [registry],
+    collect() {
+      for (const c of counts) {
+        if (c.pending === 0) continue
+        this.inc(c.labels, c.pending)
+        c.pending = 0
+      }
+    },
   })
-  const duration = new Histogram({
+  const duration = new BoundHistogram({
     name: 'sovra_invocation_duration_seconds',
     help: 'Invocation latency from admission to completion, by function, trigger and status',
     labelNames: ['function', 'trigger', 'status'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   })
-  const queued = new Histogram({
+  const queued = new BoundHistogram({
     name: 'sovra_invocation_queue_seconds',
     help: 'Time an invocation waited for a free isolate',
     labelNames: ['function'] as const,
@@ -80,18 +91,23 @@ export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetr
     },
   })
 
-  // Label-bound children, cached: prom-client hashes the label object on every call otherwise.
-  const perCall = new Map<string, { count: Counter.Internal; latency: Histogram.Internal<string>; queue: Histogram.Internal<string> }>()
+  // The series of each label set, bound once (one map lookup per invocation).
+  const perCall = new Map<string, { count: { pending: number }; latency: HistogramSeries; queue: HistogramSeries }>()
+  const queueSeries = new Map<string, HistogramSeries>()
   const bound = (r: InvocationRecord) => {
     const key = `${r.invocation.function}\u0000${r.invocation.trigger}\u0000${r.status}\u0000${r.outcome}`
     let b = perCall.get(key)
     if (b === undefined) {
+      const fn = r.invocation.function
       const status = String(r.status)
-      b = {
-        count: invocations.labels({ function: r.invocation.function, trigger: r.invocation.trigger, status, outcome: r.outcome }),
-        latency: duration.labels({ function: r.invocation.function, trigger: r.invocation.trigger, status }),
-        queue: queued.labels({ function: r.invocation.function }),
+      const count = { labels: { function: fn, trigger: r.invocation.trigger, status, outcome: r.outcome }, pending: 0 }
+      counts.push(count)
+      let queue = queueSeries.get(fn)
+      if (queue === undefined) {
+        queue = queued.bind({ function: fn })
+        queueSeries.set(fn, queue)
       }
+      b = { count, latency: duration.bind({ function: fn, trigger: r.invocation.trigger, status }), queue }
       perCall.set(key, b)
     }
     return b
@@ -107,7 +123,7 @@ export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetr
     },
     onInvocation(r: InvocationRecord) {
       const b = bound(r)
-      b.count.inc()
+      b.count.pending++
       b.latency.observe(r.durationMs / 1000)
       b.queue.observe(r.queuedMs / 1000)
     },

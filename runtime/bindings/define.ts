@@ -12,7 +12,13 @@ export interface Served {
   transfer: ArrayBuffer[]
 }
 
-/** Who made a binding call: the invocation's verified principal, when the host knows it. */
+/**
+ * Who made a binding call: the principal the host verified for the invocation that made it. Only kinds that set
+ * {@link BindingDefinition.perCaller} get it (the isolate then tracks which invocation each call belongs to); it is
+ * absent for the others, for invocations without a principal (cron, object events) and for calls made outside any
+ * invocation (at module load, or from a timer that outlived its invocation), so a kind that enforces access must
+ * treat "absent" as "nobody".
+ */
 export interface CallContext {
   principal?: Principal | undefined
 }
@@ -81,6 +87,12 @@ export interface BindingDefinition<TSchema extends v.GenericSchema<unknown, Bind
   resolve(worker: WorkerTables, native: ReadonlyArray<SpecOf<TSchema>>, ctx: ResolveContext): Array<SpecOf<TSchema>>
   client(call: CallHost, spec: SpecOf<TSchema>): unknown
   serve(spec: SpecOf<TSchema>, services: HostServices, caller: BindingCaller): BindingServer
+  /**
+   * The kind's `serve` reads `call.principal` (e.g. to enforce document ACLs with the caller's identity). Functions
+   * with such a binding track their current invocation across awaits (AsyncLocalStorage, which costs every
+   * invocation of that isolate some microseconds on Node 20), so it is opt-in per kind.
+   */
+  perCaller?: boolean
   actionParams?(specs: ReadonlyArray<SpecOf<TSchema>>, inputs: ActionInputs, fn: string): Record<string, unknown>
 }
 

@@ -6,12 +6,15 @@ import { bindingKind } from './registry.ts'
 
 /**
  * Builds what an isolate needs to construct a function's `env`: its `[vars]`, the secrets it may see and its
- * bindings (plain data; each kind's `client` builds the object inside the isolate).
+ * bindings (plain data; each kind's `client` builds the object inside the isolate), and whether a binding needs
+ * to know which invocation made each call (a kind with `perCaller`).
  * @param fn the resolved function
  * @param secrets the project's secrets; only the names in `fn.secrets` are handed over
  */
 export function buildEnvSpec(fn: FunctionConfig, secrets: SecretStore): EnvSpec {
-  return { vars: fn.vars, secrets: secrets.pick(fn.secrets), bindings: fn.bindings }
+  const spec: EnvSpec = { vars: fn.vars, secrets: secrets.pick(fn.secrets), bindings: fn.bindings }
+  if (fn.bindings.some((b) => bindingKind(b.type).perCaller === true)) spec.perCaller = true
+  return spec
 }
 
 /** Runs one binding call of a function on the host: by `env` name, method and arguments. */

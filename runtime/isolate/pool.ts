@@ -59,6 +59,10 @@ export class IsolatePool {
       onLost: (slot, error, outcome) => {
         for (const job of slot.jobs.values()) this.#finish(job, error, outcome)
       },
+      callerOf: (slot, id) => {
+        const principal = slot.jobs.get(id)?.message.principal
+        return principal === undefined ? {} : { principal }
+      },
     })
   }
 
@@ -98,8 +102,10 @@ export class IsolatePool {
     const { method, url, headers, body } = request
     return new Promise<Response>((resolve) => {
       const m = this.#meta(options, 'http')
-      const message: FetchMessage = { type: 'fetch', id: m.id, invocation: m.invocation, principal: options.principal, deadline: m.deadline, method, url, headers, body }
-      const job = createJob(message, m.admitted, options.fields)
+      const message: FetchMessage = options.principal === undefined
+        ? { type: 'fetch', id: m.id, invocationId: m.invocation.id, trigger: m.invocation.trigger, deadline: m.deadline, method, url, headers, body }
+        : { type: 'fetch', id: m.id, invocationId: m.invocation.id, trigger: m.invocation.trigger, principal: options.principal, deadline: m.deadline, method, url, headers, body }
+      const job = createJob(message, m.invocation, m.admitted, options.fields)
       if (body !== null && body.byteLength > 0 && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) {
         job.transfer.push(body.buffer as ArrayBuffer)
       }
@@ -121,8 +127,9 @@ export class IsolatePool {
   ): Promise<EventResult> {
     return new Promise<EventResult>((resolve) => {
       const m = this.#meta(options, handler === 'scheduled' ? 'cron' : 'object')
-      const message: EventMessage = { type: 'event', handler, id: m.id, invocation: m.invocation, principal: options.principal, deadline: m.deadline, ...payload }
-      const job = createJob(message, m.admitted, options.fields)
+      const message: EventMessage = { type: 'event', handler, id: m.id, invocationId: m.invocation.id, trigger: m.invocation.trigger, deadline: m.deadline, ...payload }
+      if (options.principal !== undefined) message.principal = options.principal
+      const job = createJob(message, m.invocation, m.admitted, options.fields)
       job.settleEvent = resolve
       this.#admit(job, options.signal)
     })

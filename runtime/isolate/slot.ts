@@ -60,7 +60,7 @@ export interface SlotOptions<J> {
  */
 export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
   const { name, bundle, limits } = options
-  const init: WorkerInit = { bundlePath: bundle.path, env: options.env, streamWindow: STREAM_WINDOW, maxBodyBytes: limits.max_body_bytes }
+  const init: WorkerInit = { bundlePath: bundle.path, function: name, version: bundle.version, env: options.env, streamWindow: STREAM_WINDOW, maxBodyBytes: limits.max_body_bytes }
   const spare = options.spares?.take(limits.memory_mb)
   if (spare !== undefined) {
     spare.ref()

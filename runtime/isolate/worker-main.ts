@@ -2,6 +2,7 @@
  * The program each isolate (worker thread) runs: loads one function bundle, then serves invocations from the
  * host. Built to a single file by esbuild at start (see worker-script.ts); never imported by the host.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
@@ -65,11 +66,18 @@ const env: Record<string, unknown> = { ...init.env.vars, ...init.env.secrets }
 // Bindings run on the host: each call is a message, answered by a result message with the same call id.
 const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
 let nextCallId = 1
+/**
+ * The invocation (message id) the running code belongs to, followed across awaits, when a binding needs to know
+ * who calls it (EnvSpec.perCaller). Only then: on Node 20 an AsyncLocalStorage in use installs promise hooks that
+ * every invocation of the isolate pays for. The call message names the invocation; the host finds its principal.
+ */
+const current = init.env.perCaller === true ? new AsyncLocalStorage<number>() : undefined
 const callHost = (binding: string): CallHost => (method, args, transfer) =>
   new Promise((resolve, reject) => {
     const callId = nextCallId++
     calls.set(callId, { resolve, reject })
-    post({ type: 'call', callId, binding, method, args }, transfer)
+    const invocation = current?.getStore()
+    post(invocation === undefined ? { type: 'call', callId, binding, method, args } : { type: 'call', callId, binding, method, args, invocation }, transfer)
   })
 for (const b of init.env.bindings ?? []) env[b.name] = bindingKind(b.type).client(callHost(b.name), b)
 let mod: AnyModule
@@ -86,7 +94,7 @@ function makeContext(msg: FetchMessage | EventMessage, state: Running, waits: Wa
       return signalOf(state)
     },
     deadline: msg.deadline,
-    invocation: msg.invocation,
+    invocation: { id: msg.invocationId, function: init.function, version: init.version, trigger: msg.trigger },
     principal: msg.principal,
   }
 }
@@ -142,12 +150,11 @@ async function runFetch(msg: FetchMessage): Promise<void> {
     // A lazy Request (light-request.ts); ctx.signal carries aborts, request.signal is never aborted.
     const requestBody = msg.body !== null && msg.method !== 'GET' && msg.method !== 'HEAD' ? msg.body : null
     const request = new LightRequest(msg.method, msg.url, msg.headers, requestBody) as unknown as Request
-    const response = await dispatchFetch(mod, msg.invocation.function, request, env, makeContext(msg, state, waits))
+    const response = await dispatchFetch(mod, init.function, request, env, makeContext(msg, state, waits))
     const simple = LightResponse.takeSimple(response)
     if (simple !== undefined) {
       // Fast path: the whole body was given as a string or bytes; no stream to read.
-      if (simple.body !== null && simple.body.byteLength > init.maxBodyBytes) throw tooLarge(simple.body.byteLength)
-      const [b, transfer] = simple.body === null || simple.body.byteLength === 0 ? [null, []] : transferable(simple.body)
+      const [b, transfer] = simpleBody(simple.body, simple.headers)
       const head = { type: 'response' as const, id: msg.id, status: simple.status, statusText: simple.statusText, headers: simple.headers, body: b, end: true }
       await settleAndPost(msg.id, waits, (done) => post({ ...head, done }, transfer))
       return
@@ -199,6 +206,35 @@ async function runFetch(msg: FetchMessage): Promise<void> {
   }
 }
 
+const NO_TRANSFER: ArrayBuffer[] = []
+const encoder = new TextEncoder()
+
+/**
+ * A whole body as it is posted: a string as it is (no encoding, no transfer; see LightResponse.takeSimple), bytes
+ * transferred, empty as null. Throws when it is over max_body_bytes.
+ */
+function simpleBody(body: string | Uint8Array | null, headers: readonly string[]): [string | Uint8Array | null, ArrayBuffer[]] {
+  if (body === null) return [null, NO_TRANSFER]
+  if (typeof body === 'string') {
+    // Byte length only when it could matter: a UTF-8 byte is at least one UTF-16 unit and at most three.
+    if (body.length * 3 > init.maxBodyBytes) {
+      const bytes = Buffer.byteLength(body)
+      if (bytes > init.maxBodyBytes) throw tooLarge(bytes)
+    }
+    if (body.length === 0) return [null, NO_TRANSFER]
+    // A host Response given a string adds text/plain when there is no content-type; the function removed it, so
+    // the body goes as bytes, which add none.
+    return hasContentType(headers) ? [body, NO_TRANSFER] : transferable(encoder.encode(body))
+  }
+  if (body.byteLength > init.maxBodyBytes) throw tooLarge(body.byteLength)
+  return body.byteLength === 0 ? [null, NO_TRANSFER] : transferable(body)
+}
+
+function hasContentType(headers: readonly string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-type') return true
+  return false
+}
+
 /** Posts the complete response; folds `done` into it when there is nothing to wait for. */
 async function settleAndPost(id: number, waits: WaitUntil, postHead: (done: boolean) => void): Promise<void> {
   if (waits.empty) return postHead(true)
@@ -236,7 +272,7 @@ async function runEvent(msg: EventMessage): Promise<void> {
         : { handler: 'object' as const, event: msg.event }
     const outcome = input === undefined
       ? { ok: false as const, error: new SovraError('ERR_BAD_REQUEST', 'an object invocation arrived without its event'), noRetry: false }
-      : await dispatchEvent(mod, msg.invocation.function, input, env, makeContext(msg, state, waits), waits)
+      : await dispatchEvent(mod, init.function, input, env, makeContext(msg, state, waits), waits)
     if (!outcome.ok) post({ type: 'error', id: msg.id, error: serializeError(outcome.error), afterHead: false })
     await finish(msg.id, waits, outcome.noRetry)
   } finally {
@@ -250,10 +286,10 @@ function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
       for (const m of msg.messages) onMessage(m)
       break
     case 'fetch':
-      void runFetch(msg)
+      void (current === undefined ? runFetch(msg) : current.run(msg.id, runFetch, msg))
       break
     case 'event':
-      void runEvent(msg)
+      void (current === undefined ? runEvent(msg) : current.run(msg.id, runEvent, msg))
       break
     case 'cancel': {
       const state = running.get(msg.id)

@@ -144,6 +144,20 @@ describe('IsolatePool', () => {
     expect((await streamed.arrayBuffer()).byteLength).toBe(1_000_000)
   })
 
+  it('passes a string body through as text, counting its UTF-8 bytes against max_body_bytes', async () => {
+    const { pool: p } = await pool('big.ts', { limits: { max_body_bytes: 100_000 } })
+    // 100,000 characters are 200,000 bytes in UTF-8: over the limit although the string's length is not.
+    const over = await p.fetch(req('/?text&n=200000'))
+    expect((await over.json()).error).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', message: expect.stringContaining('200000 bytes') })
+    const text = await p.fetch(req('/?text&n=1000'))
+    expect(text.headers.get('content-type')).toBe('text/plain;charset=UTF-8')
+    expect(await text.text()).toBe('é'.repeat(500))
+    // The function removed the content-type: the host must not add one back.
+    const bare = await p.fetch(req('/?text&bare&n=4'))
+    expect(bare.headers.get('content-type')).toBeNull()
+    expect(await bare.text()).toBe('éé')
+  })
+
   it('applies backpressure: a slow reader holds the producer to the stream window', async () => {
     const { pool: p } = await pool('big.ts')
     const res = await p.fetch(req('/?stream&n=4000000'))
