@@ -9,7 +9,9 @@ export default class SuiteErrorsReporter {
   onTestRunEnd(testModules, unhandledErrors) {
     const out = { files: {}, unhandled: unhandledErrors.map((e) => e.message ?? String(e)) }
     for (const m of testModules) {
-      const errors = [...m.errors(), ...[...m.children.allSuites()].flatMap((s) => s.errors())].map((e) => e.message ?? String(e))
+      const errors = [...m.errors(), ...[...m.children.allSuites()].flatMap((s) => s.errors())].map(
+        (e) => e.message ?? String(e),
+      )
       if (errors.length > 0) out.files[m.moduleId] = errors
     }
     const path = process.env.SOVRA_SUITE_ERRORS

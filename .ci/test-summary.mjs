@@ -8,7 +8,10 @@ import { relative } from 'node:path'
 
 const [reportPath, errorsPath] = process.argv.slice(2)
 const report = JSON.parse(readFileSync(reportPath, 'utf8'))
-const extra = errorsPath !== undefined && existsSync(errorsPath) ? JSON.parse(readFileSync(errorsPath, 'utf8')) : { files: {}, unhandled: [] }
+const extra =
+  errorsPath !== undefined && existsSync(errorsPath)
+    ? JSON.parse(readFileSync(errorsPath, 'utf8'))
+    : { files: {}, unhandled: [] }
 const oneLine = (s) => s.split('\n')[0].trim()
 
 const suites = []
@@ -22,7 +25,9 @@ for (const file of report.testResults) {
   suites.push(`${relative(process.cwd(), file.name)}: ${why}${notRun > 0 ? `, ${notRun} tests not run` : ''}`)
 }
 
-let line = `tests: ${report.numPassedTests} passed, ${report.numFailedTests} failed` + (report.numPendingTests ? `, ${report.numPendingTests} skipped` : '')
+let line =
+  `tests: ${report.numPassedTests} passed, ${report.numFailedTests} failed` +
+  (report.numPendingTests ? `, ${report.numPendingTests} skipped` : '')
 if (suites.length > 0) line += `; suites: ${suites.length} failed (${suites.join('; ')})`
 if (extra.unhandled.length > 0) line += `; unhandled errors: ${extra.unhandled.length} (${oneLine(extra.unhandled[0])})`
 console.log(line)

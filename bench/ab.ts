@@ -25,9 +25,16 @@ const CONFIG = join(HERE, 'fixtures', 'wrangler-compat.toml')
 const JSON_PATH = '/bench/path?q=1'
 
 const sovra = (root: string, port: number): ChildProcess =>
-  spawn(process.execPath, ['--max-semi-space-size=32', join(root, 'bin/sovra.js'), 'start', '--config', CONFIG, '--port', String(port)], { stdio: 'ignore' })
+  spawn(
+    process.execPath,
+    ['--max-semi-space-size=32', join(root, 'bin/sovra.js'), 'start', '--config', CONFIG, '--port', String(port)],
+    { stdio: 'ignore' },
+  )
 const honoFast = (port: number): ChildProcess =>
-  spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers', 'hono-fast.ts'), String(port)], { stdio: 'ignore', cwd: ROOT })
+  spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers', 'hono-fast.ts'), String(port)], {
+    stdio: 'ignore',
+    cwd: ROOT,
+  })
 
 interface Server {
   name: string
@@ -68,14 +75,20 @@ const median = (xs: number[]): number => {
   const mid = sorted.length >> 1
   return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
 }
-console.log('\n| server | req/s (median) | CPU µs/req (median, min) | main thread µs/req (median, min) |\n|---|---|---|---|')
+console.log(
+  '\n| server | req/s (median) | CPU µs/req (median, min) | main thread µs/req (median, min) |\n|---|---|---|---|',
+)
 for (const s of servers) {
   const cpu = s.runs.map((r) => r.cpu_us_per_req ?? Number.NaN)
   const main = s.runs.map((r) => r.main_thread_us_per_req ?? Number.NaN)
-  console.log(`| ${s.name === 'other' ? OTHER : s.name} | ${median(s.runs.map((r) => r.rps)).toFixed(0)} | ${median(cpu)}, ${Math.min(...cpu)} | ${median(main)}, ${Math.min(...main)} |`)
+  console.log(
+    `| ${s.name === 'other' ? OTHER : s.name} | ${median(s.runs.map((r) => r.rps)).toFixed(0)} | ${median(cpu)}, ${Math.min(...cpu)} | ${median(main)}, ${Math.min(...main)} |`,
+  )
 }
 // Paired: this minus other, round by round.
 const [a, b] = servers as [Server, Server, Server]
 const diffs = a.runs.map((r, i) => (r.cpu_us_per_req ?? 0) - (b.runs[i]?.cpu_us_per_req ?? 0))
 const mainDiffs = a.runs.map((r, i) => (r.main_thread_us_per_req ?? 0) - (b.runs[i]?.main_thread_us_per_req ?? 0))
-console.log(`\nthis - other, per round: CPU µs ${diffs.join(', ')} (median ${median(diffs)}); main thread ${mainDiffs.join(', ')} (median ${median(mainDiffs)})`)
+console.log(
+  `\nthis - other, per round: CPU µs ${diffs.join(', ')} (median ${median(diffs)}); main thread ${mainDiffs.join(', ')} (median ${median(mainDiffs)})`,
+)

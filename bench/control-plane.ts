@@ -23,14 +23,23 @@ const dir = mkdtempSync(join(tmpdir(), 'sovra-bench-cp-'))
 
 try {
   // 1. Routing decision.
-  const state: RoutingState = { stable: 'ask@aaaaaaaaaaaa-00000000', canary: { version: 'ask@bbbbbbbbbbbb-00000000', weight: 10 }, pins: [{ attribute: 'tenant', value: 'legal', version: 'ask@aaaaaaaaaaaa-00000000' }, { attribute: 'header:x-beta', value: '1', version: 'ask@bbbbbbbbbbbb-00000000' }] }
+  const state: RoutingState = {
+    stable: 'ask@aaaaaaaaaaaa-00000000',
+    canary: { version: 'ask@bbbbbbbbbbbb-00000000', weight: 10 },
+    pins: [
+      { attribute: 'tenant', value: 'legal', version: 'ask@aaaaaaaaaaaa-00000000' },
+      { attribute: 'header:x-beta', value: '1', version: 'ask@bbbbbbbbbbbb-00000000' },
+    ],
+  }
   const ids = Array.from({ length: 100_000 }, () => crypto.randomUUID())
   const attrs = { tenant: 'retail', 'header:x-beta': undefined }
   let sink = 0
-  for (let i = 0; i < 200_000; i++) sink += selectVersion(state, { requestId: ids[i % ids.length], attributes: attrs }).version.length
+  for (let i = 0; i < 200_000; i++)
+    sink += selectVersion(state, { requestId: ids[i % ids.length], attributes: attrs }).version.length
   const N = 2_000_000
   const t0 = process.hrtime.bigint()
-  for (let i = 0; i < N; i++) sink += selectVersion(state, { requestId: ids[i % ids.length], attributes: attrs }).version.length
+  for (let i = 0; i < N; i++)
+    sink += selectVersion(state, { requestId: ids[i % ids.length], attributes: attrs }).version.length
   const routeNs = Number(process.hrtime.bigint() - t0) / N
 
   // 2. Verifying a 100 MB model.
@@ -71,13 +80,20 @@ try {
   const mbs = (ms: number): number => Math.round(MB / (ms / 1000))
   const machine = `${cpus()[0]?.model ?? '?'}, ${cpus().length} cores, node ${process.version}`
   console.log(`Machine: ${machine}; ${new Date().toISOString()}\n`)
-  console.log(`| routing decision (canary 10%, 2 pins, ${N.toLocaleString()} calls) | ${routeNs.toFixed(0)} ns per request (target < 50,000 ns) |\n|---|---|\n`)
+  console.log(
+    `| routing decision (canary 10%, 2 pins, ${N.toLocaleString()} calls) | ${routeNs.toFixed(0)} ns per request (target < 50,000 ns) |\n|---|---|\n`,
+  )
   console.log(`| ${MB} MB model, median of 3 | ms | MB/s |\n|---|---|---|`)
-  console.log(`| registry verify (signature + sha256 of the stored bytes, fs bucket) | ${med(runs.verify).toFixed(0)} | ${mbs(med(runs.verify))} |`)
+  console.log(
+    `| registry verify (signature + sha256 of the stored bytes, fs bucket) | ${med(runs.verify).toFixed(0)} | ${mbs(med(runs.verify))} |`,
+  )
   console.log(`| Node streamed sha256 of the file | ${med(runs.node).toFixed(0)} | ${mbs(med(runs.node))} |`)
   console.log(`| sha256sum | ${med(runs.sha256sum).toFixed(0)} | ${mbs(med(runs.sha256sum))} |`)
   mkdirSync(join(HERE, 'results'), { recursive: true })
-  writeFileSync(join(HERE, 'results', 'control-plane.json'), `${JSON.stringify({ date: new Date().toISOString(), machine, route_ns: routeNs, mb: MB, runs, sink: sink > 0 }, null, 2)}\n`)
+  writeFileSync(
+    join(HERE, 'results', 'control-plane.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), machine, route_ns: routeNs, mb: MB, runs, sink: sink > 0 }, null, 2)}\n`,
+  )
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }

@@ -29,17 +29,39 @@ async function scenario(name: string, db: Db): Promise<Record<string, number>> {
   await migrate(db)
   const dir = mkdtempSync(join(tmpdir(), 'sovra-bench-ev-'))
   cpSync(join(HERE, 'fixtures', 'on-object.js'), join(dir, 'on-object.js'))
-  writeFileSync(join(dir, 'wrangler-compat.toml'), '[[functions]]\nname = "sink"\nmain = "on-object.js"\nobject_triggers = [{ bucket = "documents" }]\n[functions.isolates]\nmin = 1\nmax = 2\nconcurrency = 16\n')
+  writeFileSync(
+    join(dir, 'wrangler-compat.toml'),
+    '[[functions]]\nname = "sink"\nmain = "on-object.js"\nobject_triggers = [{ bucket = "documents" }]\n[functions.isolates]\nmin = 1\nmax = 2\nconcurrency = 16\n',
+  )
   const { project } = loadConfig({ cwd: dir, processEnv: { SOVRA_SECRET_MINIO_WEBHOOK_TOKEN: TOKEN } })
-  const host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, events: { queue: dbEventQueue(db), pollMs: 50, concurrency: 16 } })
+  const host = await LocalHost.start({
+    project,
+    log: SILENT_LOGGER,
+    metrics: createPromMetrics(),
+    port: 0,
+    events: { queue: dbEventQueue(db), pollMs: 50, concurrency: 16 },
+  })
   const t0 = performance.now()
   const posts: Array<Promise<Response>> = []
   for (let b = 0; b < EVENTS / BATCH; b++) {
     const records = Array.from({ length: BATCH }, (_, i) => ({
       eventName: 's3:ObjectCreated:Put',
-      s3: { bucket: { name: 'documents' }, object: { key: `k/${(b * BATCH + i) % 100}/${b}`, eTag: `e${b}-${i}`, sequencer: (b * BATCH + i + 1).toString(16).padStart(16, '0') } },
+      s3: {
+        bucket: { name: 'documents' },
+        object: {
+          key: `k/${(b * BATCH + i) % 100}/${b}`,
+          eTag: `e${b}-${i}`,
+          sequencer: (b * BATCH + i + 1).toString(16).padStart(16, '0'),
+        },
+      },
     }))
-    posts.push(fetch(`${host.url}/_sovra/events/minio`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ Records: records }) }))
+    posts.push(
+      fetch(`${host.url}/_sovra/events/minio`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ Records: records }),
+      }),
+    )
   }
   for (const r of await Promise.all(posts)) if (!r.ok) throw new Error(`webhook answered ${r.status}`)
   for (;;) {
@@ -48,12 +70,16 @@ async function scenario(name: string, db: Db): Promise<Record<string, number>> {
     await new Promise((r) => setTimeout(r, 20))
   }
   const seconds = (performance.now() - t0) / 1000
-  const { rows } = await db.query<{ ms: number }>('SELECT EXTRACT(EPOCH FROM (updated_at - created_at)) * 1000 AS ms FROM sovra_events ORDER BY ms')
+  const { rows } = await db.query<{ ms: number }>(
+    'SELECT EXTRACT(EPOCH FROM (updated_at - created_at)) * 1000 AS ms FROM sovra_events ORDER BY ms',
+  )
   const ms = rows.map((r) => Number(r.ms))
   await host.close(2000)
   const at = (q: number) => Number((ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? 0).toFixed(1))
   const result = { events: ms.length, events_per_s: Math.round(ms.length / seconds), p50_ms: at(0.5), p95_ms: at(0.95) }
-  process.stderr.write(`  ${name}: ${result.events_per_s} events/s, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms (${result.events} events)\n`)
+  process.stderr.write(
+    `  ${name}: ${result.events_per_s} events/s, p50 ${result.p50_ms} ms, p95 ${result.p95_ms} ms (${result.events} events)\n`,
+  )
   return result
 }
 
@@ -74,6 +100,10 @@ try {
   await admin.end()
 }
 console.log('\n| store | events/s | p50 ms | p95 ms |\n|---|---|---|---|')
-for (const [k, r] of Object.entries(results)) console.log(`| ${k} | ${r['events_per_s']} | ${r['p50_ms']} | ${r['p95_ms']} |`)
+for (const [k, r] of Object.entries(results))
+  console.log(`| ${k} | ${r['events_per_s']} | ${r['p50_ms']} | ${r['p95_ms']} |`)
 mkdirSync(join(HERE, 'results'), { recursive: true })
-writeFileSync(join(HERE, 'results', 'events.json'), `${JSON.stringify({ date: new Date().toISOString(), events: EVENTS, batch: BATCH, results }, null, 2)}\n`)
+writeFileSync(
+  join(HERE, 'results', 'events.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), events: EVENTS, batch: BATCH, results }, null, 2)}\n`,
+)

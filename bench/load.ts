@@ -86,7 +86,11 @@ function cpuTicks(pid: number | undefined, thread = false): number | null {
   }
 }
 
-function runLoad(url: string, seconds: number, connections: number): Omit<LoadResult, 'cpu_us_per_req' | 'main_thread_us_per_req'> {
+function runLoad(
+  url: string,
+  seconds: number,
+  connections: number,
+): Omit<LoadResult, 'cpu_us_per_req' | 'main_thread_us_per_req'> {
   if (HAS_WRK) {
     const r = spawnSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', url], { encoding: 'utf8' })
     const out = r.stdout
@@ -99,9 +103,24 @@ function runLoad(url: string, seconds: number, connections: number): Omit<LoadRe
     const errors = non2xx + (sock ? sock.slice(1).reduce((a, b) => a + Number(b), 0) : 0)
     return { rps, p50_ms: p50, p99_ms: p99, requests, errors }
   }
-  const r = spawnSync(process.execPath, [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(connections), '-d', String(seconds), '-j', url], { encoding: 'utf8', maxBuffer: 1 << 26 })
-  const j = JSON.parse(r.stdout) as { requests: { average: number; total: number }; latency: { p50: number; p99: number }; errors: number; non2xx: number }
-  return { rps: j.requests.average, p50_ms: j.latency.p50, p99_ms: j.latency.p99, requests: j.requests.total, errors: j.errors + j.non2xx }
+  const r = spawnSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/autocannon/autocannon.js'), '-c', String(connections), '-d', String(seconds), '-j', url],
+    { encoding: 'utf8', maxBuffer: 1 << 26 },
+  )
+  const j = JSON.parse(r.stdout) as {
+    requests: { average: number; total: number }
+    latency: { p50: number; p99: number }
+    errors: number
+    non2xx: number
+  }
+  return {
+    rps: j.requests.average,
+    p50_ms: j.latency.p50,
+    p99_ms: j.latency.p99,
+    requests: j.requests.total,
+    errors: j.errors + j.non2xx,
+  }
 }
 
 /**
@@ -112,7 +131,13 @@ function runLoad(url: string, seconds: number, connections: number): Omit<LoadRe
  * @param connections concurrent connections
  * @param warmupSeconds the warm-up before it (default 2 s, or the duration if shorter; 0 for none)
  */
-export function measure(url: string, pid: number | undefined, seconds: number, connections: number, warmupSeconds = Math.min(2, seconds)): LoadResult {
+export function measure(
+  url: string,
+  pid: number | undefined,
+  seconds: number,
+  connections: number,
+  warmupSeconds = Math.min(2, seconds),
+): LoadResult {
   if (warmupSeconds > 0) runLoad(url, warmupSeconds, connections)
   const before = cpuTicks(pid)
   const mainBefore = cpuTicks(pid, true)
@@ -121,7 +146,11 @@ export function measure(url: string, pid: number | undefined, seconds: number, c
   const mainAfter = cpuTicks(pid, true)
   const perRequest = (a: number | null, b: number | null): number | null =>
     a === null || b === null || !(result.requests > 0) ? null : Math.round(((b - a) * 10_000) / result.requests)
-  return { ...result, cpu_us_per_req: perRequest(before, after), main_thread_us_per_req: perRequest(mainBefore, mainAfter) }
+  return {
+    ...result,
+    cpu_us_per_req: perRequest(before, after),
+    main_thread_us_per_req: perRequest(mainBefore, mainAfter),
+  }
 }
 
 /**
@@ -144,7 +173,8 @@ export async function serveAndMeasure(
   const out: Record<string, LoadResult> = {}
   try {
     await waitReady(`http://127.0.0.1:${port}${readyPath}`, child)
-    for (const [key, path] of Object.entries(paths)) out[key] = measure(`http://127.0.0.1:${port}${path}`, child.pid, seconds, connections)
+    for (const [key, path] of Object.entries(paths))
+      out[key] = measure(`http://127.0.0.1:${port}${path}`, child.pid, seconds, connections)
     return out
   } finally {
     child.kill('SIGTERM')

@@ -26,7 +26,10 @@ const ROOT = join(HERE, '..')
 const DURATION = Number(process.env['BENCH_DURATION'] ?? 10)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
 const COLD_RUNS = Number(process.env['BENCH_COLD_RUNS'] ?? 20)
-const ONLY = process.env['BENCH_ONLY']?.split(',').map((s) => s.trim()).filter((s) => s !== '')
+const ONLY = process.env['BENCH_ONLY']
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter((s) => s !== '')
 const WORKERD = join(HERE, 'peers', 'node_modules', '.bin', 'workerd')
 const COMPARE = process.env['BENCH_COMPARE']
 const JSON_PATH = '/bench/path?q=1'
@@ -43,7 +46,11 @@ interface Contender {
 
 /** What each result row is, for the table. */
 const ROWS: Record<string, { server: string; case: 'json' | 'io'; settings: string }> = {
-  sovra_compare: { server: `sovra from ${COMPARE ?? '(BENCH_COMPARE)'}`, case: 'json', settings: 'min 1, max 1, concurrency 64' },
+  sovra_compare: {
+    server: `sovra from ${COMPARE ?? '(BENCH_COMPARE)'}`,
+    case: 'json',
+    settings: 'min 1, max 1, concurrency 64',
+  },
   sovra: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'min 1, max 1, concurrency 64' },
   sovra_defaults: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'defaults' },
   sovra_concurrency_1: { server: 'sovra (embedded, isolates)', case: 'json', settings: 'max 2, concurrency 1' },
@@ -56,21 +63,59 @@ const ROWS: Record<string, { server: string; case: 'json' | 'io'; settings: stri
 }
 
 // The same flags as `npm start` (package.json); logs and metrics on, as it runs.
-const sovra = (config: string, root = ROOT) => (port: number) =>
-  spawn(process.execPath, ['--max-semi-space-size=32', join(root, 'bin/sovra.js'), 'start', '--config', join(HERE, 'fixtures', config), '--port', String(port)], { stdio: 'ignore' })
-const node = (script: string, ...args: string[]) => (port: number) =>
-  spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers', script), String(port), ...args], { stdio: 'ignore', cwd: ROOT })
+const sovra =
+  (config: string, root = ROOT) =>
+  (port: number) =>
+    spawn(
+      process.execPath,
+      [
+        '--max-semi-space-size=32',
+        join(root, 'bin/sovra.js'),
+        'start',
+        '--config',
+        join(HERE, 'fixtures', config),
+        '--port',
+        String(port),
+      ],
+      { stdio: 'ignore' },
+    )
+const node =
+  (script: string, ...args: string[]) =>
+  (port: number) =>
+    spawn(process.execPath, ['--import', 'tsx', join(HERE, 'servers', script), String(port), ...args], {
+      stdio: 'ignore',
+      cwd: ROOT,
+    })
 
 const CONTENDERS: Contender[] = [
-  ...(COMPARE === undefined ? [] : [{ start: sovra('wrangler-compat.toml', COMPARE), readyPath: '/_sovra/health', paths: { sovra_compare: JSON_PATH } }]),
+  ...(COMPARE === undefined
+    ? []
+    : [
+        {
+          start: sovra('wrangler-compat.toml', COMPARE),
+          readyPath: '/_sovra/health',
+          paths: { sovra_compare: JSON_PATH },
+        },
+      ]),
   { start: sovra('wrangler-compat.toml'), readyPath: '/_sovra/health', paths: { sovra: JSON_PATH } },
-  { start: sovra('defaults.toml'), readyPath: '/_sovra/health', paths: { sovra_defaults: JSON_PATH, io_sovra_defaults: IO_PATH } },
-  { start: sovra('concurrency-1.toml'), readyPath: '/_sovra/health', paths: { sovra_concurrency_1: JSON_PATH, io_sovra_concurrency_1: IO_PATH } },
+  {
+    start: sovra('defaults.toml'),
+    readyPath: '/_sovra/health',
+    paths: { sovra_defaults: JSON_PATH, io_sovra_defaults: IO_PATH },
+  },
+  {
+    start: sovra('concurrency-1.toml'),
+    readyPath: '/_sovra/health',
+    paths: { sovra_concurrency_1: JSON_PATH, io_sovra_concurrency_1: IO_PATH },
+  },
   { start: node('hono-bare.ts'), readyPath: '/', paths: { hono: JSON_PATH } },
   { start: node('hono-fast.ts'), readyPath: '/', paths: { hono_fast: JSON_PATH } },
   { start: node('hono-fast.ts', 'io'), readyPath: '/', paths: { io_hono_fast: IO_PATH } },
   {
-    start: (port) => spawn(WORKERD, ['serve', join(HERE, 'fixtures/workerd.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], { stdio: 'ignore' }),
+    start: (port) =>
+      spawn(WORKERD, ['serve', join(HERE, 'fixtures/workerd.capnp'), '--socket-addr', `http=127.0.0.1:${port}`], {
+        stdio: 'ignore',
+      }),
     readyPath: '/',
     paths: { workerd: JSON_PATH },
   },
@@ -87,7 +132,10 @@ interface ColdStart {
  * answered. `withSpare` takes a pre-started thread (what the host does); without it a thread starts from nothing.
  */
 async function coldStart(withSpare: boolean): Promise<ColdStart> {
-  const bundle = await bundleFunction({ name: 'handler', main: join(HERE, 'fixtures', 'handler.js') }, join(tmpdir(), 'sovra-bench'))
+  const bundle = await bundleFunction(
+    { name: 'handler', main: join(HERE, 'fixtures', 'handler.js') },
+    join(tmpdir(), 'sovra-bench'),
+  )
   const spares = withSpare ? new SpareIsolates() : undefined
   spares?.take(128)
   await new Promise((r) => setTimeout(r, 300))
@@ -95,7 +143,9 @@ async function coldStart(withSpare: boolean): Promise<ColdStart> {
   for (let i = 0; i < COLD_RUNS; i++) {
     const t0 = performance.now()
     const pool = new IsolatePool({
-      name: 'handler', bundle, env: { vars: {}, secrets: {} },
+      name: 'handler',
+      bundle,
+      env: { vars: {}, secrets: {} },
       limits: { timeout_ms: 5000, memory_mb: 128, max_body_bytes: 1 << 20 },
       isolates: { min: 1, max: 1, concurrency: 1, queue: 1 },
       ...(spares === undefined ? {} : { spares }),
@@ -114,10 +164,15 @@ async function coldStart(withSpare: boolean): Promise<ColdStart> {
   return { p50_ms: at(0.5), p90_ms: at(0.9), runs: samples.length }
 }
 
-const load = (): string => loadavg().map((n) => n.toFixed(2)).join(', ')
+const load = (): string =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(', ')
 const loadBefore = load()
 const results: Record<string, LoadResult | Skipped> = {}
-process.stderr.write(`load: ${HAS_WRK ? 'wrk -t1' : 'autocannon'} -c${CONNECTIONS} for ${DURATION}s each (after a 2 s warm-up), on ${cpus().length} cores; load average ${loadBefore}\n`)
+process.stderr.write(
+  `load: ${HAS_WRK ? 'wrk -t1' : 'autocannon'} -c${CONNECTIONS} for ${DURATION}s each (after a 2 s warm-up), on ${cpus().length} cores; load average ${loadBefore}\n`,
+)
 for (const c of CONTENDERS) {
   const keys = Object.keys(c.paths).filter((k) => ONLY === undefined || ONLY.includes(k))
   if (keys.length === 0) continue
@@ -126,10 +181,18 @@ for (const c of CONTENDERS) {
     process.stderr.write('  workerd: skipped (npm install --prefix bench/peers)\n')
     continue
   }
-  const measured = await serveAndMeasure(c.start, c.readyPath, Object.fromEntries(keys.map((k) => [k, c.paths[k] as string])), DURATION, CONNECTIONS)
+  const measured = await serveAndMeasure(
+    c.start,
+    c.readyPath,
+    Object.fromEntries(keys.map((k) => [k, c.paths[k] as string])),
+    DURATION,
+    CONNECTIONS,
+  )
   for (const [key, r] of Object.entries(measured)) {
     results[key] = r
-    process.stderr.write(`  ${key}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, ${r.cpu_us_per_req ?? '?'} µs CPU/req (main thread ${r.main_thread_us_per_req ?? '?'}), errors ${r.errors}\n`)
+    process.stderr.write(
+      `  ${key}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50_ms.toFixed(2)} ms, p99 ${r.p99_ms.toFixed(2)} ms, ${r.cpu_us_per_req ?? '?'} µs CPU/req (main thread ${r.main_thread_us_per_req ?? '?'}), errors ${r.errors}\n`,
+    )
   }
 }
 const runCold = ONLY === undefined || ONLY.includes('cold')
@@ -141,13 +204,27 @@ const rps = (k: string): number | undefined => {
   const r = results[k]
   return r !== undefined && 'rps' in r ? r.rps : undefined
 }
-const ratio = (a: number | undefined, b: number | undefined): number | null => (a !== undefined && b !== undefined ? Number((a / b).toFixed(2)) : null)
-const atLeast = (value: number | null | undefined, min: number): boolean | null => (value === null || value === undefined ? null : value >= min)
+const ratio = (a: number | undefined, b: number | undefined): number | null =>
+  a !== undefined && b !== undefined ? Number((a / b).toFixed(2)) : null
+const atLeast = (value: number | null | undefined, min: number): boolean | null =>
+  value === null || value === undefined ? null : value >= min
 const sovraJson = results['sovra']
 const summary = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memory_gib: Math.round(totalmem() / 2 ** 30), node: process.version, load_average_before: loadBefore, load_average_after: loadAfter },
-  load: { tool: HAS_WRK ? 'wrk -t1' : 'autocannon', connections: CONNECTIONS, duration_s: DURATION, io_limit_rps: IO_LIMIT },
+  machine: {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model,
+    memory_gib: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    load_average_before: loadBefore,
+    load_average_after: loadAfter,
+  },
+  load: {
+    tool: HAS_WRK ? 'wrk -t1' : 'autocannon',
+    connections: CONNECTIONS,
+    duration_s: DURATION,
+    io_limit_rps: IO_LIMIT,
+  },
   results,
   ratios: {
     sovra_to_hono_fast: ratio(rps('sovra'), rps('hono_fast')),
@@ -169,10 +246,15 @@ summary.targets = {
 }
 mkdirSync(join(HERE, 'results'), { recursive: true })
 writeFileSync(join(HERE, 'results', 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`)
-writeFileSync(join(HERE, 'results', `http-${summary.date.replace(/[:.]/g, '-')}.json`), `${JSON.stringify(summary, null, 2)}\n`)
+writeFileSync(
+  join(HERE, 'results', `http-${summary.date.replace(/[:.]/g, '-')}.json`),
+  `${JSON.stringify(summary, null, 2)}\n`,
+)
 
 const fmt = (n: number | null): string => (n === null ? '' : `${n.toFixed(2)}x`)
-console.log(`\n| contender | case | isolates | req/s | / hono fast | / hono c.req.raw | p50 ms | p99 ms | CPU µs/req | errors |\n|---|---|---|---|---|---|---|---|---|---|`)
+console.log(
+  `\n| contender | case | isolates | req/s | / hono fast | / hono c.req.raw | p50 ms | p99 ms | CPU µs/req | errors |\n|---|---|---|---|---|---|---|---|---|---|`,
+)
 for (const [key, row] of Object.entries(ROWS)) {
   const r = results[key]
   if (r === undefined) continue
@@ -181,10 +263,21 @@ for (const [key, row] of Object.entries(ROWS)) {
     continue
   }
   const base = row.case === 'io' ? 'io_hono_fast' : 'hono_fast'
-  console.log(`| ${row.server} | ${row.case} | ${row.settings} | ${r.rps.toFixed(0)} | ${fmt(ratio(r.rps, rps(base)))} | ${row.case === 'io' ? '' : fmt(ratio(r.rps, rps('hono')))} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.cpu_us_per_req ?? ''} | ${r.errors} |`)
+  console.log(
+    `| ${row.server} | ${row.case} | ${row.settings} | ${r.rps.toFixed(0)} | ${fmt(ratio(r.rps, rps(base)))} | ${row.case === 'io' ? '' : fmt(ratio(r.rps, rps('hono')))} | ${r.p50_ms.toFixed(2)} | ${r.p99_ms.toFixed(2)} | ${r.cpu_us_per_req ?? ''} | ${r.errors} |`,
+  )
 }
-console.log(`\nsovra / hono fast: ${fmt(summary.ratios.sovra_to_hono_fast) || 'n/a'}   sovra / hono (c.req.raw): ${fmt(summary.ratios.sovra_to_hono) || 'n/a'}   sovra / workerd: ${fmt(summary.ratios.sovra_to_workerd) || 'n/a'}   I/O defaults / limit: ${fmt(summary.ratios.io_sovra_defaults_to_limit) || 'n/a'}`)
-if (cold !== undefined && coldFresh !== undefined) console.log(`cold start p50 ${cold.p50_ms.toFixed(1)} ms (p90 ${cold.p90_ms.toFixed(1)} ms, ${cold.runs} runs; from a fresh thread: p50 ${coldFresh.p50_ms.toFixed(1)} ms)`)
+console.log(
+  `\nsovra / hono fast: ${fmt(summary.ratios.sovra_to_hono_fast) || 'n/a'}   sovra / hono (c.req.raw): ${fmt(summary.ratios.sovra_to_hono) || 'n/a'}   sovra / workerd: ${fmt(summary.ratios.sovra_to_workerd) || 'n/a'}   I/O defaults / limit: ${fmt(summary.ratios.io_sovra_defaults_to_limit) || 'n/a'}`,
+)
+if (cold !== undefined && coldFresh !== undefined)
+  console.log(
+    `cold start p50 ${cold.p50_ms.toFixed(1)} ms (p90 ${cold.p90_ms.toFixed(1)} ms, ${cold.runs} runs; from a fresh thread: p50 ${coldFresh.p50_ms.toFixed(1)} ms)`,
+  )
 console.log(`load average before / after: ${loadBefore} / ${loadAfter}`)
-console.log(`targets: ${Object.entries(summary.targets).map(([k, v]) => `${k}: ${v === null ? 'n/a' : v ? 'met' : 'MISSED'}`).join('; ')}`)
+console.log(
+  `targets: ${Object.entries(summary.targets)
+    .map(([k, v]) => `${k}: ${v === null ? 'n/a' : v ? 'met' : 'MISSED'}`)
+    .join('; ')}`,
+)
 console.log('written: bench/results/latest.json')

@@ -36,7 +36,9 @@ export function withFixtures(dir: string): string {
 }
 
 /** A logger that keeps every line, for asserting on structured logs. */
-export function captureLogger(): HostLogger & { lines: Array<Record<string, unknown> & { level: string; msg: string }> } {
+export function captureLogger(): HostLogger & {
+  lines: Array<Record<string, unknown> & { level: string; msg: string }>
+} {
   const lines: Array<Record<string, unknown> & { level: string; msg: string }> = []
   return {
     lines,
@@ -69,6 +71,10 @@ export async function runCli(args: string[]): Promise<{ code: number; out: strin
   const { main } = await import('../runtime/cli/main.ts')
   let out = ''
   let err = ''
-  const code = await main(args, { out: (s) => void (out += `${s}\n`), err: (s) => void (err += `${s}\n`), write: (s) => void (out += s) })
+  const code = await main(args, {
+    out: (s) => void (out += `${s}\n`),
+    err: (s) => void (err += `${s}\n`),
+    write: (s) => void (out += s),
+  })
   return { code, out, err }
 }

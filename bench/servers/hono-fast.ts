@@ -12,7 +12,8 @@ const answer = (c: Context): Response => {
 }
 const app = new Hono()
 // A synchronous handler in the JSON case: @hono/node-server then writes the response without awaiting anything.
-if (process.argv[3] === 'io') app.all('*', async (c) => answer(await new Promise<Context>((resolve) => setTimeout(resolve, 200, c))))
+if (process.argv[3] === 'io')
+  app.all('*', async (c) => answer(await new Promise<Context>((resolve) => setTimeout(resolve, 200, c))))
 else app.all('*', answer)
 const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' }, (info) => console.log(`listening ${info.port}`))
 process.on('SIGTERM', () => server.close(() => process.exit(0)))

@@ -22,7 +22,9 @@ export const TriageSchema = v.object({
 })
 
 /** `POST /v1/embed` and `POST /v1/classify` body. */
-export const TextsSchema = v.object({ input: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(256)) })
+export const TextsSchema = v.object({
+  input: v.pipe(v.array(v.pipe(v.string(), v.minLength(1))), v.minLength(1), v.maxLength(256)),
+})
 
 /**
  * The inference demo: `POST /v1/ask` chats with the `qa` pool (optionally as a structured triage),
@@ -32,13 +34,15 @@ export const TextsSchema = v.object({ input: v.pipe(v.array(v.pipe(v.string(), v
 export default defineFunction<AskEnv>({
   async fetch(request, env) {
     const path = new URL(request.url).pathname
-    if (request.method !== 'POST') return Response.json({ error: { code: 'ERR_BAD_REQUEST', message: `use POST ${path}` } }, { status: 405 })
+    if (request.method !== 'POST')
+      return Response.json({ error: { code: 'ERR_BAD_REQUEST', message: `use POST ${path}` } }, { status: 405 })
     if (path === '/v1/embed' || path === '/v1/classify') {
       // A body that is not JSON or does not match is a 400 listing every issue with its path (ERR_BAD_REQUEST).
       const body = await parseJson(request, TextsSchema)
-      const result = path === '/v1/embed'
-        ? await env.AI.embed({ model: 'embed', input: body.input })
-        : await env.AI.classify({ model: 'classify', input: body.input })
+      const result =
+        path === '/v1/embed'
+          ? await env.AI.embed({ model: 'embed', input: body.input })
+          : await env.AI.classify({ model: 'classify', input: body.input })
       return Response.json(result)
     }
     const body = await parseJson(request, AskSchema)
@@ -48,9 +52,10 @@ export default defineFunction<AskEnv>({
     ]
     // The demo model tokenizes JSON mostly byte by byte: a triage object takes ~60 tokens.
     const max_tokens = body.max_tokens ?? (body.triage === true ? 256 : 64)
-    const result = body.triage === true
-      ? await env.AI.chat({ model: 'qa', messages, schema: TriageSchema, max_tokens, temperature: 0 })
-      : await env.AI.chat({ model: 'qa', messages, max_tokens })
+    const result =
+      body.triage === true
+        ? await env.AI.chat({ model: 'qa', messages, schema: TriageSchema, max_tokens, temperature: 0 })
+        : await env.AI.chat({ model: 'qa', messages, max_tokens })
     return Response.json(result)
   },
 })

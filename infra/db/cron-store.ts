@@ -9,7 +9,10 @@ import type { CronRunRecord, CronRunStore } from '../../triggers/cron/scheduler.
 export function dbCronStore(db: Db): CronRunStore {
   return {
     async lastScheduled(fn, cron) {
-      const { rows } = await db.query<{ t: Date | string | null }>('SELECT max(scheduled_time) AS t FROM sovra_cron_runs WHERE function = $1 AND cron = $2', [fn, cron])
+      const { rows } = await db.query<{ t: Date | string | null }>(
+        'SELECT max(scheduled_time) AS t FROM sovra_cron_runs WHERE function = $1 AND cron = $2',
+        [fn, cron],
+      )
       const t = rows[0]?.t
       return t === null || t === undefined ? undefined : new Date(t).getTime()
     },
@@ -19,7 +22,14 @@ export function dbCronStore(db: Db): CronRunStore {
          VALUES ($1, $2, $3, $4, $5, $6, now())
          ON CONFLICT (function, cron, scheduled_time) DO UPDATE
            SET status = EXCLUDED.status, attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, finished_at = now()`,
-        [run.function, run.cron, new Date(run.scheduledTime).toISOString(), run.status, run.attempts, run.error ?? null],
+        [
+          run.function,
+          run.cron,
+          new Date(run.scheduledTime).toISOString(),
+          run.status,
+          run.attempts,
+          run.error ?? null,
+        ],
       )
     },
   }

@@ -52,7 +52,15 @@ export function dbEventQueue(db: Db): EventQueue {
              FROM (SELECT EXISTS (SELECT 1 FROM sovra_events WHERE function = $1::text AND object_key = $4::text
                                   AND status IN ('done', 'running') AND sequencer > $5::text) AS stale) s
              ON CONFLICT (function, dedupe_key) DO NOTHING RETURNING id, status`,
-            [d.function, d.event.source, dedupeKey(d.event), objectKey, sequencer, JSON.stringify(d.event), options.staged === true ? 'staged' : 'pending'],
+            [
+              d.function,
+              d.event.source,
+              dedupeKey(d.event),
+              objectKey,
+              sequencer,
+              JSON.stringify(d.event),
+              options.staged === true ? 'staged' : 'pending',
+            ],
           )
           inserted += r.rows.length
           for (const row of r.rows) if (row.status !== 'done') ids.push(Number(row.id))
@@ -82,28 +90,44 @@ export function dbEventQueue(db: Db): EventQueue {
 
     async release(ids) {
       if (ids.length === 0) return
-      await db.query("UPDATE sovra_events SET status = 'pending', next_at = now(), updated_at = now() WHERE status = 'staged' AND id = ANY($1::bigint[])", [ids])
+      await db.query(
+        "UPDATE sovra_events SET status = 'pending', next_at = now(), updated_at = now() WHERE status = 'staged' AND id = ANY($1::bigint[])",
+        [ids],
+      )
     },
 
     async discard(ids, reason) {
       if (ids.length === 0) return
-      await db.query("UPDATE sovra_events SET status = 'done', last_error = $2, updated_at = now() WHERE status = 'staged' AND id = ANY($1::bigint[])", [ids, reason])
+      await db.query(
+        "UPDATE sovra_events SET status = 'done', last_error = $2, updated_at = now() WHERE status = 'staged' AND id = ANY($1::bigint[])",
+        [ids, reason],
+      )
     },
 
     async complete(id) {
-      await db.query("UPDATE sovra_events SET status = 'done', last_error = NULL, updated_at = now() WHERE id = $1", [id])
+      await db.query("UPDATE sovra_events SET status = 'done', last_error = NULL, updated_at = now() WHERE id = $1", [
+        id,
+      ])
     },
 
     async fail(id, error, retryAt) {
       if (retryAt === undefined) {
-        await db.query("UPDATE sovra_events SET status = 'dead', last_error = $2, updated_at = now() WHERE id = $1", [id, error])
+        await db.query("UPDATE sovra_events SET status = 'dead', last_error = $2, updated_at = now() WHERE id = $1", [
+          id,
+          error,
+        ])
       } else {
-        await db.query("UPDATE sovra_events SET status = 'pending', last_error = $2, next_at = $3, updated_at = now() WHERE id = $1", [id, error, new Date(retryAt).toISOString()])
+        await db.query(
+          "UPDATE sovra_events SET status = 'pending', last_error = $2, next_at = $3, updated_at = now() WHERE id = $1",
+          [id, error, new Date(retryAt).toISOString()],
+        )
       }
     },
 
     async recover() {
-      const r = await db.query("UPDATE sovra_events SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id")
+      const r = await db.query(
+        "UPDATE sovra_events SET status = 'pending', updated_at = now() WHERE status = 'running' RETURNING id",
+      )
       return r.rows.length
     },
 
@@ -117,16 +141,24 @@ export function dbEventQueue(db: Db): EventQueue {
     },
 
     async counts() {
-      const { rows } = await db.query<{ status: QueuedEvent['status']; n: string | number }>('SELECT status, count(*) AS n FROM sovra_events GROUP BY status')
+      const { rows } = await db.query<{ status: QueuedEvent['status']; n: string | number }>(
+        'SELECT status, count(*) AS n FROM sovra_events GROUP BY status',
+      )
       const out = { staged: 0, pending: 0, running: 0, done: 0, dead: 0 }
       for (const r of rows) out[r.status] = Number(r.n)
       return out
     },
 
     async replay(ids) {
-      const r = ids === 'all-dead'
-        ? await db.query("UPDATE sovra_events SET status = 'pending', attempts = 0, next_at = now(), updated_at = now() WHERE status = 'dead' RETURNING id")
-        : await db.query("UPDATE sovra_events SET status = 'pending', attempts = 0, next_at = now(), updated_at = now() WHERE status = 'dead' AND id = ANY($1::bigint[]) RETURNING id", [ids])
+      const r =
+        ids === 'all-dead'
+          ? await db.query(
+              "UPDATE sovra_events SET status = 'pending', attempts = 0, next_at = now(), updated_at = now() WHERE status = 'dead' RETURNING id",
+            )
+          : await db.query(
+              "UPDATE sovra_events SET status = 'pending', attempts = 0, next_at = now(), updated_at = now() WHERE status = 'dead' AND id = ANY($1::bigint[]) RETURNING id",
+              [ids],
+            )
       return r.rows.length
     },
   }

@@ -45,19 +45,28 @@ export async function migrate(db: Db, migrations: Migration[] = loadMigrations()
     await t.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK])
     await t.exec(`CREATE TABLE IF NOT EXISTS sovra_migrations (
       version integer PRIMARY KEY, name text NOT NULL, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
-    const { rows } = await t.query<{ version: number; name: string; checksum: string }>('SELECT version, name, checksum FROM sovra_migrations ORDER BY version')
+    const { rows } = await t.query<{ version: number; name: string; checksum: string }>(
+      'SELECT version, name, checksum FROM sovra_migrations ORDER BY version',
+    )
     const applied = new Map(rows.map((r) => [r.version, r]))
     const now: number[] = []
     for (const m of migrations) {
       const done = applied.get(m.version)
       if (done !== undefined) {
         if (done.checksum !== m.checksum) {
-          throw new SovraError('ERR_CONFIG', `migration ${m.name} changed after it was applied (recorded sha256 ${done.checksum.slice(0, 12)}, file ${m.checksum.slice(0, 12)}); migrations are append-only: add a new one instead`)
+          throw new SovraError(
+            'ERR_CONFIG',
+            `migration ${m.name} changed after it was applied (recorded sha256 ${done.checksum.slice(0, 12)}, file ${m.checksum.slice(0, 12)}); migrations are append-only: add a new one instead`,
+          )
         }
         continue
       }
       await t.exec(m.sql)
-      await t.query('INSERT INTO sovra_migrations (version, name, checksum) VALUES ($1, $2, $3)', [m.version, m.name, m.checksum])
+      await t.query('INSERT INTO sovra_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
+        m.version,
+        m.name,
+        m.checksum,
+      ])
       now.push(m.version)
     }
     return now

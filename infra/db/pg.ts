@@ -15,9 +15,15 @@ export async function openPg(url: string, options: { max?: number } = {}): Promi
     await pool.query('select 1')
   } catch (error) {
     await pool.end()
-    throw new SovraError('ERR_CONFIG', `cannot connect to PostgreSQL at ${redact(url)}: ${(error as Error).message}`, { cause: error })
+    throw new SovraError('ERR_CONFIG', `cannot connect to PostgreSQL at ${redact(url)}: ${(error as Error).message}`, {
+      cause: error,
+    })
   }
-  const run = async <T>(client: pg.Pool | pg.PoolClient, sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+  const run = async <T>(
+    client: pg.Pool | pg.PoolClient,
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<T>> => {
     const r = await client.query(sql, params === undefined ? [] : [...params])
     return { rows: r.rows as T[], rowCount: r.rowCount ?? r.rows.length }
   }
@@ -28,7 +34,10 @@ export async function openPg(url: string, options: { max?: number } = {}): Promi
       const client = await pool.connect()
       try {
         await client.query('BEGIN')
-        const result = await fn({ query: (sql, params) => run(client, sql, params), exec: async (sql) => void (await client.query(sql)) })
+        const result = await fn({
+          query: (sql, params) => run(client, sql, params),
+          exec: async (sql) => void (await client.query(sql)),
+        })
         await client.query('COMMIT')
         return result
       } catch (error) {

@@ -30,7 +30,10 @@ export function acquireLock(dataDir: string): () => void {
   if (existsSync(file)) {
     const holder = Number(readFileSync(file, 'utf8').trim())
     if (Number.isInteger(holder) && holder !== process.pid && alive(holder)) {
-      throw new SovraError('ERR_CONFIG', `the embedded database ${dataDir} is in use by process ${holder} (lock ${file}); PGlite allows one process: stop it, or use its admin API (sovra commands do while a host runs)`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `the embedded database ${dataDir} is in use by process ${holder} (lock ${file}); PGlite allows one process: stop it, or use its admin API (sovra commands do while a host runs)`,
+      )
     }
   }
   writeFileSync(file, String(process.pid))
@@ -54,20 +57,32 @@ export async function openPglite(dataDir?: string): Promise<Db> {
     await pg.exec('CREATE EXTENSION IF NOT EXISTS vector')
   } catch (error) {
     release()
-    throw error instanceof SovraError ? error : new SovraError('ERR_INTERNAL', `could not open the embedded database${dataDir === undefined ? '' : ` ${dataDir}`}: ${(error as Error).message}`, { cause: error })
+    throw error instanceof SovraError
+      ? error
+      : new SovraError(
+          'ERR_INTERNAL',
+          `could not open the embedded database${dataDir === undefined ? '' : ` ${dataDir}`}: ${(error as Error).message}`,
+          { cause: error },
+        )
   }
-  const run = async <T>(q: Pick<PGlite, 'query'>, sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+  const run = async <T>(
+    q: Pick<PGlite, 'query'>,
+    sql: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<T>> => {
     const r = await q.query<T>(sql, params === undefined ? [] : [...params])
     return { rows: r.rows, rowCount: r.affectedRows ?? r.rows.length }
   }
   return {
     query: (sql, params) => run(pg, sql, params),
     exec: async (sql) => void (await pg.exec(sql)),
-    tx: (fn) => pg.transaction((t) => fn({ query: (sql, params) => run(t, sql, params), exec: async (sql) => void (await t.exec(sql)) })),
+    tx: (fn) =>
+      pg.transaction((t) =>
+        fn({ query: (sql, params) => run(t, sql, params), exec: async (sql) => void (await t.exec(sql)) }),
+      ),
     close: async () => {
       await pg.close()
       release()
     },
   }
 }
-

@@ -14,7 +14,15 @@ import type { Registry } from '../registry/registry.ts'
 import type { TrustPolicy } from '../registry/trust.ts'
 import { startPools, type RunningPools } from '../pools/start.ts'
 import { auditLog, type AuditLog } from './audit.ts'
-import { createBucketProvider, loadTrust, needsStore, openRegistry, openStore, stateDir, type BucketProvider } from './project-state.ts'
+import {
+  createBucketProvider,
+  loadTrust,
+  needsStore,
+  openRegistry,
+  openStore,
+  stateDir,
+  type BucketProvider,
+} from './project-state.ts'
 
 /** What {@link assemble} wires. */
 export interface AssembleOptions {
@@ -69,15 +77,30 @@ export async function assemble(project: Project, options: AssembleOptions): Prom
   const state = options.state
   const store = options.store ?? 'auto'
   // The store also holds the control plane's versions once something was deployed with `sovra deploy`.
-  const wantsDb = store === true || (store === 'auto' && (needsStore(project) || existsSync(join(stateDir(project, state), 'db')) || (env['SOVRA_DATABASE_URL'] ?? project.config.database?.url) !== undefined))
-  const buckets = createBucketProvider(project, { env, ...(state === undefined ? {} : { state }), ...(options.sink === undefined ? {} : { sink: options.sink }) })
+  const wantsDb =
+    store === true ||
+    (store === 'auto' &&
+      (needsStore(project) ||
+        existsSync(join(stateDir(project, state), 'db')) ||
+        (env['SOVRA_DATABASE_URL'] ?? project.config.database?.url) !== undefined))
+  const buckets = createBucketProvider(project, {
+    env,
+    ...(state === undefined ? {} : { state }),
+    ...(options.sink === undefined ? {} : { sink: options.sink }),
+  })
   const db = wantsDb ? await openStore(project, { env, state }) : undefined
   let pools: RunningPools | undefined
   try {
     // Pools first: functions that bind env.AI load against warm replicas.
-    pools = options.pools === false ? undefined : await startPools(project, {
-      state, log: options.log, ...(options.metrics === undefined ? {} : { registry: options.metrics }), ...(options.onPoolLog === undefined ? {} : { onLog: options.onPoolLog }),
-    })
+    pools =
+      options.pools === false
+        ? undefined
+        : await startPools(project, {
+            state,
+            log: options.log,
+            ...(options.metrics === undefined ? {} : { registry: options.metrics }),
+            ...(options.onPoolLog === undefined ? {} : { onLog: options.onPoolLog }),
+          })
   } catch (e) {
     await db?.close()
     throw e
@@ -85,7 +108,10 @@ export async function assemble(project: Project, options: AssembleOptions): Prom
   const services: HostServices = { buckets, ...(pools === undefined ? {} : { ai: pools.router }) }
   const hasObjectTriggers = project.functions.some((f) => f.objectTriggers.length > 0)
   return {
-    buckets, db, pools, services,
+    buckets,
+    db,
+    pools,
+    services,
     registry: openRegistry(project, state),
     trust: loadTrust(project),
     audit: db === undefined ? undefined : auditLog(db),

@@ -18,8 +18,10 @@ import { loadTrust, openRegistry } from './project-state.ts'
 export function thresholdsOf(project: Project, fn: string): RolloutThresholds {
   const r = project.functions.find((f) => f.name === fn)?.rollout ?? {}
   return {
-    maxErrorRate: r.max_error_rate ?? DEFAULT_ROLLOUT.maxErrorRate, maxP95Ms: r.max_p95_ms ?? DEFAULT_ROLLOUT.maxP95Ms,
-    minRequests: r.min_requests ?? DEFAULT_ROLLOUT.minRequests, windowS: r.window_s ?? DEFAULT_ROLLOUT.windowS,
+    maxErrorRate: r.max_error_rate ?? DEFAULT_ROLLOUT.maxErrorRate,
+    maxP95Ms: r.max_p95_ms ?? DEFAULT_ROLLOUT.maxP95Ms,
+    minRequests: r.min_requests ?? DEFAULT_ROLLOUT.minRequests,
+    windowS: r.window_s ?? DEFAULT_ROLLOUT.windowS,
   }
 }
 
@@ -32,7 +34,12 @@ export function thresholdsOf(project: Project, fn: string): RolloutThresholds {
  * @param db the SQL store
  * @param options state folder, logger, tick
  */
-export async function enableControlPlane(host: LocalHost, project: Project, db: Db, options: { state?: string | undefined; log: HostLogger; intervalMs?: number }): Promise<() => void> {
+export async function enableControlPlane(
+  host: LocalHost,
+  project: Project,
+  db: Db,
+  options: { state?: string | undefined; log: HostLogger; intervalMs?: number },
+): Promise<() => void> {
   const cp = controlPlane(db)
   const registry = openRegistry(project, options.state)
   const trust = loadTrust(project)
@@ -43,7 +50,10 @@ export async function enableControlPlane(host: LocalHost, project: Project, db: 
       if (v === undefined) throw new Error(`no version ${versionId}`)
       // Refuses unsigned, untrusted or tampered bundles (ERR_SIGNATURE) before anything runs.
       await registry.verify(`registry:${v.function}@sha256:${v.bundleSha256}`, 'bundle', trust)
-      const path = await registry.materialize(v.bundleSha256, join(buildDir(project), 'versions', `${v.function}.${v.bundleSha256.slice(0, 12)}.mjs`))
+      const path = await registry.materialize(
+        v.bundleSha256,
+        join(buildDir(project), 'versions', `${v.function}.${v.bundleSha256.slice(0, 12)}.mjs`),
+      )
       return { name: v.function, path, sha256: v.bundleSha256, version: versionId, bytes: 0 }
     },
   }

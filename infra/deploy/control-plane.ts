@@ -56,27 +56,57 @@ export function versionId(fn: string, bundleSha256: string, configSha256: string
 export function controlPlane(db: Db) {
   const audit = auditLog(db)
 
-  async function apply(tx: Tx, c: { function: string; version: string; action: 'canary' | 'promote' | 'openwhisk'; canary_weight: number | null }): Promise<void> {
+  async function apply(
+    tx: Tx,
+    c: { function: string; version: string; action: 'canary' | 'promote' | 'openwhisk'; canary_weight: number | null },
+  ): Promise<void> {
     // A cluster change is carried out by the next `sovra deploy --target openwhisk`; the host's routing stays.
     if (c.action === 'openwhisk') return
-    const route = (await tx.query<{ stable: string; canary: string | null }>('SELECT stable, canary FROM sovra_routes WHERE function = $1', [c.function])).rows[0]
+    const route = (
+      await tx.query<{ stable: string; canary: string | null }>(
+        'SELECT stable, canary FROM sovra_routes WHERE function = $1',
+        [c.function],
+      )
+    ).rows[0]
     if (route === undefined) {
       // The first version of a function is stable at once: there is nothing to canary against.
       await tx.query('INSERT INTO sovra_routes (function, stable) VALUES ($1, $2)', [c.function, c.version])
     } else if (c.action === 'canary') {
-      await tx.query('UPDATE sovra_routes SET canary = $2, canary_weight = $3, updated_at = now() WHERE function = $1', [c.function, c.version, c.canary_weight ?? 0])
+      await tx.query(
+        'UPDATE sovra_routes SET canary = $2, canary_weight = $3, updated_at = now() WHERE function = $1',
+        [c.function, c.version, c.canary_weight ?? 0],
+      )
     } else {
-      await tx.query('UPDATE sovra_routes SET previous = stable, stable = $2, canary = NULL, canary_weight = 0, updated_at = now() WHERE function = $1', [c.function, c.version])
+      await tx.query(
+        'UPDATE sovra_routes SET previous = stable, stable = $2, canary = NULL, canary_weight = 0, updated_at = now() WHERE function = $1',
+        [c.function, c.version],
+      )
     }
   }
 
   async function changeOf(id: string): Promise<Change> {
     const row = (await db.query<Record<string, unknown>>('SELECT * FROM sovra_changes WHERE id = $1', [id])).rows[0]
-    if (row === undefined) throw new SovraError('ERR_NOT_FOUND', `no change ${JSON.stringify(id)}; list pending ones with: sovra rollout status <fn>`)
-    const approvers = (await db.query<{ approver: string }>('SELECT approver FROM sovra_approvals WHERE change_id = $1 ORDER BY at', [id])).rows.map((r) => r.approver)
+    if (row === undefined)
+      throw new SovraError(
+        'ERR_NOT_FOUND',
+        `no change ${JSON.stringify(id)}; list pending ones with: sovra rollout status <fn>`,
+      )
+    const approvers = (
+      await db.query<{ approver: string }>('SELECT approver FROM sovra_approvals WHERE change_id = $1 ORDER BY at', [
+        id,
+      ])
+    ).rows.map((r) => r.approver)
     return {
-      id, function: String(row['function']), version: String(row['version']), action: row['action'] as Change['action'], canaryWeight: row['canary_weight'] as number | null,
-      risk: row['risk'] as Risk, author: String(row['author']), required: Number(row['required']), status: row['status'] as Change['status'], approvers,
+      id,
+      function: String(row['function']),
+      version: String(row['version']),
+      action: row['action'] as Change['action'],
+      canaryWeight: row['canary_weight'] as number | null,
+      risk: row['risk'] as Risk,
+      author: String(row['author']),
+      required: Number(row['required']),
+      status: row['status'] as Change['status'],
+      approvers,
     }
   }
 
@@ -84,44 +114,114 @@ export function controlPlane(db: Db) {
     /** Records a version (idempotent: the same id is the same content). */
     async recordVersion(v: Omit<VersionRecord, 'id' | 'createdAt'>): Promise<VersionRecord> {
       const id = versionId(v.function, v.bundleSha256, v.configSha256)
-      const inserted = await db.query('INSERT INTO sovra_versions (id, function, bundle_sha256, config_sha256, manifest, risk, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING id',
-        [id, v.function, v.bundleSha256, v.configSha256, JSON.stringify(v.manifest), v.risk, v.createdBy])
-      if (inserted.rows.length > 0) await audit.append({ actor: v.createdBy, action: 'version.create', subject: v.function, after: id, details: { bundle_sha256: v.bundleSha256, config_sha256: v.configSha256 } })
+      const inserted = await db.query(
+        'INSERT INTO sovra_versions (id, function, bundle_sha256, config_sha256, manifest, risk, created_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING RETURNING id',
+        [id, v.function, v.bundleSha256, v.configSha256, JSON.stringify(v.manifest), v.risk, v.createdBy],
+      )
+      if (inserted.rows.length > 0)
+        await audit.append({
+          actor: v.createdBy,
+          action: 'version.create',
+          subject: v.function,
+          after: id,
+          details: { bundle_sha256: v.bundleSha256, config_sha256: v.configSha256 },
+        })
       return { ...v, id, createdAt: new Date().toISOString() }
     },
 
     /** A recorded version by id, or undefined. */
-    async version(id: string): Promise<Pick<VersionRecord, 'id' | 'function' | 'bundleSha256' | 'configSha256'> | undefined> {
-      const r = (await db.query<{ function: string; bundle_sha256: string; config_sha256: string }>('SELECT function, bundle_sha256, config_sha256 FROM sovra_versions WHERE id = $1', [id])).rows[0]
-      return r === undefined ? undefined : { id, function: r.function, bundleSha256: r.bundle_sha256, configSha256: r.config_sha256 }
+    async version(
+      id: string,
+    ): Promise<Pick<VersionRecord, 'id' | 'function' | 'bundleSha256' | 'configSha256'> | undefined> {
+      const r = (
+        await db.query<{ function: string; bundle_sha256: string; config_sha256: string }>(
+          'SELECT function, bundle_sha256, config_sha256 FROM sovra_versions WHERE id = $1',
+          [id],
+        )
+      ).rows[0]
+      return r === undefined
+        ? undefined
+        : { id, function: r.function, bundleSha256: r.bundle_sha256, configSha256: r.config_sha256 }
     },
 
     /** The routing state of a function, or undefined before its first deploy. */
     async routing(fn: string): Promise<(RoutingState & { previous: string | undefined }) | undefined> {
-      const r = (await db.query<{ stable: string; canary: string | null; canary_weight: number; previous: string | null }>('SELECT stable, canary, canary_weight, previous FROM sovra_routes WHERE function = $1', [fn])).rows[0]
+      const r = (
+        await db.query<{ stable: string; canary: string | null; canary_weight: number; previous: string | null }>(
+          'SELECT stable, canary, canary_weight, previous FROM sovra_routes WHERE function = $1',
+          [fn],
+        )
+      ).rows[0]
       if (r === undefined) return undefined
-      const pins = (await db.query<{ attribute: string; value: string; version: string }>('SELECT attribute, value, version FROM sovra_pins WHERE function = $1 ORDER BY attribute, value', [fn])).rows
-      return { stable: r.stable, canary: r.canary === null ? undefined : { version: r.canary, weight: r.canary_weight }, pins, previous: r.previous ?? undefined }
+      const pins = (
+        await db.query<{ attribute: string; value: string; version: string }>(
+          'SELECT attribute, value, version FROM sovra_pins WHERE function = $1 ORDER BY attribute, value',
+          [fn],
+        )
+      ).rows
+      return {
+        stable: r.stable,
+        canary: r.canary === null ? undefined : { version: r.canary, weight: r.canary_weight },
+        pins,
+        previous: r.previous ?? undefined,
+      }
     },
 
     /**
      * Asks for a version to become the canary (with a weight) or stable. Applied at once when its risk class needs no
      * approval (and for a function's first version); otherwise pending until enough distinct approvers agree.
      */
-    async requestChange(c: { function: string; version: string; action: 'canary' | 'promote' | 'openwhisk'; weight?: number; risk: Risk; author: string }): Promise<Change> {
-      if (c.action === 'canary' && (c.weight === undefined || !Number.isInteger(c.weight) || c.weight < 0 || c.weight > 100)) {
-        throw new SovraError('ERR_USAGE', `canary weight: expected a whole number 0-100, received ${JSON.stringify(c.weight)}`)
+    async requestChange(c: {
+      function: string
+      version: string
+      action: 'canary' | 'promote' | 'openwhisk'
+      weight?: number
+      risk: Risk
+      author: string
+    }): Promise<Change> {
+      if (
+        c.action === 'canary' &&
+        (c.weight === undefined || !Number.isInteger(c.weight) || c.weight < 0 || c.weight > 100)
+      ) {
+        throw new SovraError(
+          'ERR_USAGE',
+          `canary weight: expected a whole number 0-100, received ${JSON.stringify(c.weight)}`,
+        )
       }
       const id = `chg-${randomUUID().slice(0, 8)}`
       const required = REQUIRED_APPROVALS[c.risk]
       const first = (await this.routing(c.function)) === undefined
       const now = required === 0
       await db.tx(async (tx) => {
-        await tx.query('INSERT INTO sovra_changes (id, function, version, action, canary_weight, risk, author, required, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-          [id, c.function, c.version, c.action, c.weight ?? null, c.risk, c.author, required, now ? 'applied' : 'pending'])
-        if (now) await apply(tx, { function: c.function, version: c.version, action: c.action, canary_weight: c.weight ?? null })
+        await tx.query(
+          'INSERT INTO sovra_changes (id, function, version, action, canary_weight, risk, author, required, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+          [
+            id,
+            c.function,
+            c.version,
+            c.action,
+            c.weight ?? null,
+            c.risk,
+            c.author,
+            required,
+            now ? 'applied' : 'pending',
+          ],
+        )
+        if (now)
+          await apply(tx, {
+            function: c.function,
+            version: c.version,
+            action: c.action,
+            canary_weight: c.weight ?? null,
+          })
       })
-      await audit.append({ actor: c.author, action: now ? (first ? 'deploy' : c.action) : 'change.request', subject: c.function, after: c.version, details: { change: id, risk: c.risk, required, ...(c.weight === undefined ? {} : { weight: c.weight }) } })
+      await audit.append({
+        actor: c.author,
+        action: now ? (first ? 'deploy' : c.action) : 'change.request',
+        subject: c.function,
+        after: c.version,
+        details: { change: id, risk: c.risk, required, ...(c.weight === undefined ? {} : { weight: c.weight }) },
+      })
       return changeOf(id)
     },
 
@@ -129,8 +229,16 @@ export function controlPlane(db: Db) {
     async approve(changeId: string, approver: string): Promise<Change> {
       const c = await changeOf(changeId)
       if (c.status !== 'pending') throw new SovraError('ERR_APPROVAL', `change ${changeId} is ${c.status}, not pending`)
-      if (approver === c.author) throw new SovraError('ERR_APPROVAL', `${approver} is the author of change ${changeId} and cannot approve it; ${c.required} approval(s) from others are needed (risk ${c.risk})`)
-      if (c.approvers.includes(approver)) throw new SovraError('ERR_APPROVAL', `${approver} already approved change ${changeId}; it needs ${c.required} distinct approvers (risk ${c.risk}), has ${c.approvers.length}`)
+      if (approver === c.author)
+        throw new SovraError(
+          'ERR_APPROVAL',
+          `${approver} is the author of change ${changeId} and cannot approve it; ${c.required} approval(s) from others are needed (risk ${c.risk})`,
+        )
+      if (c.approvers.includes(approver))
+        throw new SovraError(
+          'ERR_APPROVAL',
+          `${approver} already approved change ${changeId}; it needs ${c.required} distinct approvers (risk ${c.risk}), has ${c.approvers.length}`,
+        )
       const done = c.approvers.length + 1 >= c.required
       await db.tx(async (tx) => {
         await tx.query('INSERT INTO sovra_approvals (change_id, approver) VALUES ($1, $2)', [changeId, approver])
@@ -139,8 +247,21 @@ export function controlPlane(db: Db) {
           await tx.query("UPDATE sovra_changes SET status = 'applied' WHERE id = $1", [changeId])
         }
       })
-      await audit.append({ actor: approver, action: 'approve', subject: changeId, after: c.version, details: { function: c.function, approvals: c.approvers.length + 1, required: c.required } })
-      if (done) await audit.append({ actor: approver, action: c.action, subject: c.function, after: c.version, details: { change: changeId } })
+      await audit.append({
+        actor: approver,
+        action: 'approve',
+        subject: changeId,
+        after: c.version,
+        details: { function: c.function, approvals: c.approvers.length + 1, required: c.required },
+      })
+      if (done)
+        await audit.append({
+          actor: approver,
+          action: c.action,
+          subject: c.function,
+          after: c.version,
+          details: { change: changeId },
+        })
       return changeOf(changeId)
     },
 
@@ -150,42 +271,84 @@ export function controlPlane(db: Db) {
      * @param action the kind of change
      */
     async changeFor(version: string, action: Change['action']): Promise<Change | undefined> {
-      const id = (await db.query<{ id: string }>('SELECT id FROM sovra_changes WHERE version = $1 AND action = $2 ORDER BY created_at DESC LIMIT 1', [version, action])).rows[0]?.id
+      const id = (
+        await db.query<{ id: string }>(
+          'SELECT id FROM sovra_changes WHERE version = $1 AND action = $2 ORDER BY created_at DESC LIMIT 1',
+          [version, action],
+        )
+      ).rows[0]?.id
       return id === undefined ? undefined : changeOf(id)
     },
 
     /** Changes still waiting for approvals. */
     async pending(fn?: string): Promise<Change[]> {
-      const ids = (await db.query<{ id: string }>("SELECT id FROM sovra_changes WHERE status = 'pending' AND ($1::text IS NULL OR function = $1) ORDER BY created_at", [fn ?? null])).rows
+      const ids = (
+        await db.query<{ id: string }>(
+          "SELECT id FROM sovra_changes WHERE status = 'pending' AND ($1::text IS NULL OR function = $1) ORDER BY created_at",
+          [fn ?? null],
+        )
+      ).rows
       return Promise.all(ids.map((r) => changeOf(r.id)))
     },
 
     /** Promotes the canary to stable (it needs the same approvals as its risk class). */
-    async promote(fn: string, author: string, risk: Risk, evalRun?: { required: boolean; runId?: string | undefined }): Promise<Change> {
+    async promote(
+      fn: string,
+      author: string,
+      risk: Risk,
+      evalRun?: { required: boolean; runId?: string | undefined },
+    ): Promise<Change> {
       const r = await this.routing(fn)
-      if (r?.canary === undefined) throw new SovraError('ERR_USAGE', `function ${JSON.stringify(fn)} has no canary to promote`)
+      if (r?.canary === undefined)
+        throw new SovraError('ERR_USAGE', `function ${JSON.stringify(fn)} has no canary to promote`)
       // The eval capability records passing runs; until then the id is recorded with the promotion for the auditor.
       if (evalRun?.required === true && (evalRun.runId === undefined || evalRun.runId === '')) {
-        throw new SovraError('ERR_APPROVAL', `function ${JSON.stringify(fn)} requires a passing eval run to promote (rollout.require_eval): pass --eval-run <run id>`)
+        throw new SovraError(
+          'ERR_APPROVAL',
+          `function ${JSON.stringify(fn)} requires a passing eval run to promote (rollout.require_eval): pass --eval-run <run id>`,
+        )
       }
-      const change = await this.requestChange({ function: fn, version: r.canary.version, action: 'promote', risk, author })
-      if (evalRun?.runId !== undefined) await audit.append({ actor: author, action: 'eval.attach', subject: change.id, after: r.canary.version, details: { eval_run: evalRun.runId } })
+      const change = await this.requestChange({
+        function: fn,
+        version: r.canary.version,
+        action: 'promote',
+        risk,
+        author,
+      })
+      if (evalRun?.runId !== undefined)
+        await audit.append({
+          actor: author,
+          action: 'eval.attach',
+          subject: change.id,
+          after: r.canary.version,
+          details: { eval_run: evalRun.runId },
+        })
       return change
     },
 
     /** Rolls back at once (a routing change only): drops the canary, or returns stable to the previous version. */
     async rollback(fn: string, actor: string, reason: string): Promise<{ from: string; to: string }> {
       const r = await this.routing(fn)
-      if (r === undefined) throw new SovraError('ERR_NOT_FOUND', `function ${JSON.stringify(fn)} has no deployed version`)
+      if (r === undefined)
+        throw new SovraError('ERR_NOT_FOUND', `function ${JSON.stringify(fn)} has no deployed version`)
       let result: { from: string; to: string }
       if (r.canary !== undefined) {
-        await db.query('UPDATE sovra_routes SET canary = NULL, canary_weight = 0, updated_at = now() WHERE function = $1', [fn])
+        await db.query(
+          'UPDATE sovra_routes SET canary = NULL, canary_weight = 0, updated_at = now() WHERE function = $1',
+          [fn],
+        )
         result = { from: r.canary.version, to: r.stable }
       } else if (r.previous !== undefined) {
-        await db.query('UPDATE sovra_routes SET stable = previous, previous = NULL, updated_at = now() WHERE function = $1', [fn])
+        await db.query(
+          'UPDATE sovra_routes SET stable = previous, previous = NULL, updated_at = now() WHERE function = $1',
+          [fn],
+        )
         result = { from: r.stable, to: r.previous }
       } else {
-        throw new SovraError('ERR_USAGE', `function ${JSON.stringify(fn)} has no canary and no previous stable version to roll back to`)
+        throw new SovraError(
+          'ERR_USAGE',
+          `function ${JSON.stringify(fn)} has no canary and no previous stable version to roll back to`,
+        )
       }
       await audit.append({ actor, action: 'rollback', subject: fn, before: result.from, after: result.to, reason })
       return result
@@ -193,15 +356,24 @@ export function controlPlane(db: Db) {
 
     /** Pins callers with `attribute = value` to a version. */
     async pin(fn: string, attribute: string, value: string, version: string, actor: string): Promise<void> {
-      const exists = (await db.query('SELECT 1 FROM sovra_versions WHERE id = $1 AND function = $2', [version, fn])).rows.length > 0
-      if (!exists) throw new SovraError('ERR_NOT_FOUND', `no version ${JSON.stringify(version)} of function ${JSON.stringify(fn)}`)
-      await db.query('INSERT INTO sovra_pins (function, attribute, value, version) VALUES ($1, $2, $3, $4) ON CONFLICT (function, attribute, value) DO UPDATE SET version = EXCLUDED.version', [fn, attribute, value, version])
+      const exists =
+        (await db.query('SELECT 1 FROM sovra_versions WHERE id = $1 AND function = $2', [version, fn])).rows.length > 0
+      if (!exists)
+        throw new SovraError('ERR_NOT_FOUND', `no version ${JSON.stringify(version)} of function ${JSON.stringify(fn)}`)
+      await db.query(
+        'INSERT INTO sovra_pins (function, attribute, value, version) VALUES ($1, $2, $3, $4) ON CONFLICT (function, attribute, value) DO UPDATE SET version = EXCLUDED.version',
+        [fn, attribute, value, version],
+      )
       await audit.append({ actor, action: 'pin', subject: fn, after: version, details: { attribute, value } })
     },
 
     /** Removes a pin. */
     async unpin(fn: string, attribute: string, value: string, actor: string): Promise<void> {
-      await db.query('DELETE FROM sovra_pins WHERE function = $1 AND attribute = $2 AND value = $3', [fn, attribute, value])
+      await db.query('DELETE FROM sovra_pins WHERE function = $1 AND attribute = $2 AND value = $3', [
+        fn,
+        attribute,
+        value,
+      ])
       await audit.append({ actor, action: 'unpin', subject: fn, details: { attribute, value } })
     },
   }

@@ -12,7 +12,10 @@ import { createBucketProvider, needsStore, openStore } from './project-state.ts'
  * @param project the project
  * @param state the state folder override
  */
-export async function openLocalState(project: Project, state: string | undefined): Promise<{ buckets: (name: string) => Bucket; queue: EventQueue | undefined; close(): Promise<void> }> {
+export async function openLocalState(
+  project: Project,
+  state: string | undefined,
+): Promise<{ buckets: (name: string) => Bucket; queue: EventQueue | undefined; close(): Promise<void> }> {
   const db = needsStore(project) ? await openStore(project, state === undefined ? {} : { state }) : undefined
   const queue = db === undefined ? undefined : dbEventQueue(db)
   const functions = project.functions.map((f) => ({ name: f.name, triggers: f.objectTriggers }))

@@ -36,33 +36,50 @@ export function stateDir(project: Project, override?: string): string {
  */
 export function createBucketProvider(
   project: Project,
-  options: { env?: Record<string, string | undefined>; state?: string; onEvent?: (event: ObjectEvent) => void | Promise<void>; sink?: FsEventSink } = {},
+  options: {
+    env?: Record<string, string | undefined>
+    state?: string
+    onEvent?: (event: ObjectEvent) => void | Promise<void>
+    sink?: FsEventSink
+  } = {},
 ): BucketProvider {
   const env = options.env ?? process.env
   const storage = project.config.storage ?? {}
   const driver = env['SOVRA_STORAGE_DRIVER'] ?? storage.driver ?? 'fs'
   const cache = new Map<string, Bucket>()
-  const cached = (make: (name: string) => Bucket): BucketProvider => (name) => {
-    let b = cache.get(name)
-    if (b === undefined) {
-      b = make(name)
-      cache.set(name, b)
+  const cached =
+    (make: (name: string) => Bucket): BucketProvider =>
+    (name) => {
+      let b = cache.get(name)
+      if (b === undefined) {
+        b = make(name)
+        cache.set(name, b)
+      }
+      return b
     }
-    return b
-  }
   if (driver === 'fs') {
-    const root = storage.dir === undefined ? resolve(stateDir(project, options.state), 'buckets') : resolve(project.dir, storage.dir)
-    const fsOptions = { ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }), ...(options.sink === undefined ? {} : { sink: options.sink }) }
+    const root =
+      storage.dir === undefined
+        ? resolve(stateDir(project, options.state), 'buckets')
+        : resolve(project.dir, storage.dir)
+    const fsOptions = {
+      ...(options.onEvent === undefined ? {} : { onEvent: options.onEvent }),
+      ...(options.sink === undefined ? {} : { sink: options.sink }),
+    }
     return cached((name) => new FsBucket(name, root, fsOptions))
   }
-  if (driver !== 's3') throw new SovraError('ERR_CONFIG', `storage driver ${JSON.stringify(driver)} is unknown; valid: fs, s3`)
-  const secret = env['SOVRA_S3_SECRET_ACCESS_KEY'] ?? project.secrets.pick(['S3_SECRET_ACCESS_KEY'])['S3_SECRET_ACCESS_KEY']
-  const client = createS3Client(s3SettingsFromEnv(env, {
-    ...(storage.endpoint === undefined ? {} : { endpoint: storage.endpoint }),
-    ...(storage.region === undefined ? {} : { region: storage.region }),
-    ...(storage.access_key_id === undefined ? {} : { accessKeyId: storage.access_key_id }),
-    ...(secret === undefined ? {} : { secretAccessKey: secret }),
-  }))
+  if (driver !== 's3')
+    throw new SovraError('ERR_CONFIG', `storage driver ${JSON.stringify(driver)} is unknown; valid: fs, s3`)
+  const secret =
+    env['SOVRA_S3_SECRET_ACCESS_KEY'] ?? project.secrets.pick(['S3_SECRET_ACCESS_KEY'])['S3_SECRET_ACCESS_KEY']
+  const client = createS3Client(
+    s3SettingsFromEnv(env, {
+      ...(storage.endpoint === undefined ? {} : { endpoint: storage.endpoint }),
+      ...(storage.region === undefined ? {} : { region: storage.region }),
+      ...(storage.access_key_id === undefined ? {} : { accessKeyId: storage.access_key_id }),
+      ...(secret === undefined ? {} : { secretAccessKey: secret }),
+    }),
+  )
   return cached((name) => new S3Bucket(name, client))
 }
 
@@ -77,10 +94,14 @@ export function needsStore(project: Project): boolean {
  * @param project the resolved project
  * @param options environment variables and the state folder
  */
-export async function openStore(project: Project, options: { env?: Record<string, string | undefined>; state?: string | undefined } = {}): Promise<Db> {
+export async function openStore(
+  project: Project,
+  options: { env?: Record<string, string | undefined>; state?: string | undefined } = {},
+): Promise<Db> {
   const env = options.env ?? process.env
   const url = env['SOVRA_DATABASE_URL'] ?? project.config.database?.url
-  const db = url !== undefined && url !== '' ? await openPg(url) : await openPglite(join(stateDir(project, options.state), 'db'))
+  const db =
+    url !== undefined && url !== '' ? await openPg(url) : await openPglite(join(stateDir(project, options.state), 'db'))
   try {
     await migrate(db)
   } catch (error) {
@@ -96,7 +117,11 @@ export async function openStore(project: Project, options: { env?: Record<string
  * @param state the state folder override
  * @param fn what to do
  */
-export async function withStore<T>(project: Project, state: string | undefined, fn: (db: Db) => Promise<T>): Promise<T> {
+export async function withStore<T>(
+  project: Project,
+  state: string | undefined,
+  fn: (db: Db) => Promise<T>,
+): Promise<T> {
   const db = await openStore(project, { state })
   try {
     return await fn(db)
@@ -143,6 +168,10 @@ export function actor(): string {
  * @param state the state folder override
  * @param entry the entry
  */
-export async function audit(project: Project, state: string | undefined, entry: Omit<AuditInput, 'actor'>): Promise<void> {
+export async function audit(
+  project: Project,
+  state: string | undefined,
+  entry: Omit<AuditInput, 'actor'>,
+): Promise<void> {
   await withStore(project, state, (db) => auditLog(db).append({ actor: actor(), ...entry }))
 }

@@ -15,7 +15,9 @@ import { withStore } from './project-state.ts'
  */
 export function configDigest(project: Project, fn: FunctionConfig): string {
   const { main, ...rest } = fn
-  return createHash('sha256').update(JSON.stringify({ ...rest, main: relative(project.dir, main) })).digest('hex')
+  return createHash('sha256')
+    .update(JSON.stringify({ ...rest, main: relative(project.dir, main) }))
+    .digest('hex')
 }
 
 /**
@@ -24,7 +26,11 @@ export function configDigest(project: Project, fn: FunctionConfig): string {
  * @param state the state folder override
  * @param fn what to do
  */
-export async function withControlPlane<T>(project: Project, state: string | undefined, fn: (cp: ControlPlane) => Promise<T>): Promise<T> {
+export async function withControlPlane<T>(
+  project: Project,
+  state: string | undefined,
+  fn: (cp: ControlPlane) => Promise<T>,
+): Promise<T> {
   return withStore(project, state, (db) => fn(controlPlane(db)))
 }
 

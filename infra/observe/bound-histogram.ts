@@ -85,22 +85,37 @@ export class BoundHistogram<T extends string> extends Histogram<T> {
    * label sets recorded through prom-client's own API, then the bound ones.
    */
   async getForPromString(): Promise<MetricObjectWithValues<SplitSample<T>>> {
-    const base = (await (Histogram.prototype as unknown as { getForPromString(this: Histogram<T>): Promise<MetricObjectWithValues<SplitSample<T>>> }).getForPromString.call(this))
+    const base = await (
+      Histogram.prototype as unknown as {
+        getForPromString(this: Histogram<T>): Promise<MetricObjectWithValues<SplitSample<T>>>
+      }
+    ).getForPromString.call(this)
     const name = base.name
     for (const s of this.#series) {
       if (s.count === 0) continue
       let cumulative = 0
       for (let i = 0; i < this.#bounds.length; i++) {
         cumulative += s.counts[i] as number
-        base.values.push({ labels: { le: this.#bounds[i] as number } as SplitSample<T>['labels'], sharedLabels: s.labels, value: cumulative, metricName: `${name}_bucket`, exemplar: null })
+        base.values.push({
+          labels: { le: this.#bounds[i] as number } as SplitSample<T>['labels'],
+          sharedLabels: s.labels,
+          value: cumulative,
+          metricName: `${name}_bucket`,
+          exemplar: null,
+        })
       }
       base.values.push(
-        { labels: { le: '+Inf' } as SplitSample<T>['labels'], sharedLabels: s.labels, value: s.count, metricName: `${name}_bucket`, exemplar: null },
+        {
+          labels: { le: '+Inf' } as SplitSample<T>['labels'],
+          sharedLabels: s.labels,
+          value: s.count,
+          metricName: `${name}_bucket`,
+          exemplar: null,
+        },
         { labels: {}, sharedLabels: s.labels, value: s.sum, metricName: `${name}_sum`, exemplar: undefined },
         { labels: {}, sharedLabels: s.labels, value: s.count, metricName: `${name}_count`, exemplar: undefined },
       )
     }
     return base
   }
-
 }

@@ -36,7 +36,9 @@ export const LOG_FLUSH_MS = 100
  * log.info({ function: 'echo' }, 'function ready')
  */
 export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
-  const destination = options.destination ?? pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })
+  const destination =
+    options.destination ??
+    pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })
   return pino(
     {
       level: options.level ?? process.env['SOVRA_LOG_LEVEL'] ?? 'info',

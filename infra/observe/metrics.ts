@@ -14,13 +14,18 @@ export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.
  * const metrics = createPromMetrics(() => host.stats())
  * const { contentType, body } = await metrics.render()
  */
-export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetrics & { registry: Registry; setStats(fn: () => PoolStats[]): void } {
+export function createPromMetrics(
+  stats: () => PoolStats[] = () => [],
+): HostMetrics & { registry: Registry; setStats(fn: () => PoolStats[]): void } {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: 'sovra_process_' })
   let read = stats
   // Invocations are counted in plain numbers per label set and added to the counter when it is scraped: a
   // prom-client child validates and hashes its labels on every inc (see bound-histogram.ts).
-  const counts: Array<{ labels: { function: string; trigger: string; status: string; outcome: string }; pending: number }> = []
+  const counts: Array<{
+    labels: { function: string; trigger: string; status: string; outcome: string }
+    pending: number
+  }> = []
   new Counter({
     name: 'sovra_invocations_total',
     help: 'Function invocations, by function, trigger, HTTP status and outcome',
@@ -129,7 +134,8 @@ export function createPromMetrics(stats: () => PoolStats[] = () => []): HostMetr
     },
     onIsolate(e: IsolateEvent) {
       isolateEvents.inc({ function: e.function, event: e.event, reason: e.reason ?? '' })
-      if (e.event === 'ready' && e.startMs !== undefined) isolateStart.observe({ function: e.function }, e.startMs / 1000)
+      if (e.event === 'ready' && e.startMs !== undefined)
+        isolateStart.observe({ function: e.function }, e.startMs / 1000)
     },
     async render() {
       return { contentType: registry.contentType, body: await registry.metrics() }

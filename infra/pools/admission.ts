@@ -41,7 +41,12 @@ export class Admission {
    * @param now the clock (tests)
    * @param batchSlots slots batch work may hold (default: all but one when there are several)
    */
-  constructor(readonly slots: number, readonly queueMax: number, private readonly now: () => number = Date.now, batchSlots?: number) {
+  constructor(
+    readonly slots: number,
+    readonly queueMax: number,
+    private readonly now: () => number = Date.now,
+    batchSlots?: number,
+  ) {
     for (let i = slots - 1; i >= 0; i--) this.free.push(i)
     this.batchSlots = Math.max(1, Math.min(slots, batchSlots ?? (slots > 1 ? slots - 1 : 1)))
   }
@@ -88,19 +93,30 @@ export class Admission {
   acquire(cls: WorkClass, deadlineAt: number, signal?: AbortSignal): Promise<Grant> {
     const enqueuedAt = this.now()
     if (deadlineAt <= enqueuedAt) return Promise.reject(deadlineError(0))
-    const canRun = cls === 'interactive'
-      ? this.queues.interactive.length === 0
-      : this.queues.interactive.length === 0 && this.queues.batch.length === 0 && this.#batchMayTake()
+    const canRun =
+      cls === 'interactive'
+        ? this.queues.interactive.length === 0
+        : this.queues.interactive.length === 0 && this.queues.batch.length === 0 && this.#batchMayTake()
     const slot = canRun ? this.#grant(cls) : undefined
     if (slot !== undefined) return Promise.resolve({ slot, queuedMs: 0 })
     if (this.queues.interactive.length + this.queues.batch.length >= this.queueMax) {
-      return Promise.reject(new SovraError('ERR_QUEUE_FULL', `queue full: ${this.queueMax} requests already waiting (queue_max = ${this.queueMax}); retry after ${this.retryAfterS} s`, {
-        details: { retry_after: this.retryAfterS },
-      }))
+      return Promise.reject(
+        new SovraError(
+          'ERR_QUEUE_FULL',
+          `queue full: ${this.queueMax} requests already waiting (queue_max = ${this.queueMax}); retry after ${this.retryAfterS} s`,
+          {
+            details: { retry_after: this.retryAfterS },
+          },
+        ),
+      )
     }
     return new Promise<Grant>((resolve, reject) => {
       const waiter: Waiter = {
-        cls, enqueuedAt, resolve, reject, timer: undefined,
+        cls,
+        enqueuedAt,
+        resolve,
+        reject,
+        timer: undefined,
         cleanup: () => {
           if (waiter.timer !== undefined) clearTimeout(waiter.timer)
           signal?.removeEventListener('abort', onAbort)
@@ -114,7 +130,10 @@ export class Admission {
         reject(error)
       }
       const onAbort = (): void => drop(signal?.reason instanceof Error ? signal.reason : new Error('aborted'))
-      waiter.timer = setTimeout(() => drop(deadlineError(this.now() - enqueuedAt)), Math.max(0, deadlineAt - enqueuedAt))
+      waiter.timer = setTimeout(
+        () => drop(deadlineError(this.now() - enqueuedAt)),
+        Math.max(0, deadlineAt - enqueuedAt),
+      )
       signal?.addEventListener('abort', onAbort, { once: true })
       this.queues[cls].push(waiter)
     })
@@ -155,5 +174,8 @@ export class Admission {
 }
 
 function deadlineError(queuedMs: number): SovraError {
-  return new SovraError('ERR_TIMEOUT', `deadline passed after ${queuedMs} ms in the queue; the request was dropped before it ran`)
+  return new SovraError(
+    'ERR_TIMEOUT',
+    `deadline passed after ${queuedMs} ms in the queue; the request was dropped before it ran`,
+  )
 }

@@ -1,5 +1,12 @@
 import { SovraError } from '../../runtime/core/errors.ts'
-import { formatLocalDate, isKnownTimeZone, localDateOf, parseClockTime, parseLocalDate, zonedTimeToEpoch } from './zoned-time.ts'
+import {
+  formatLocalDate,
+  isKnownTimeZone,
+  localDateOf,
+  parseClockTime,
+  parseLocalDate,
+  zonedTimeToEpoch,
+} from './zoned-time.ts'
 
 export { zonedTimeToEpoch } from './zoned-time.ts'
 
@@ -23,13 +30,18 @@ export interface BusinessCalendar {
  * @example
  * const cal = businessCalendar({ weekend: ['fri', 'sat'], holidays: ['2026-12-31'] })
  */
-export function businessCalendar(opts: { weekend?: readonly string[]; holidays?: readonly string[] } = {}): BusinessCalendar {
+export function businessCalendar(
+  opts: { weekend?: readonly string[]; holidays?: readonly string[] } = {},
+): BusinessCalendar {
   const issues: string[] = []
   const weekend = new Set<number>()
   for (const [i, name] of (opts.weekend ?? ['sat', 'sun']).entries()) {
     const key = String(name).trim().toLowerCase()
     const day = key.length >= 3 ? WEEKDAYS.findIndex((w) => w === key || w.slice(0, 3) === key) : -1
-    if (day < 0) issues.push(`weekend[${i}]: expected a day name (sun, mon, tue, wed, thu, fri, sat or the full name), received ${show(name)}`)
+    if (day < 0)
+      issues.push(
+        `weekend[${i}]: expected a day name (sun, mon, tue, wed, thu, fri, sat or the full name), received ${show(name)}`,
+      )
     else weekend.add(day)
   }
   const holidays = new Set<string>()
@@ -70,13 +82,21 @@ export function validateSurgeRule(rule: SurgeRule, path: string): void {
     if (!ok) issues.push(`${path}.${field}: expected ${expected}, received ${show(rule[field])}`)
   }
   check(rule.calendar === 'month-end' || rule.calendar === 'month-start', 'calendar', '"month-end" or "month-start"')
-  check(Number.isInteger(rule.business_days) && rule.business_days >= 1 && rule.business_days <= 23, 'business_days', 'an integer from 1 to 23')
+  check(
+    Number.isInteger(rule.business_days) && rule.business_days >= 1 && rule.business_days <= 23,
+    'business_days',
+    'an integer from 1 to 23',
+  )
   const start = typeof rule.start === 'string' ? parseClockTime(rule.start) : undefined
   const end = typeof rule.end === 'string' ? parseClockTime(rule.end) : undefined
   check(start !== undefined && start < 24 * 60, 'start', "a time 'HH:MM' from 00:00 to 23:59")
   check(end !== undefined, 'end', "a time 'HH:MM' from 00:00 to 24:00")
   if (start !== undefined && end !== undefined) check(end > start, 'end', `a time after start ${show(rule.start)}`)
-  check(typeof rule.timezone === 'string' && isKnownTimeZone(rule.timezone), 'timezone', 'an IANA time zone such as "Asia/Tokyo"')
+  check(
+    typeof rule.timezone === 'string' && isKnownTimeZone(rule.timezone),
+    'timezone',
+    'an IANA time zone such as "Asia/Tokyo"',
+  )
   check(Number.isInteger(rule.min_replicas) && rule.min_replicas >= 0, 'min_replicas', 'an integer >= 0')
   check(Number.isFinite(rule.warmup_minutes) && rule.warmup_minutes >= 0, 'warmup_minutes', 'a number of minutes >= 0')
   if (issues.length > 0) throw new SovraError('ERR_CONFIG', issues.join('; '))
@@ -103,13 +123,17 @@ export interface SurgeWindow {
  */
 export function businessDaysOfMonth(year: number, month: number, cal: BusinessCalendar): string[] {
   if (!Number.isInteger(year) || !Number.isInteger(month) || month < 1 || month > 12) {
-    throw new SovraError('ERR_CONFIG', `expected an integer year and a month from 1 to 12, received ${show(year)}-${show(month)}`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `expected an integer year and a month from 1 to 12, received ${show(year)}-${show(month)}`,
+    )
   }
   const days: string[] = []
   const length = new Date(Date.UTC(year, month, 0)).getUTCDate()
   for (let day = 1; day <= length; day++) {
     const date = formatLocalDate({ year, month, day })
-    if (!cal.weekend.includes(new Date(Date.UTC(year, month - 1, day)).getUTCDay()) && !cal.holidays.has(date)) days.push(date)
+    if (!cal.weekend.includes(new Date(Date.UTC(year, month - 1, day)).getUTCDay()) && !cal.holidays.has(date))
+      days.push(date)
   }
   return days
 }
@@ -124,7 +148,9 @@ export function businessDaysOfMonth(year: number, month: number, cal: BusinessCa
  */
 export function surgeDays(rule: SurgeRule, year: number, month: number, cal: BusinessCalendar): string[] {
   const days = businessDaysOfMonth(year, month, cal)
-  return rule.calendar === 'month-end' ? days.slice(Math.max(0, days.length - rule.business_days)) : days.slice(0, rule.business_days)
+  return rule.calendar === 'month-end'
+    ? days.slice(Math.max(0, days.length - rule.business_days))
+    : days.slice(0, rule.business_days)
 }
 
 /**
@@ -137,7 +163,12 @@ export function surgeDays(rule: SurgeRule, year: number, month: number, cal: Bus
  * @example
  * surgeWindows([rule], businessCalendar(), Date.UTC(2026, 10, 1), Date.UTC(2026, 11, 1))
  */
-export function surgeWindows(rules: readonly SurgeRule[], cal: BusinessCalendar, fromMs: number, untilMs: number): SurgeWindow[] {
+export function surgeWindows(
+  rules: readonly SurgeRule[],
+  cal: BusinessCalendar,
+  fromMs: number,
+  untilMs: number,
+): SurgeWindow[] {
   rules.forEach((rule, i) => validateSurgeRule(rule, `surge[${i}]`))
   const out: SurgeWindow[] = []
   if (!(untilMs > fromMs)) return out
@@ -152,7 +183,8 @@ export function surgeWindows(rules: readonly SurgeRule[], cal: BusinessCalendar,
         const opensAt = zonedTimeToEpoch(day, rule.start, rule.timezone)
         const closesAt = zonedTimeToEpoch(day, rule.end, rule.timezone)
         const warmFrom = opensAt - warmupMs
-        if (warmFrom < untilMs && closesAt > fromMs) out.push({ rule: index, day, warmFrom, opensAt, closesAt, minReplicas: rule.min_replicas })
+        if (warmFrom < untilMs && closesAt > fromMs)
+          out.push({ rule: index, day, warmFrom, opensAt, closesAt, minReplicas: rule.min_replicas })
       }
     }
   }
@@ -167,7 +199,12 @@ export function surgeWindows(rules: readonly SurgeRule[], cal: BusinessCalendar,
  * @param nowMs the current time, epoch ms
  * @param count how many windows to return at most
  */
-export function nextSurgeWindows(rules: readonly SurgeRule[], cal: BusinessCalendar, nowMs: number, count: number): SurgeWindow[] {
+export function nextSurgeWindows(
+  rules: readonly SurgeRule[],
+  cal: BusinessCalendar,
+  nowMs: number,
+  count: number,
+): SurgeWindow[] {
   const out: SurgeWindow[] = []
   const now = new Date(nowMs)
   if (!(count > 0)) return out
@@ -192,10 +229,13 @@ export function nextSurgeWindows(rules: readonly SurgeRule[], cal: BusinessCalen
  * @param nowMs the current time, epoch ms
  */
 export function activeSurge(
-  rules: readonly SurgeRule[], cal: BusinessCalendar, nowMs: number,
+  rules: readonly SurgeRule[],
+  cal: BusinessCalendar,
+  nowMs: number,
 ): { minReplicas: number; window: SurgeWindow; phase: 'warmup' | 'open' } | undefined {
   let best: SurgeWindow | undefined
-  for (const w of surgeWindows(rules, cal, nowMs, nowMs + 1)) if (best === undefined || w.minReplicas > best.minReplicas) best = w
+  for (const w of surgeWindows(rules, cal, nowMs, nowMs + 1))
+    if (best === undefined || w.minReplicas > best.minReplicas) best = w
   return best && { minReplicas: best.minReplicas, window: best, phase: nowMs < best.opensAt ? 'warmup' : 'open' }
 }
 

@@ -44,7 +44,8 @@ function check(value: unknown, schema: Schema, path: string, root: Schema): stri
     const options = schema[key]
     if (Array.isArray(options)) {
       const passing = (options as Schema[]).filter((s) => check(value, s, path, root) === undefined).length
-      if (passing === 0 || (key === 'oneOf' && passing > 1)) return `${path}: matches ${passing} of the ${key} alternatives`
+      if (passing === 0 || (key === 'oneOf' && passing > 1))
+        return `${path}: matches ${passing} of the ${key} alternatives`
     }
   }
   if (actual === 'object') {
@@ -66,8 +67,10 @@ function check(value: unknown, schema: Schema, path: string, root: Schema): stri
   }
   if (actual === 'array') {
     const arr = value as unknown[]
-    if (typeof schema['minItems'] === 'number' && arr.length < schema['minItems']) return `${path}: expected at least ${schema['minItems']} items, received ${arr.length}`
-    if (typeof schema['maxItems'] === 'number' && arr.length > schema['maxItems']) return `${path}: expected at most ${schema['maxItems']} items, received ${arr.length}`
+    if (typeof schema['minItems'] === 'number' && arr.length < schema['minItems'])
+      return `${path}: expected at least ${schema['minItems']} items, received ${arr.length}`
+    if (typeof schema['maxItems'] === 'number' && arr.length > schema['maxItems'])
+      return `${path}: expected at most ${schema['maxItems']} items, received ${arr.length}`
     const items = schema['items']
     if (typeof items === 'object' && items !== null) {
       for (let i = 0; i < arr.length; i++) {
@@ -78,13 +81,17 @@ function check(value: unknown, schema: Schema, path: string, root: Schema): stri
   }
   if (actual === 'string') {
     const s = value as string
-    if (typeof schema['minLength'] === 'number' && s.length < schema['minLength']) return `${path}: expected at least ${schema['minLength']} characters, received ${s.length}`
-    if (typeof schema['maxLength'] === 'number' && s.length > schema['maxLength']) return `${path}: expected at most ${schema['maxLength']} characters, received ${s.length}`
+    if (typeof schema['minLength'] === 'number' && s.length < schema['minLength'])
+      return `${path}: expected at least ${schema['minLength']} characters, received ${s.length}`
+    if (typeof schema['maxLength'] === 'number' && s.length > schema['maxLength'])
+      return `${path}: expected at most ${schema['maxLength']} characters, received ${s.length}`
   }
   if (actual === 'number' || actual === 'integer') {
     const n = value as number
-    if (typeof schema['minimum'] === 'number' && n < schema['minimum']) return `${path}: expected >= ${schema['minimum']}, received ${n}`
-    if (typeof schema['maximum'] === 'number' && n > schema['maximum']) return `${path}: expected <= ${schema['maximum']}, received ${n}`
+    if (typeof schema['minimum'] === 'number' && n < schema['minimum'])
+      return `${path}: expected >= ${schema['minimum']}, received ${n}`
+    if (typeof schema['maximum'] === 'number' && n > schema['maximum'])
+      return `${path}: expected <= ${schema['maximum']}, received ${n}`
   }
   return undefined
 }

@@ -34,7 +34,11 @@ export async function materializeTinyModel(ref: string, modelsDir: string): Prom
   } else {
     if (name === 'embed') await writeTinyEmbeddingModel(tmp)
     else if (name === 'classify') await writeTinyClassifierModel(tmp)
-    else throw new SovraError('ERR_CONFIG', `unknown tiny model ${JSON.stringify(ref)}; valid: tiny:llama, tiny:embed, tiny:classify`)
+    else
+      throw new SovraError(
+        'ERR_CONFIG',
+        `unknown tiny model ${JSON.stringify(ref)}; valid: tiny:llama, tiny:embed, tiny:classify`,
+      )
     await rename(tmp, join(modelsDir, `tiny-${name}`)).catch(() => undefined)
   }
   return target
@@ -45,15 +49,26 @@ export async function materializeTinyModel(ref: string, modelsDir: string): Prom
  * @param pool the resolved pool
  * @param stateDir the project's state folder
  */
-export async function modelPathOf(pool: PoolConfig, stateDir: string, registry?: { registry: Registry; trust: TrustPolicy }): Promise<string> {
+export async function modelPathOf(
+  pool: PoolConfig,
+  stateDir: string,
+  registry?: { registry: Registry; trust: TrustPolicy },
+): Promise<string> {
   if (pool.model.startsWith('registry:')) {
-    if (registry === undefined) throw new SovraError('ERR_CONFIG', `pool ${JSON.stringify(pool.name)}: model ${pool.model} is a registry reference, but this process has no registry`)
+    if (registry === undefined)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `pool ${JSON.stringify(pool.name)}: model ${pool.model} is a registry reference, but this process has no registry`,
+      )
     // Refuses unsigned, untrusted or tampered models (ERR_SIGNATURE) before a byte reaches the engine.
     const verified = await registry.registry.verify(pool.model, 'model', registry.trust)
     const subject = verified.manifest.subjects[0]
     if (subject === undefined) throw new SovraError('ERR_SIGNATURE', `${pool.model}: the manifest has no subject`)
     const ext = subject.name.includes('.') ? subject.name.slice(subject.name.lastIndexOf('.')) : ''
-    return registry.registry.materialize(subject.sha256, join(stateDir, 'models', 'registry', `${subject.sha256}${ext}`))
+    return registry.registry.materialize(
+      subject.sha256,
+      join(stateDir, 'models', 'registry', `${subject.sha256}${ext}`),
+    )
   }
   return pool.model.startsWith('tiny:') ? materializeTinyModel(pool.model, join(stateDir, 'models')) : pool.model
 }
@@ -72,16 +87,23 @@ export async function probeModel(engine: 'llama' | 'onnx', path: string, cacheDi
   })
   const marker = join(cacheDir, `${engine}-${digest}`)
   if (existsSync(marker)) return
-  const child = spawn(process.execPath, [SOVRA_BIN, 'pool', 'probe', '--engine', engine, '--model', path], { stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(process.execPath, [SOVRA_BIN, 'pool', 'probe', '--engine', engine, '--model', path], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (d: string) => {
     stderr = (stderr + d).slice(-2000)
   })
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])))
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('exit', (c, s) => resolve([c, s])),
+  )
   if (code !== 0) {
     const how = signal !== null ? `was killed by ${signal}` : `exited with code ${code}`
     const tail = stderr.trim().split('\n').slice(-3).join(' | ')
-    throw new SovraError('ERR_CONFIG', `model file ${JSON.stringify(path)} (sha256 ${digest.slice(0, 12)}) failed the load probe in a child process: it ${how}${tail ? `: ${tail}` : ''}`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `model file ${JSON.stringify(path)} (sha256 ${digest.slice(0, 12)}) failed the load probe in a child process: it ${how}${tail ? `: ${tail}` : ''}`,
+    )
   }
   await mkdir(cacheDir, { recursive: true })
   await writeFile(marker, new Date().toISOString())
@@ -108,14 +130,23 @@ export async function loadPoolEngine(pool: PoolConfig, options: LoadEngineOption
   if (pool.engine === 'external') {
     const { createExternalEngine } = await import('./engines/external.ts')
     const apiKey = pool.apiKeySecret === undefined ? undefined : options.secret?.(pool.apiKeySecret)
-    return createExternalEngine({ url: pool.url ?? '', slots: pool.slots, ...(apiKey === undefined ? {} : { apiKey }), ...(pool.remoteModel === undefined ? {} : { remoteModel: pool.remoteModel }) })
+    return createExternalEngine({
+      url: pool.url ?? '',
+      slots: pool.slots,
+      ...(apiKey === undefined ? {} : { apiKey }),
+      ...(pool.remoteModel === undefined ? {} : { remoteModel: pool.remoteModel }),
+    })
   }
   const modelPath = await modelPathOf(pool, options.stateDir, options.registry)
   if (options.probe ?? pool.probe) await probeModel(pool.engine, modelPath, join(options.stateDir, 'probed'))
   if (pool.engine === 'llama') {
     const { loadLlamaEngine } = await import('./engines/llama.ts')
     return loadLlamaEngine({
-      modelPath, threads: pool.threads, slots: pool.slots, gpu: pool.gpu, reservedSlots: pool.slots - pool.batchSlots,
+      modelPath,
+      threads: pool.threads,
+      slots: pool.slots,
+      gpu: pool.gpu,
+      reservedSlots: pool.slots - pool.batchSlots,
       ...(pool.gpuLayers === undefined ? {} : { gpuLayers: pool.gpuLayers }),
       ...(pool.contextSize === undefined ? {} : { contextSize: pool.contextSize }),
     })

@@ -48,7 +48,13 @@ export interface PoolSummary {
   tier: string
   clearance: string
   class: string
-  replicas: Array<{ id: string; state: string; url: string | undefined; outstanding: number; model_sha256: string | undefined }>
+  replicas: Array<{
+    id: string
+    state: string
+    url: string | undefined
+    outstanding: number
+    model_sha256: string | undefined
+  }>
   ready: number
   desired: number
   reason: string
@@ -58,7 +64,11 @@ export interface PoolSummary {
   outstanding: number
   p95_ms: number | null
   p95_budget_ms: number
-  surge: { active: { phase: string; min_replicas: number; opens_at: string; closes_at: string } | null; next: Array<{ day: string; warm_from: string; opens_at: string; closes_at: string; min_replicas: number }>; last_check: SurgeCheck | null }
+  surge: {
+    active: { phase: string; min_replicas: number; opens_at: string; closes_at: string } | null
+    next: Array<{ day: string; warm_from: string; opens_at: string; closes_at: string; min_replicas: number }>
+    last_check: SurgeCheck | null
+  }
 }
 
 /**
@@ -79,8 +89,16 @@ export class PoolManager implements PoolDirectory {
     this.#opts = options
     this.#now = options.now ?? Date.now
     this.#entries = options.pools.map((config) => ({
-      config, replicas: [], remote: config.endpoints.map((u) => new RemoteReplica(u)), memory: {}, last: undefined,
-      serial: 0, failures: 0, nextSpawnAt: 0, checks: new Map(), lastCheck: undefined,
+      config,
+      replicas: [],
+      remote: config.endpoints.map((u) => new RemoteReplica(u)),
+      memory: {},
+      last: undefined,
+      serial: 0,
+      failures: 0,
+      nextSpawnAt: 0,
+      checks: new Map(),
+      lastCheck: undefined,
     }))
     if (options.registry !== undefined) this.#registerMetrics(options.registry)
   }
@@ -106,7 +124,12 @@ export class PoolManager implements PoolDirectory {
       const check = (): void => {
         if (r.state === 'ready') return resolve()
         if (r.state === 'failed' || r.state === 'stopped') {
-          return reject(new SovraError('ERR_CONFIG', `pool ${JSON.stringify(e.config.name)}: replica ${r.id} failed to start: ${(r as { failure?: string }).failure ?? r.state}`))
+          return reject(
+            new SovraError(
+              'ERR_CONFIG',
+              `pool ${JSON.stringify(e.config.name)}: replica ${r.id} failed to start: ${(r as { failure?: string }).failure ?? r.state}`,
+            ),
+          )
         }
         setTimeout(check, 50)
       }
@@ -116,7 +139,13 @@ export class PoolManager implements PoolDirectory {
 
   /** Ticks every `intervalMs` until closed. */
   run(intervalMs = 1000): void {
-    this.#timer = setInterval(() => void this.tick().catch((e: unknown) => this.#opts.log.error({ err: (e as Error).message }, 'pool scaler tick failed')), intervalMs)
+    this.#timer = setInterval(
+      () =>
+        void this.tick().catch((e: unknown) =>
+          this.#opts.log.error({ err: (e as Error).message }, 'pool scaler tick failed'),
+        ),
+      intervalMs,
+    )
     this.#timer.unref()
   }
 
@@ -138,7 +167,10 @@ export class PoolManager implements PoolDirectory {
         if (r.state === 'failed') {
           e.failures++
           e.nextSpawnAt = now + Math.min(60_000, 1000 * 2 ** Math.min(e.failures, 6))
-          this.#opts.log.error({ pool: e.config.name, replica: r.id, failure: (r as { failure?: string }).failure }, 'pool replica failed; it will be replaced')
+          this.#opts.log.error(
+            { pool: e.config.name, replica: r.id, failure: (r as { failure?: string }).failure },
+            'pool replica failed; it will be replaced',
+          )
         }
         e.replicas.splice(e.replicas.indexOf(r), 1)
       }
@@ -146,21 +178,46 @@ export class PoolManager implements PoolDirectory {
       const ready = [...e.remote, ...capacity].filter((r) => r.state === 'ready')
       const surge = activeSurge(e.config.surge, this.#opts.calendar, now)
       const p95s = ready.map((r) => r.status?.p95_ms[e.config.class]).filter((x): x is number => typeof x === 'number')
-      const decision = decideReplicas(e.config, {
-        now, current: capacity.length + e.remote.length,
-        outstanding: ready.reduce((n, r) => n + r.outstanding, 0),
-        queued: ready.reduce((n, r) => n + (r.status === undefined ? 0 : r.status.queue.interactive + r.status.queue.batch), 0),
-        p95Ms: p95s.length ? Math.max(...p95s) : undefined,
-        surgeMin: surge?.minReplicas,
-      }, e.memory)
-      if (e.last?.target !== decision.target) this.#opts.log.info({ pool: e.config.name, from: capacity.length + e.remote.length, to: decision.target, reason: decision.reason }, 'pool scale decision')
+      const decision = decideReplicas(
+        e.config,
+        {
+          now,
+          current: capacity.length + e.remote.length,
+          outstanding: ready.reduce((n, r) => n + r.outstanding, 0),
+          queued: ready.reduce(
+            (n, r) => n + (r.status === undefined ? 0 : r.status.queue.interactive + r.status.queue.batch),
+            0,
+          ),
+          p95Ms: p95s.length ? Math.max(...p95s) : undefined,
+          surgeMin: surge?.minReplicas,
+        },
+        e.memory,
+      )
+      if (e.last?.target !== decision.target)
+        this.#opts.log.info(
+          {
+            pool: e.config.name,
+            from: capacity.length + e.remote.length,
+            to: decision.target,
+            reason: decision.reason,
+          },
+          'pool scale decision',
+        )
       e.last = decision
       const localTarget = decision.target - e.remote.length
       if (localTarget > capacity.length && now >= e.nextSpawnAt) {
         for (let i = capacity.length; i < localTarget; i++) this.#spawn(e)
       } else if (localTarget < capacity.length) {
-        const victim = [...capacity].sort((a, b) => (a.state === 'starting' ? -1 : 0) - (b.state === 'starting' ? -1 : 0) || a.outstanding - b.outstanding)[0]
-        if (victim !== undefined) void victim.stop(this.#opts.drainMs).then(() => this.#opts.log.info({ pool: e.config.name, replica: victim.id }, 'pool replica stopped (scale-down)'))
+        const victim = [...capacity].sort(
+          (a, b) =>
+            (a.state === 'starting' ? -1 : 0) - (b.state === 'starting' ? -1 : 0) || a.outstanding - b.outstanding,
+        )[0]
+        if (victim !== undefined)
+          void victim
+            .stop(this.#opts.drainMs)
+            .then(() =>
+              this.#opts.log.info({ pool: e.config.name, replica: victim.id }, 'pool replica stopped (scale-down)'),
+            )
       }
       if (surge !== undefined) await this.#surgeCheck(e, surge.window, ready.length)
     }
@@ -171,7 +228,15 @@ export class PoolManager implements PoolDirectory {
     const r = this.#opts.spawn(e.config, id, (settled) => {
       if (settled.state === 'ready') {
         e.failures = 0
-        this.#opts.log.info({ pool: e.config.name, replica: settled.id, url: settled.url, start_ms: (settled.readyAt ?? 0) - settled.startedAt }, 'pool replica ready')
+        this.#opts.log.info(
+          {
+            pool: e.config.name,
+            replica: settled.id,
+            url: settled.url,
+            start_ms: (settled.readyAt ?? 0) - settled.startedAt,
+          },
+          'pool replica ready',
+        )
       }
     })
     e.replicas.push(r)
@@ -185,7 +250,12 @@ export class PoolManager implements PoolDirectory {
     e.checks.set(key, check)
     e.lastCheck = check
     const log = check.ok ? this.#opts.log.info.bind(this.#opts.log) : this.#opts.log.warn.bind(this.#opts.log)
-    log({ pool: e.config.name, ...check }, check.ok ? 'surge readiness check passed' : 'surge readiness check FAILED: p95 over budget before the window opens')
+    log(
+      { pool: e.config.name, ...check },
+      check.ok
+        ? 'surge readiness check passed'
+        : 'surge readiness check FAILED: p95 over budget before the window opens',
+    )
   }
 
   /** Every pool's replicas, load, p95 against budget and surge windows. */
@@ -198,16 +268,51 @@ export class PoolManager implements PoolDirectory {
       const active = activeSurge(e.config.surge, this.#opts.calendar, now)
       const iso = (ms: number): string => new Date(ms).toISOString()
       return {
-        name: e.config.name, alias: e.config.alias, engine: e.config.engine, tier: e.config.tier, clearance: e.config.clearance, class: e.config.class,
-        replicas: all.map((r) => ({ id: r.id, state: r.state, url: r.url, outstanding: r.outstanding, model_sha256: r.modelDigest })),
-        ready: ready.length, desired: e.last?.target ?? e.config.minReplicas, reason: e.last?.reason ?? 'not started',
-        min_replicas: e.config.minReplicas, max_replicas: e.config.maxReplicas,
-        queue: ready.reduce((n, r) => n + (r.status === undefined ? 0 : r.status.queue.interactive + r.status.queue.batch), 0),
+        name: e.config.name,
+        alias: e.config.alias,
+        engine: e.config.engine,
+        tier: e.config.tier,
+        clearance: e.config.clearance,
+        class: e.config.class,
+        replicas: all.map((r) => ({
+          id: r.id,
+          state: r.state,
+          url: r.url,
+          outstanding: r.outstanding,
+          model_sha256: r.modelDigest,
+        })),
+        ready: ready.length,
+        desired: e.last?.target ?? e.config.minReplicas,
+        reason: e.last?.reason ?? 'not started',
+        min_replicas: e.config.minReplicas,
+        max_replicas: e.config.maxReplicas,
+        queue: ready.reduce(
+          (n, r) => n + (r.status === undefined ? 0 : r.status.queue.interactive + r.status.queue.batch),
+          0,
+        ),
         outstanding: ready.reduce((n, r) => n + r.outstanding, 0),
-        p95_ms: p95s.length ? Math.round(Math.max(...p95s)) : null, p95_budget_ms: e.config.p95BudgetMs,
+        p95_ms: p95s.length ? Math.round(Math.max(...p95s)) : null,
+        p95_budget_ms: e.config.p95BudgetMs,
         surge: {
-          active: active === undefined ? null : { phase: active.phase, min_replicas: active.minReplicas, opens_at: iso(active.window.opensAt), closes_at: iso(active.window.closesAt) },
-          next: e.config.surge.length === 0 ? [] : nextSurgeWindows(e.config.surge, this.#opts.calendar, now, 3).map((w) => ({ day: w.day, warm_from: iso(w.warmFrom), opens_at: iso(w.opensAt), closes_at: iso(w.closesAt), min_replicas: w.minReplicas })),
+          active:
+            active === undefined
+              ? null
+              : {
+                  phase: active.phase,
+                  min_replicas: active.minReplicas,
+                  opens_at: iso(active.window.opensAt),
+                  closes_at: iso(active.window.closesAt),
+                },
+          next:
+            e.config.surge.length === 0
+              ? []
+              : nextSurgeWindows(e.config.surge, this.#opts.calendar, now, 3).map((w) => ({
+                  day: w.day,
+                  warm_from: iso(w.warmFrom),
+                  opens_at: iso(w.opensAt),
+                  closes_at: iso(w.closesAt),
+                  min_replicas: w.minReplicas,
+                })),
           last_check: e.lastCheck ?? null,
         },
       }
@@ -217,23 +322,60 @@ export class PoolManager implements PoolDirectory {
   #registerMetrics(registry: Registry): void {
     const entries = this.#entries
     new Gauge({
-      name: 'sovra_pool_replicas', help: 'Replicas per pool and state', labelNames: ['pool', 'state'] as const, registers: [registry],
+      name: 'sovra_pool_replicas',
+      help: 'Replicas per pool and state',
+      labelNames: ['pool', 'state'] as const,
+      registers: [registry],
       collect() {
         this.reset()
         for (const e of entries) {
-          for (const state of ['starting', 'ready', 'draining'] as const) this.set({ pool: e.config.name, state }, [...e.remote, ...e.replicas].filter((r) => r.state === state).length)
+          for (const state of ['starting', 'ready', 'draining'] as const)
+            this.set(
+              { pool: e.config.name, state },
+              [...e.remote, ...e.replicas].filter((r) => r.state === state).length,
+            )
         }
       },
     })
-    new Gauge({ name: 'sovra_pool_replicas_desired', help: 'Replicas the scaler wants per pool', labelNames: ['pool'] as const, registers: [registry], collect() { for (const e of entries) this.set({ pool: e.config.name }, e.last?.target ?? 0) } })
-    new Gauge({ name: 'sovra_pool_outstanding', help: 'Requests the router has in flight per pool', labelNames: ['pool'] as const, registers: [registry], collect() { for (const e of entries) this.set({ pool: e.config.name }, [...e.remote, ...e.replicas].reduce((n, r) => n + r.outstanding, 0)) } })
     new Gauge({
-      name: 'sovra_pool_surge_check_ok', help: '1 when the last surge readiness check met the p95 budget, 0 when not', labelNames: ['pool'] as const, registers: [registry],
-      collect() { for (const e of entries) if (e.lastCheck) this.set({ pool: e.config.name }, e.lastCheck.ok ? 1 : 0) },
+      name: 'sovra_pool_replicas_desired',
+      help: 'Replicas the scaler wants per pool',
+      labelNames: ['pool'] as const,
+      registers: [registry],
+      collect() {
+        for (const e of entries) this.set({ pool: e.config.name }, e.last?.target ?? 0)
+      },
     })
     new Gauge({
-      name: 'sovra_pool_surge_check_p95_seconds', help: 'p95 latency measured by the last surge readiness check', labelNames: ['pool'] as const, registers: [registry],
-      collect() { for (const e of entries) if (e.lastCheck) this.set({ pool: e.config.name }, e.lastCheck.p95_ms / 1000) },
+      name: 'sovra_pool_outstanding',
+      help: 'Requests the router has in flight per pool',
+      labelNames: ['pool'] as const,
+      registers: [registry],
+      collect() {
+        for (const e of entries)
+          this.set(
+            { pool: e.config.name },
+            [...e.remote, ...e.replicas].reduce((n, r) => n + r.outstanding, 0),
+          )
+      },
+    })
+    new Gauge({
+      name: 'sovra_pool_surge_check_ok',
+      help: '1 when the last surge readiness check met the p95 budget, 0 when not',
+      labelNames: ['pool'] as const,
+      registers: [registry],
+      collect() {
+        for (const e of entries) if (e.lastCheck) this.set({ pool: e.config.name }, e.lastCheck.ok ? 1 : 0)
+      },
+    })
+    new Gauge({
+      name: 'sovra_pool_surge_check_p95_seconds',
+      help: 'p95 latency measured by the last surge readiness check',
+      labelNames: ['pool'] as const,
+      registers: [registry],
+      collect() {
+        for (const e of entries) if (e.lastCheck) this.set({ pool: e.config.name }, e.lastCheck.p95_ms / 1000)
+      },
     })
   }
 
@@ -259,6 +401,8 @@ async function pollStatus(r: Replica): Promise<void> {
  * The default spawner: a `sovra pool serve` child process per replica.
  * @param base config file, env, state folder and where replica log lines go
  */
-export function localSpawner(base: Omit<LocalReplicaOptions, 'id' | 'pool' | 'onSettled'>): PoolManagerOptions['spawn'] {
+export function localSpawner(
+  base: Omit<LocalReplicaOptions, 'id' | 'pool' | 'onSettled'>,
+): PoolManagerOptions['spawn'] {
   return (pool, id, onSettled) => new LocalReplica({ ...base, id, pool: pool.name, onSettled: (r) => onSettled(r) })
 }

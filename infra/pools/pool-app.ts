@@ -8,7 +8,8 @@ import { runChat, runInputs } from './serve-ops.ts'
 
 /** The largest request body a replica reads. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
-const ROUTES = 'GET /healthz, GET /metrics, GET /v1/status, POST /v1/chat/completions, POST /v1/embeddings, POST /v1/classify'
+const ROUTES =
+  'GET /healthz, GET /metrics, GET /v1/status, POST /v1/chat/completions, POST /v1/embeddings, POST /v1/classify'
 
 /**
  * Creates a pool replica's HTTP app (hono): an OpenAI-compatible API (`POST /v1/chat/completions` with SSE,
@@ -42,11 +43,21 @@ export function createPoolApp(replica: PoolReplica): Hono {
   })
   app.post('/v1/embeddings', async (c) => {
     const state = ready(replica)
-    return runInputs(state, 'embed', parseBody(EmbeddingsBodySchema, await readJson(c.req.raw), 'POST /v1/embeddings'), c.req.raw.signal)
+    return runInputs(
+      state,
+      'embed',
+      parseBody(EmbeddingsBodySchema, await readJson(c.req.raw), 'POST /v1/embeddings'),
+      c.req.raw.signal,
+    )
   })
   app.post('/v1/classify', async (c) => {
     const state = ready(replica)
-    return runInputs(state, 'classify', parseBody(ClassifyBodySchema, await readJson(c.req.raw), 'POST /v1/classify'), c.req.raw.signal)
+    return runInputs(
+      state,
+      'classify',
+      parseBody(ClassifyBodySchema, await readJson(c.req.raw), 'POST /v1/classify'),
+      c.req.raw.signal,
+    )
   })
   app.notFound(notFound)
   app.onError((e) => errorReply(e))
@@ -59,9 +70,17 @@ function notFound(c: Context): Response {
 
 /** The loaded replica, or why inference is refused now (draining, still loading, failed to load). */
 function ready(replica: PoolReplica): ReplicaState {
-  if (replica.closing) throw new SovraError('ERR_SHUTTING_DOWN', `replica ${replica.replica} is draining; send the request to another replica`)
+  if (replica.closing)
+    throw new SovraError(
+      'ERR_SHUTTING_DOWN',
+      `replica ${replica.replica} is draining; send the request to another replica`,
+    )
   const { state, loadError } = replica
-  if (state === undefined) throw new SovraError('ERR_OVERLOADED', `replica ${replica.replica} is not ready (model loading${loadError === undefined ? '' : ` failed: ${loadError.message}`})`)
+  if (state === undefined)
+    throw new SovraError(
+      'ERR_OVERLOADED',
+      `replica ${replica.replica} is not ready (model loading${loadError === undefined ? '' : ` failed: ${loadError.message}`})`,
+    )
   return state
 }
 
@@ -70,8 +89,24 @@ function health(replica: PoolReplica): Response {
   const engine = state?.engine
   const body = {
     status: closing ? 'draining' : state !== undefined ? 'ready' : loadError !== undefined ? 'failed' : 'loading',
-    pool: pool.name, replica: replica.replica, engine: pool.engine, tier: pool.tier, clearance: pool.clearance, class: pool.class,
-    ...(engine === undefined ? {} : { model: { name: engine.model.name, path: engine.model.path, sha256: engine.model.sha256, bytes: engine.model.bytes }, slots: engine.slots, operations: [...engine.operations] }),
+    pool: pool.name,
+    replica: replica.replica,
+    engine: pool.engine,
+    tier: pool.tier,
+    clearance: pool.clearance,
+    class: pool.class,
+    ...(engine === undefined
+      ? {}
+      : {
+          model: {
+            name: engine.model.name,
+            path: engine.model.path,
+            sha256: engine.model.sha256,
+            bytes: engine.model.bytes,
+          },
+          slots: engine.slots,
+          operations: [...engine.operations],
+        }),
     ...(loadError === undefined ? {} : { error: loadError.message }),
   }
   return jsonReply(state !== undefined && !closing ? 200 : 503, body)
@@ -83,8 +118,11 @@ function status(replica: PoolReplica): Record<string, unknown> {
   const i = latency.interactive.summary(60_000)
   const b = latency.batch.summary(60_000)
   return {
-    pool: pool.name, replica: replica.replica, ready: state !== undefined && !replica.closing,
-    slots: pool.slots, busy: admission.busy,
+    pool: pool.name,
+    replica: replica.replica,
+    ready: state !== undefined && !replica.closing,
+    slots: pool.slots,
+    busy: admission.busy,
     queue: { interactive: admission.depth('interactive'), batch: admission.depth('batch') },
     p95_ms: { interactive: i.p95Ms ?? null, batch: b.p95Ms ?? null },
     samples: { interactive: i.requests, batch: b.requests },
@@ -109,6 +147,9 @@ async function readJson(req: Request): Promise<unknown> {
   try {
     return JSON.parse(text)
   } catch {
-    throw new SovraError('ERR_BAD_REQUEST', `expected a JSON body, received ${JSON.stringify(text.slice(0, 80))}${text.length > 80 ? '...' : ''}`)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `expected a JSON body, received ${JSON.stringify(text.slice(0, 80))}${text.length > 80 ? '...' : ''}`,
+    )
   }
 }

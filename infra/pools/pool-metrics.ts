@@ -8,7 +8,12 @@ export const INFERENCE_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 /** The metrics one replica exports on `/metrics`, by pool and class. */
 export interface PoolMetrics {
   registry: Registry
-  observe(cls: WorkClass, op: string, status: number, t: { queueS: number; ttftS?: number; totalS: number; tokensIn: number; tokensOut: number }): void
+  observe(
+    cls: WorkClass,
+    op: string,
+    status: number,
+    t: { queueS: number; ttftS?: number; totalS: number; tokensIn: number; tokensOut: number },
+  ): void
   render(): Promise<{ contentType: string; body: string }>
 }
 
@@ -26,24 +31,69 @@ export function createPoolMetrics(
   registry.setDefaultLabels({ pool: labels.pool, replica: labels.replica })
   collectDefaultMetrics({ register: registry, prefix: 'sovra_pool_process_' })
   const h = (name: string, help: string): Histogram<'class' | 'op'> =>
-    new Histogram({ name, help, labelNames: ['class', 'op'] as const, buckets: INFERENCE_BUCKETS, registers: [registry] })
+    new Histogram({
+      name,
+      help,
+      labelNames: ['class', 'op'] as const,
+      buckets: INFERENCE_BUCKETS,
+      registers: [registry],
+    })
   const queue = h('sovra_pool_queue_seconds', 'Time a request waited for a slot, by class')
   const ttft = h('sovra_pool_time_to_first_token_seconds', 'Time from arrival to the first generated token (chat)')
   const total = h('sovra_pool_request_seconds', 'End-to-end request latency, by class')
-  const requests = new Counter({ name: 'sovra_pool_requests_total', help: 'Requests by class, operation and HTTP status', labelNames: ['class', 'op', 'status'] as const, registers: [registry] })
-  const tokens = new Counter({ name: 'sovra_pool_tokens_total', help: 'Tokens in (prompt) and out (generated), by class', labelNames: ['class', 'direction'] as const, registers: [registry] })
-  new Gauge({ name: 'sovra_pool_slots_busy', help: 'Slots running a request', registers: [registry], collect() { this.set(live().busy) } })
-  new Gauge({ name: 'sovra_pool_slots', help: 'Slots of this replica', registers: [registry], collect() { this.set(live().slots) } })
-  new Gauge({ name: 'sovra_pool_ready', help: '1 when the model is loaded and warm', registers: [registry], collect() { this.set(live().ready ? 1 : 0) } })
+  const requests = new Counter({
+    name: 'sovra_pool_requests_total',
+    help: 'Requests by class, operation and HTTP status',
+    labelNames: ['class', 'op', 'status'] as const,
+    registers: [registry],
+  })
+  const tokens = new Counter({
+    name: 'sovra_pool_tokens_total',
+    help: 'Tokens in (prompt) and out (generated), by class',
+    labelNames: ['class', 'direction'] as const,
+    registers: [registry],
+  })
   new Gauge({
-    name: 'sovra_pool_queue_depth', help: 'Requests waiting for a slot, by class', labelNames: ['class'] as const, registers: [registry],
+    name: 'sovra_pool_slots_busy',
+    help: 'Slots running a request',
+    registers: [registry],
+    collect() {
+      this.set(live().busy)
+    },
+  })
+  new Gauge({
+    name: 'sovra_pool_slots',
+    help: 'Slots of this replica',
+    registers: [registry],
+    collect() {
+      this.set(live().slots)
+    },
+  })
+  new Gauge({
+    name: 'sovra_pool_ready',
+    help: '1 when the model is loaded and warm',
+    registers: [registry],
+    collect() {
+      this.set(live().ready ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'sovra_pool_queue_depth',
+    help: 'Requests waiting for a slot, by class',
+    labelNames: ['class'] as const,
+    registers: [registry],
     collect() {
       const d = live().depth
       this.set({ class: 'interactive' }, d.interactive)
       this.set({ class: 'batch' }, d.batch)
     },
   })
-  const info = new Gauge({ name: 'sovra_pool_model_info', help: 'The model this replica serves (value 1)', labelNames: ['engine', 'model', 'sha256'] as const, registers: [registry] })
+  const info = new Gauge({
+    name: 'sovra_pool_model_info',
+    help: 'The model this replica serves (value 1)',
+    labelNames: ['engine', 'model', 'sha256'] as const,
+    registers: [registry],
+  })
   info.set({ engine: labels.engine, model: labels.model, sha256: labels.digest }, 1)
   return {
     registry,

@@ -18,8 +18,19 @@ interface Health {
 async function readHealth(url: string): Promise<Health | undefined> {
   try {
     const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) })
-    const body = (await res.json()) as { status?: string; operations?: string[]; model?: { sha256?: string }; error?: string }
-    return { ready: res.status === 200, status: body.status, operations: body.operations ?? [], digest: body.model?.sha256, error: body.error }
+    const body = (await res.json()) as {
+      status?: string
+      operations?: string[]
+      model?: { sha256?: string }
+      error?: string
+    }
+    return {
+      ready: res.status === 200,
+      status: body.status,
+      operations: body.operations ?? [],
+      digest: body.model?.sha256,
+      error: body.error,
+    }
   } catch {
     return undefined
   }
@@ -65,23 +76,46 @@ export class LocalReplica implements Replica {
   /** Spawns the process; see {@link LocalReplicaOptions}. */
   constructor(readonly options: LocalReplicaOptions) {
     this.id = options.id
-    const args = [SOVRA_BIN, 'pool', 'serve', '--pool', options.pool, '--config', options.configFile, '--port', '0', '--replica', options.id, '--state', options.stateDir]
+    const args = [
+      SOVRA_BIN,
+      'pool',
+      'serve',
+      '--pool',
+      options.pool,
+      '--config',
+      options.configFile,
+      '--port',
+      '0',
+      '--replica',
+      options.id,
+      '--state',
+      options.stateDir,
+    ]
     if (options.env !== undefined) args.push('--env', options.env)
-    this.#child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOVRA_LOG_LEVEL: process.env['SOVRA_LOG_LEVEL'] ?? 'info', SOVRA_PARENT_PID: String(process.pid) } })
+    this.#child = spawn(process.execPath, args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        SOVRA_LOG_LEVEL: process.env['SOVRA_LOG_LEVEL'] ?? 'info',
+        SOVRA_PARENT_PID: String(process.pid),
+      },
+    })
     createInterface({ input: this.#child.stdout as NodeJS.ReadableStream }).on('line', (line) => this.#onLine(line))
     this.#child.stderr?.setEncoding('utf8').on('data', (d: string) => {
       this.#stderr = (this.#stderr + d).slice(-4000)
     })
-    this.#exited = new Promise((resolve) => this.#child.once('exit', (code, signal) => {
-      if (!this.#stopping && this.state !== 'failed') {
-        const tail = this.#stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ')
-        this.failure ??= `exited with ${signal ?? `code ${code}`}${tail ? `: ${tail}` : ''}`
-        this.#settle('failed')
-      } else if (this.state !== 'failed') {
-        this.state = 'stopped'
-      }
-      resolve()
-    }))
+    this.#exited = new Promise((resolve) =>
+      this.#child.once('exit', (code, signal) => {
+        if (!this.#stopping && this.state !== 'failed') {
+          const tail = this.#stderr.trim().split('\n').filter(Boolean).slice(-2).join(' | ')
+          this.failure ??= `exited with ${signal ?? `code ${code}`}${tail ? `: ${tail}` : ''}`
+          this.#settle('failed')
+        } else if (this.state !== 'failed') {
+          this.state = 'stopped'
+        }
+        resolve()
+      }),
+    )
   }
 
   /** The process id (tests kill it to simulate a crash). */

@@ -19,7 +19,9 @@ export function jsonReply(status: number, body: unknown, headers: Record<string,
  * @param error what was thrown
  */
 export function replicaErrorBody(error: unknown): { status: number; body: ErrorBody } {
-  return errorToBody(isSovraError(error) ? error : new SovraError('ERR_INTERNAL', `replica error: ${(error as Error).message}`))
+  return errorToBody(
+    isSovraError(error) ? error : new SovraError('ERR_INTERNAL', `replica error: ${(error as Error).message}`),
+  )
 }
 
 /**

@@ -15,10 +15,15 @@ const TextPart = v.object({ type: v.literal('text'), text: v.string() })
 /** `POST /v1/chat/completions` body: OpenAI's shape plus sovra's fields; other OpenAI fields are ignored. */
 export const ChatBodySchema = v.looseObject({
   model: v.optional(v.string()),
-  messages: v.pipe(v.array(v.object({
-    role: v.picklist(['system', 'user', 'assistant', 'developer']),
-    content: v.union([v.string(), v.array(TextPart)]),
-  })), v.minLength(1, 'at least one message')),
+  messages: v.pipe(
+    v.array(
+      v.object({
+        role: v.picklist(['system', 'user', 'assistant', 'developer']),
+        content: v.union([v.string(), v.array(TextPart)]),
+      }),
+    ),
+    v.minLength(1, 'at least one message'),
+  ),
   max_tokens: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   max_completion_tokens: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1))),
   temperature: v.optional(v.pipe(v.number(), v.minValue(0), v.maxValue(2))),
@@ -26,15 +31,27 @@ export const ChatBodySchema = v.looseObject({
   seed: v.optional(v.pipe(v.number(), v.integer())),
   stream: v.optional(v.boolean()),
   stream_options: v.optional(v.looseObject({ include_usage: v.optional(v.boolean()) })),
-  response_format: v.optional(v.variant('type', [
-    v.object({ type: v.literal('text') }),
-    v.object({ type: v.literal('json_schema'), json_schema: v.looseObject({ name: v.optional(v.string()), schema: v.record(v.string(), v.unknown()), strict: v.optional(v.boolean()) }) }),
-  ])),
+  response_format: v.optional(
+    v.variant('type', [
+      v.object({ type: v.literal('text') }),
+      v.object({
+        type: v.literal('json_schema'),
+        json_schema: v.looseObject({
+          name: v.optional(v.string()),
+          schema: v.record(v.string(), v.unknown()),
+          strict: v.optional(v.boolean()),
+        }),
+      }),
+    ]),
+  ),
   ...SOVRA_FIELDS,
 })
 export type ChatBody = v.InferOutput<typeof ChatBodySchema>
 
-const Inputs = v.union([v.pipe(v.string(), v.minLength(1)), v.pipe(v.array(v.string()), v.minLength(1, 'at least one input'), v.maxLength(2048))])
+const Inputs = v.union([
+  v.pipe(v.string(), v.minLength(1)),
+  v.pipe(v.array(v.string()), v.minLength(1, 'at least one input'), v.maxLength(2048)),
+])
 
 /** `POST /v1/embeddings` body. */
 export const EmbeddingsBodySchema = v.looseObject({ model: v.optional(v.string()), input: Inputs, ...SOVRA_FIELDS })

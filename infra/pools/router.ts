@@ -27,7 +27,11 @@ export class AiRouter implements AiService {
    * @param tiers the project's tier order
    * @param log where retries are reported
    */
-  constructor(private readonly directory: PoolDirectory, private readonly tiers: TierOrder, private readonly log?: RouterLog) {}
+  constructor(
+    private readonly directory: PoolDirectory,
+    private readonly tiers: TierOrder,
+    private readonly log?: RouterLog,
+  ) {}
 
   /**
    * The pools that may serve a request, best first. Throws when none may, saying why (unknown alias, operation,
@@ -39,26 +43,42 @@ export class AiRouter implements AiService {
     const named = model === undefined ? all : all.filter((p) => p.config.alias === model || p.config.name === model)
     if (named.length === 0) {
       const aliases = [...new Set(all.map((p) => p.config.alias))]
-      throw new SovraError('ERR_NOT_FOUND', `no pool serves model ${JSON.stringify(model)}; valid models: ${aliases.length ? aliases.join(', ') : '(none: add [[pools]] to the config)'}`)
+      throw new SovraError(
+        'ERR_NOT_FOUND',
+        `no pool serves model ${JSON.stringify(model)}; valid models: ${aliases.length ? aliases.join(', ') : '(none: add [[pools]] to the config)'}`,
+      )
     }
     const serving = named.filter((p) => servesOp(p, op))
     if (serving.length === 0) {
-      throw new SovraError('ERR_BAD_REQUEST', `${model === undefined ? 'no pool' : `model ${JSON.stringify(model)}`} serves ${op}; pools: ${named.map((p) => `${p.config.name} (${operationsOf(p).join(', ')})`).join('; ')}`)
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        `${model === undefined ? 'no pool' : `model ${JSON.stringify(model)}`} serves ${op}; pools: ${named.map((p) => `${p.config.name} (${operationsOf(p).join(', ')})`).join('; ')}`,
+      )
     }
     const cleared = serving.filter((p) => this.tiers.allows(p.config.clearance, tier))
     if (cleared.length === 0) {
-      throw new SovraError('ERR_TIER_DENIED', `request tier ${JSON.stringify(tier)} is above the clearance of every pool for ${model === undefined ? op : JSON.stringify(model)}: ${serving.map((p) => `${p.config.name} (clearance ${p.config.clearance})`).join(', ')}; sovra never falls back to a lower clearance`)
+      throw new SovraError(
+        'ERR_TIER_DENIED',
+        `request tier ${JSON.stringify(tier)} is above the clearance of every pool for ${model === undefined ? op : JSON.stringify(model)}: ${serving.map((p) => `${p.config.name} (clearance ${p.config.clearance})`).join(', ')}; sovra never falls back to a lower clearance`,
+      )
     }
     const lawful = cleared.filter((p) => p.config.engine !== 'external' || typeof request.legal_basis === 'string')
     if (lawful.length === 0) {
-      throw new SovraError('ERR_LEGAL_BASIS', `only external providers (${cleared.map((p) => p.config.name).join(', ')}) may serve this request, and it carries no legal_basis`)
+      throw new SovraError(
+        'ERR_LEGAL_BASIS',
+        `only external providers (${cleared.map((p) => p.config.name).join(', ')}) may serve this request, and it carries no legal_basis`,
+      )
     }
     const cls = request.class === 'batch' ? 'batch' : 'interactive'
-    const rank = (p: PoolView): number[] => [p.config.class === cls ? 0 : 1, p.config.engine === 'external' ? 1 : 0, this.tiers.rank(p.config.clearance)]
+    const rank = (p: PoolView): number[] => [
+      p.config.class === cls ? 0 : 1,
+      p.config.engine === 'external' ? 1 : 0,
+      this.tiers.rank(p.config.clearance),
+    ]
     return lawful.sort((a, b) => {
       const ra = rank(a)
       const rb = rank(b)
-      return (ra[0]! - rb[0]!) || (ra[1]! - rb[1]!) || (ra[2]! - rb[2]!) // eslint-disable-line @typescript-eslint/no-non-null-assertion -- fixed-length tuples
+      return ra[0]! - rb[0]! || ra[1]! - rb[1]! || ra[2]! - rb[2]! // eslint-disable-line @typescript-eslint/no-non-null-assertion -- fixed-length tuples
     })
   }
 
@@ -67,33 +87,69 @@ export class AiRouter implements AiService {
    * basis) and who answered (pool, replica, model digest), with tokens and time, or why it was refused. An auditor
    * reads which model saw which tier of data from these lines.
    */
-  async call<K extends AiOp>(op: K, typed: AiOperations[K]['request'], caller: AiCaller): Promise<AiOperations[K]['result']> {
+  async call<K extends AiOp>(
+    op: K,
+    typed: AiOperations[K]['request'],
+    caller: AiCaller,
+  ): Promise<AiOperations[K]['result']> {
     // The wire shapes are read field by field below; the port's types are what callers see.
     const request = typed as unknown as Record<string, unknown>
     const started = performance.now()
     const asked = {
-      function: caller.function, op, model: request['model'], tier: request['tier'] ?? caller.tier, class: request['class'],
+      function: caller.function,
+      op,
+      model: request['model'],
+      tier: request['tier'] ?? caller.tier,
+      class: request['class'],
       ...(typeof request['legal_basis'] === 'string' ? { legal_basis: request['legal_basis'] } : {}),
     }
     try {
       const r = await this.#route(op, request, caller, started)
       const usage = r['usage'] as { input_tokens: number; output_tokens: number }
-      this.log?.info({
-        ...asked, class: r['class'], status: 200, pool: r['pool'], replica: r['replica'], model_digest: r['model_digest'],
-        tokens_in: usage.input_tokens, tokens_out: usage.output_tokens, total_ms: Math.round(performance.now() - started),
-        attempts: (r['timings'] as { attempts: number }).attempts,
-      }, 'ai call')
+      this.log?.info(
+        {
+          ...asked,
+          class: r['class'],
+          status: 200,
+          pool: r['pool'],
+          replica: r['replica'],
+          model_digest: r['model_digest'],
+          tokens_in: usage.input_tokens,
+          tokens_out: usage.output_tokens,
+          total_ms: Math.round(performance.now() - started),
+          attempts: (r['timings'] as { attempts: number }).attempts,
+        },
+        'ai call',
+      )
       return r as unknown as AiOperations[K]['result']
     } catch (e) {
       const err = e instanceof SovraError ? e : new SovraError('ERR_INTERNAL', (e as Error).message)
-      this.log?.warn({ ...asked, status: err.status, code: err.code, error: err.message, total_ms: Math.round(performance.now() - started) }, 'ai call failed')
+      this.log?.warn(
+        {
+          ...asked,
+          status: err.status,
+          code: err.code,
+          error: err.message,
+          total_ms: Math.round(performance.now() - started),
+        },
+        'ai call failed',
+      )
       throw e
     }
   }
 
-  async #route(op: Op, request: Record<string, unknown>, caller: AiCaller, started: number): Promise<Record<string, unknown>> {
+  async #route(
+    op: Op,
+    request: Record<string, unknown>,
+    caller: AiCaller,
+    started: number,
+  ): Promise<Record<string, unknown>> {
     const tier = typeof request['tier'] === 'string' ? request['tier'] : caller.tier
-    if (!this.tiers.names.includes(tier)) throw new SovraError('ERR_BAD_REQUEST', `tier: unknown tier ${JSON.stringify(tier)}; valid tiers are: ${this.tiers.names.join(', ')}`)
+    if (!this.tiers.names.includes(tier))
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        `tier: unknown tier ${JSON.stringify(tier)}; valid tiers are: ${this.tiers.names.join(', ')}`,
+      )
     const pools = this.candidates(op, request, tier)
     const deadlineMs = typeof request['deadline_ms'] === 'number' ? request['deadline_ms'] : caller.timeoutMs
     const tried = new Set<Replica>()
@@ -106,7 +162,15 @@ export class AiRouter implements AiService {
       const remaining = Math.max(1, Math.round(deadlineMs - (performance.now() - started)))
       try {
         const { schema, ...rest } = request
-        const body = { ...rest, tier, class: request['class'] ?? picked.pool.config.class, deadline_ms: remaining, ...(isSchema(schema) ? { response_format: { type: 'json_schema', json_schema: { name: 'output', schema } } } : {}) }
+        const body = {
+          ...rest,
+          tier,
+          class: request['class'] ?? picked.pool.config.class,
+          deadline_ms: remaining,
+          ...(isSchema(schema)
+            ? { response_format: { type: 'json_schema', json_schema: { name: 'output', schema } } }
+            : {}),
+        }
         const shaped = shape(op, await send(picked.replica, op, body, remaining), picked, attempt, started)
         // The replica validated the output against the schema; parse it once here for the caller.
         if (isSchema(schema)) shaped['json'] = JSON.parse(shaped['text'] as string)
@@ -114,11 +178,25 @@ export class AiRouter implements AiService {
       } catch (e) {
         if (!(e instanceof RetryableError)) throw e
         lastError = e
-        this.log?.warn({ pool: picked.pool.config.name, replica: picked.replica.id, attempt, err: e.message }, 'inference replica failed before answering; retrying on another replica')
+        this.log?.warn(
+          { pool: picked.pool.config.name, replica: picked.replica.id, attempt, err: e.message },
+          'inference replica failed before answering; retrying on another replica',
+        )
       }
     }
-    if (lastError !== undefined) throw new SovraError(lastError instanceof SovraError ? lastError.code : 'ERR_UPSTREAM', lastError.message, lastError instanceof SovraError ? { status: lastError.status, ...(lastError.details ? { details: lastError.details } : {}) } : {})
-    throw new SovraError('ERR_OVERLOADED', `no ready replica in ${pools.map((p) => `${p.config.name} (${p.replicas.map((r) => r.state).join(', ') || 'no replicas'})`).join('; ')}`, { details: { retry_after: 1 } })
+    if (lastError !== undefined)
+      throw new SovraError(
+        lastError instanceof SovraError ? lastError.code : 'ERR_UPSTREAM',
+        lastError.message,
+        lastError instanceof SovraError
+          ? { status: lastError.status, ...(lastError.details ? { details: lastError.details } : {}) }
+          : {},
+      )
+    throw new SovraError(
+      'ERR_OVERLOADED',
+      `no ready replica in ${pools.map((p) => `${p.config.name} (${p.replicas.map((r) => r.state).join(', ') || 'no replicas'})`).join('; ')}`,
+      { details: { retry_after: 1 } },
+    )
   }
 }
 
@@ -141,7 +219,10 @@ function servesOp(p: PoolView, op: Op): boolean {
 }
 
 /** The ready replica with the fewest outstanding requests in the first pool that has one, skipping tried ones. */
-function pickReplica(pools: readonly PoolView[], tried: ReadonlySet<Replica>): { pool: PoolView; replica: Replica } | undefined {
+function pickReplica(
+  pools: readonly PoolView[],
+  tried: ReadonlySet<Replica>,
+): { pool: PoolView; replica: Replica } | undefined {
   for (const pool of pools) {
     let best: Replica | undefined
     for (const r of pool.replicas) {
@@ -153,18 +234,33 @@ function pickReplica(pools: readonly PoolView[], tried: ReadonlySet<Replica>): {
   return undefined
 }
 
-async function send(replica: Replica, op: Op, body: Record<string, unknown>, deadlineMs: number): Promise<Record<string, unknown>> {
+async function send(
+  replica: Replica,
+  op: Op,
+  body: Record<string, unknown>,
+  deadlineMs: number,
+): Promise<Record<string, unknown>> {
   replica.outstanding++
   try {
     let res: Response
     try {
       res = await fetch(`${replica.url}${PATHS[op]}`, {
-        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(deadlineMs + 1000),
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(deadlineMs + 1000),
       })
     } catch (e) {
       const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message
-      if ((e as Error).name === 'TimeoutError') throw new SovraError('ERR_TIMEOUT', `replica ${replica.id} did not answer within the deadline (${deadlineMs} ms)`)
-      throw new RetryableError('ERR_UPSTREAM', `replica ${replica.id} (${replica.url}) failed before answering: ${cause}`)
+      if ((e as Error).name === 'TimeoutError')
+        throw new SovraError(
+          'ERR_TIMEOUT',
+          `replica ${replica.id} did not answer within the deadline (${deadlineMs} ms)`,
+        )
+      throw new RetryableError(
+        'ERR_UPSTREAM',
+        `replica ${replica.id} (${replica.url}) failed before answering: ${cause}`,
+      )
     }
     let json: Record<string, unknown>
     try {
@@ -183,18 +279,45 @@ async function send(replica: Replica, op: Op, body: Record<string, unknown>, dea
   }
 }
 
-function shape(op: Op, reply: Record<string, unknown>, picked: { pool: PoolView; replica: Replica }, attempts: number, started: number): Record<string, unknown> {
-  const s = (reply['sovra'] ?? {}) as { pool?: string; replica?: string; model_digest?: string; model_name?: string; tier?: string; class?: string; timings?: { queue_ms?: number; ttft_ms?: number } }
+function shape(
+  op: Op,
+  reply: Record<string, unknown>,
+  picked: { pool: PoolView; replica: Replica },
+  attempts: number,
+  started: number,
+): Record<string, unknown> {
+  const s = (reply['sovra'] ?? {}) as {
+    pool?: string
+    replica?: string
+    model_digest?: string
+    model_name?: string
+    tier?: string
+    class?: string
+    timings?: { queue_ms?: number; ttft_ms?: number }
+  }
   const usage = (reply['usage'] ?? {}) as { prompt_tokens?: number; completion_tokens?: number }
   const info = {
-    pool: s.pool ?? picked.pool.config.name, replica: s.replica ?? picked.replica.id, model: s.model_name ?? String(reply['model'] ?? ''),
-    model_digest: s.model_digest ?? '', tier: s.tier, class: s.class,
+    pool: s.pool ?? picked.pool.config.name,
+    replica: s.replica ?? picked.replica.id,
+    model: s.model_name ?? String(reply['model'] ?? ''),
+    model_digest: s.model_digest ?? '',
+    tier: s.tier,
+    class: s.class,
     usage: { input_tokens: usage.prompt_tokens ?? 0, output_tokens: usage.completion_tokens ?? 0 },
-    timings: { queue_ms: s.timings?.queue_ms ?? 0, ...(s.timings?.ttft_ms === undefined ? {} : { ttft_ms: s.timings.ttft_ms }), total_ms: Math.round(performance.now() - started), attempts },
+    timings: {
+      queue_ms: s.timings?.queue_ms ?? 0,
+      ...(s.timings?.ttft_ms === undefined ? {} : { ttft_ms: s.timings.ttft_ms }),
+      total_ms: Math.round(performance.now() - started),
+      attempts,
+    },
   }
   const data = (reply['data'] ?? []) as Array<Record<string, unknown>>
   if (op === 'embed') return { ...info, vectors: data.map((d) => d['embedding']) }
   if (op === 'classify') return { ...info, results: data.map((d) => d['labels']) }
   const choice = ((reply['choices'] ?? []) as Array<{ message?: { content?: string }; finish_reason?: string }>)[0]
-  return { ...info, text: choice?.message?.content ?? '', finish_reason: choice?.finish_reason === 'length' ? 'length' : 'stop' }
+  return {
+    ...info,
+    text: choice?.message?.content ?? '',
+    finish_reason: choice?.finish_reason === 'length' ? 'length' : 'stop',
+  }
 }

@@ -31,11 +31,18 @@ export async function runReplica(run: ReplicaRun): Promise<number> {
   const { project, pool, replica } = run
   const log = createLogger()
   const server = await startPoolServer({
-    pool, tiers: project.tiers, replica, log,
-    load: () => loadPoolEngine(pool, {
-      stateDir: stateDir(project, run.state), secret: (n) => project.secrets.pick([n])[n],
-      ...(pool.model.startsWith('registry:') ? { registry: { registry: openRegistry(project, run.state), trust: loadTrust(project) } } : {}),
-    }),
+    pool,
+    tiers: project.tiers,
+    replica,
+    log,
+    load: () =>
+      loadPoolEngine(pool, {
+        stateDir: stateDir(project, run.state),
+        secret: (n) => project.secrets.pick([n])[n],
+        ...(pool.model.startsWith('registry:')
+          ? { registry: { registry: openRegistry(project, run.state), trust: loadTrust(project) } }
+          : {}),
+      }),
     hostname: run.hostname,
     port: run.port,
   })
@@ -76,9 +83,16 @@ export async function runReplica(run: ReplicaRun): Promise<number> {
  * @param model the model file
  * @param usage the command's usage line, for the error
  */
-export async function probeModel(engine: string | undefined, model: string | undefined, usage: string): Promise<number> {
+export async function probeModel(
+  engine: string | undefined,
+  model: string | undefined,
+  usage: string,
+): Promise<number> {
   if (model === undefined || (engine !== 'llama' && engine !== 'onnx')) {
-    throw new SovraError('ERR_USAGE', `probe needs --engine llama|onnx (received ${JSON.stringify(engine)}) and --model FILE\nusage: ${usage}`)
+    throw new SovraError(
+      'ERR_USAGE',
+      `probe needs --engine llama|onnx (received ${JSON.stringify(engine)}) and --model FILE\nusage: ${usage}`,
+    )
   }
   if (engine === 'llama') {
     const { loadLlamaEngine } = await import('./engines/llama.ts')

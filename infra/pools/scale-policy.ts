@@ -52,7 +52,11 @@ export function decideReplicas(pool: PoolConfig, o: ScaleObservation, memory: Sc
   if (o.current < floor) {
     memory.upSince = undefined
     memory.downSince = undefined
-    return { target: Math.max(floor, Math.min(desired, o.current)), desired, reason: reason === 'load' ? 'min_replicas' : reason }
+    return {
+      target: Math.max(floor, Math.min(desired, o.current)),
+      desired,
+      reason: reason === 'load' ? 'min_replicas' : reason,
+    }
   }
   if (desired > o.current) {
     memory.downSince = undefined

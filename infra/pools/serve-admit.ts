@@ -38,17 +38,32 @@ export function clientGone(): SovraError {
  * @param body the request's sovra fields
  * @param client aborts when the client goes away (the request's signal); a queued waiter is then dropped
  */
-export async function admit(state: ReplicaState, op: EngineOperation, body: AdmitFields, client: AbortSignal): Promise<Admitted> {
+export async function admit(
+  state: ReplicaState,
+  op: EngineOperation,
+  body: AdmitFields,
+  client: AbortSignal,
+): Promise<Admitted> {
   const started = performance.now()
   const { pool, tiers, engine } = state
   if (!engine.operations.has(op)) {
-    throw new SovraError('ERR_BAD_REQUEST', `pool ${JSON.stringify(pool.name)} (${engine.kind}, model ${engine.model.name}) does not serve ${op}; it serves: ${[...engine.operations].join(', ')}`)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `pool ${JSON.stringify(pool.name)} (${engine.kind}, model ${engine.model.name}) does not serve ${op}; it serves: ${[...engine.operations].join(', ')}`,
+    )
   }
   const tier = body.tier ?? pool.tier
-  if (!tiers.names.includes(tier)) throw new SovraError('ERR_BAD_REQUEST', `tier: unknown tier ${JSON.stringify(tier)}; valid tiers are: ${tiers.names.join(', ')}`)
+  if (!tiers.names.includes(tier))
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `tier: unknown tier ${JSON.stringify(tier)}; valid tiers are: ${tiers.names.join(', ')}`,
+    )
   tiers.assert(pool.clearance, tier, `pool ${JSON.stringify(pool.name)}`)
   if (engine.kind === 'external' && body.legal_basis === undefined) {
-    throw new SovraError('ERR_LEGAL_BASIS', `pool ${JSON.stringify(pool.name)} sends data to an external provider (${engine.model.path}); the request needs legal_basis (e.g. "contract", "consent"), received nothing`)
+    throw new SovraError(
+      'ERR_LEGAL_BASIS',
+      `pool ${JSON.stringify(pool.name)} sends data to an external provider (${engine.model.path}); the request needs legal_basis (e.g. "contract", "consent"), received nothing`,
+    )
   }
   const cls = body.class ?? pool.class
   const deadlineMs = body.deadline_ms ?? DEFAULT_DEADLINE_MS
@@ -57,16 +72,26 @@ export async function admit(state: ReplicaState, op: EngineOperation, body: Admi
   const controller = new AbortController()
   const onClose = (): void => controller.abort(clientGone())
   client.addEventListener('abort', onClose, { once: true })
-  const grant = await state.admission.acquire(cls, Date.now() + deadlineMs - (performance.now() - started), controller.signal).catch((e: unknown) => {
-    client.removeEventListener('abort', onClose)
-    throw e
-  })
+  const grant = await state.admission
+    .acquire(cls, Date.now() + deadlineMs - (performance.now() - started), controller.signal)
+    .catch((e: unknown) => {
+      client.removeEventListener('abort', onClose)
+      throw e
+    })
   // The running deadline starts at the grant: a timer set before the wait would race admission's queue deadline
   // and report a request that never left the queue as "passed while running".
-  const timer = setTimeout(() => controller.abort(new SovraError('ERR_TIMEOUT', `deadline of ${deadlineMs} ms passed while running`)), Math.max(0, deadlineMs - (performance.now() - started)))
+  const timer = setTimeout(
+    () => controller.abort(new SovraError('ERR_TIMEOUT', `deadline of ${deadlineMs} ms passed while running`)),
+    Math.max(0, deadlineMs - (performance.now() - started)),
+  )
   let released = false
   return {
-    cls, tier, slot: grant.slot, queueMs: grant.queuedMs, signal: controller.signal, started,
+    cls,
+    tier,
+    slot: grant.slot,
+    queueMs: grant.queuedMs,
+    signal: controller.signal,
+    started,
     abort(reason) {
       controller.abort(reason)
     },
@@ -86,10 +111,18 @@ export async function admit(state: ReplicaState, op: EngineOperation, body: Admi
  * @param a the admitted request
  * @param extra more timings (`ttft_ms`)
  */
-export function meta(state: ReplicaState, a: Admitted, extra: Record<string, number | undefined>): Record<string, unknown> {
+export function meta(
+  state: ReplicaState,
+  a: Admitted,
+  extra: Record<string, number | undefined>,
+): Record<string, unknown> {
   return {
-    pool: state.pool.name, replica: state.replica, tier: a.tier, class: a.cls,
-    model_digest: state.engine.model.sha256, model_name: state.engine.model.name,
+    pool: state.pool.name,
+    replica: state.replica,
+    tier: a.tier,
+    class: a.cls,
+    model_digest: state.engine.model.sha256,
+    model_name: state.engine.model.name,
     timings: { queue_ms: a.queueMs, ...extra, total_ms: Math.round(performance.now() - a.started) },
   }
 }
@@ -99,7 +132,11 @@ export function meta(state: ReplicaState, a: Admitted, extra: Record<string, num
  * @param state the loaded replica
  */
 export function sovraHeaders(state: ReplicaState): Record<string, string> {
-  return { 'x-sovra-pool': state.pool.name, 'x-sovra-replica': state.replica, 'x-sovra-model-digest': state.engine.model.sha256 }
+  return {
+    'x-sovra-pool': state.pool.name,
+    'x-sovra-replica': state.replica,
+    'x-sovra-model-digest': state.engine.model.sha256,
+  }
 }
 
 /**
@@ -119,12 +156,31 @@ export function abortReason(signal: AbortSignal, e: unknown): unknown {
  * @param status the HTTP status it ended with
  * @param tokens input and output tokens, time to first token
  */
-export function finish(state: ReplicaState, a: Admitted, op: string, status: number, tokens: { in: number; out: number; ttftMs: number | undefined }): void {
+export function finish(
+  state: ReplicaState,
+  a: Admitted,
+  op: string,
+  status: number,
+  tokens: { in: number; out: number; ttftMs: number | undefined },
+): void {
   const totalMs = performance.now() - a.started
-  state.log.info({
-    pool: state.pool.name, replica: state.replica, model_sha256: state.engine.model.sha256, op, class: a.cls, tier: a.tier, status,
-    queue_ms: a.queueMs, ttft_ms: tokens.ttftMs, total_ms: Math.round(totalMs), tokens_in: tokens.in, tokens_out: tokens.out,
-  }, 'inference')
+  state.log.info(
+    {
+      pool: state.pool.name,
+      replica: state.replica,
+      model_sha256: state.engine.model.sha256,
+      op,
+      class: a.cls,
+      tier: a.tier,
+      status,
+      queue_ms: a.queueMs,
+      ttft_ms: tokens.ttftMs,
+      total_ms: Math.round(totalMs),
+      tokens_in: tokens.in,
+      tokens_out: tokens.out,
+    },
+    'inference',
+  )
   // The scaler's evidence (`/v1/status` p95 per class).
   state.latency[a.cls].add(totalMs)
 }

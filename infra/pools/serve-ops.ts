@@ -31,12 +31,24 @@ export async function runChat(state: ReplicaState, body: ChatBody, client: Abort
     `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`
   if (body.stream !== true) {
     const { out, ttftMs } = await generate(state, a, body, undefined)
-    const usage = { prompt_tokens: out.inputTokens, completion_tokens: out.outputTokens, total_tokens: out.inputTokens + out.outputTokens }
-    const res = jsonReply(200, {
-      id, object: 'chat.completion', created, model,
-      choices: [{ index: 0, message: { role: 'assistant', content: out.text }, finish_reason: out.finishReason }],
-      usage, sovra: meta(state, a, { ttft_ms: ttftMs }),
-    }, sovraHeaders(state))
+    const usage = {
+      prompt_tokens: out.inputTokens,
+      completion_tokens: out.outputTokens,
+      total_tokens: out.inputTokens + out.outputTokens,
+    }
+    const res = jsonReply(
+      200,
+      {
+        id,
+        object: 'chat.completion',
+        created,
+        model,
+        choices: [{ index: 0, message: { role: 'assistant', content: out.text }, finish_reason: out.finishReason }],
+        usage,
+        sovra: meta(state, a, { ttft_ms: ttftMs }),
+      },
+      sovraHeaders(state),
+    )
     succeeded(state, a, out, ttftMs)
     return res
   }
@@ -45,22 +57,42 @@ export async function runChat(state: ReplicaState, body: ChatBody, client: Abort
   sse.push(chunk({ role: 'assistant', content: '' }, null))
   const work = generate(state, a, body, (text) => {
     if (text.length > 0) sse.push(chunk({ content: text }, null))
-  }).then(({ out, ttftMs }) => {
-    const usage = { prompt_tokens: out.inputTokens, completion_tokens: out.outputTokens, total_tokens: out.inputTokens + out.outputTokens }
-    sse.push(chunk({}, out.finishReason))
-    if (body.stream_options?.include_usage === true) sse.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage, sovra: meta(state, a, { ttft_ms: ttftMs }) })}\n\n`)
-    sse.end('data: [DONE]\n\n')
-    succeeded(state, a, out, ttftMs)
-  }, (e: unknown) => sse.end(sseError(e)))
+  }).then(
+    ({ out, ttftMs }) => {
+      const usage = {
+        prompt_tokens: out.inputTokens,
+        completion_tokens: out.outputTokens,
+        total_tokens: out.inputTokens + out.outputTokens,
+      }
+      sse.push(chunk({}, out.finishReason))
+      if (body.stream_options?.include_usage === true)
+        sse.push(
+          `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model, choices: [], usage, sovra: meta(state, a, { ttft_ms: ttftMs }) })}\n\n`,
+        )
+      sse.end('data: [DONE]\n\n')
+      succeeded(state, a, out, ttftMs)
+    },
+    (e: unknown) => sse.end(sseError(e)),
+  )
   state.track(work)
   // `transfer-encoding: chunked` makes @hono/node-server write the head and first chunk at once instead of
   // buffering a few reads first (hono's streamSSE sets it for the same reason); Node chunked these before too.
-  const headers = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked', ...sovraHeaders(state) }
+  const headers = {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'transfer-encoding': 'chunked',
+    ...sovraHeaders(state),
+  }
   return new Response(sse.stream, { status: 200, headers })
 }
 
 /** Runs the engine on an admitted chat and checks structured output; on failure records it, frees the slot and throws. */
-async function generate(state: ReplicaState, a: Admitted, body: ChatBody, onText: ((text: string) => void) | undefined): Promise<Generation> {
+async function generate(
+  state: ReplicaState,
+  a: Admitted,
+  body: ChatBody,
+  onText: ((text: string) => void) | undefined,
+): Promise<Generation> {
   const maxTokens = Math.min(body.max_completion_tokens ?? body.max_tokens ?? state.pool.maxTokens, 1 << 20)
   const schema = body.response_format?.type === 'json_schema' ? body.response_format.json_schema.schema : undefined
   let ttftMs: number | undefined
@@ -68,24 +100,34 @@ async function generate(state: ReplicaState, a: Admitted, body: ChatBody, onText
     ttftMs ??= Math.round(performance.now() - a.started)
   }
   try {
-    const out = await state.engine.chat?.({
-      messages: body.messages.map((m) => ({ role: m.role === 'developer' ? 'system' : m.role, content: contentText(m.content) })),
-      maxTokens,
-      temperature: body.temperature ?? 1,
-      ...(body.seed === undefined ? {} : { seed: body.seed }),
-      ...(body.top_p === undefined ? {} : { topP: body.top_p }),
-      ...(schema === undefined ? {} : { jsonSchema: schema }),
-      signal: a.signal,
-      // Streams need text; otherwise a token callback is enough to time the first token.
-      ...(onText === undefined
-        ? { onToken: first }
-        : { onText: (text: string) => {
-          first()
-          onText(text)
-        } }),
-    }, a.slot).catch((e: unknown) => {
-      throw abortReason(a.signal, e)
-    })
+    const out = await state.engine
+      .chat?.(
+        {
+          messages: body.messages.map((m) => ({
+            role: m.role === 'developer' ? 'system' : m.role,
+            content: contentText(m.content),
+          })),
+          maxTokens,
+          temperature: body.temperature ?? 1,
+          ...(body.seed === undefined ? {} : { seed: body.seed }),
+          ...(body.top_p === undefined ? {} : { topP: body.top_p }),
+          ...(schema === undefined ? {} : { jsonSchema: schema }),
+          signal: a.signal,
+          // Streams need text; otherwise a token callback is enough to time the first token.
+          ...(onText === undefined
+            ? { onToken: first }
+            : {
+                onText: (text: string) => {
+                  first()
+                  onText(text)
+                },
+              }),
+        },
+        a.slot,
+      )
+      .catch((e: unknown) => {
+        throw abortReason(a.signal, e)
+      })
     if (out === undefined) throw new SovraError('ERR_INTERNAL', 'engine has no chat')
     if (schema !== undefined) checkStructured(out, schema, maxTokens)
     a.release()
@@ -101,7 +143,10 @@ async function generate(state: ReplicaState, a: Admitted, body: ChatBody, onText
 
 function checkStructured(out: EngineChatOutput, schema: Record<string, unknown>, maxTokens: number): void {
   if (out.finishReason === 'length') {
-    throw new SovraError('ERR_MODEL_OUTPUT', `structured output truncated at max_tokens ${maxTokens} (finish_reason "length"); truncated JSON is never repaired: raise max_tokens or simplify the schema`)
+    throw new SovraError(
+      'ERR_MODEL_OUTPUT',
+      `structured output truncated at max_tokens ${maxTokens} (finish_reason "length"); truncated JSON is never repaired: raise max_tokens or simplify the schema`,
+    )
   }
   let parsed: unknown
   try {
@@ -110,12 +155,19 @@ function checkStructured(out: EngineChatOutput, schema: Record<string, unknown>,
     throw new SovraError('ERR_MODEL_OUTPUT', `structured output is not JSON: ${JSON.stringify(out.text.slice(0, 120))}`)
   }
   const problem = checkJson(parsed, schema)
-  if (problem !== undefined) throw new SovraError('ERR_MODEL_OUTPUT', `structured output does not match the schema: ${problem}`)
+  if (problem !== undefined)
+    throw new SovraError('ERR_MODEL_OUTPUT', `structured output does not match the schema: ${problem}`)
 }
 
 function succeeded(state: ReplicaState, a: Admitted, out: EngineChatOutput, ttftMs: number | undefined): void {
   const totalMs = performance.now() - a.started
-  state.metrics.observe(a.cls, 'chat', 200, { queueS: a.queueMs / 1000, ...(ttftMs === undefined ? {} : { ttftS: ttftMs / 1000 }), totalS: totalMs / 1000, tokensIn: out.inputTokens, tokensOut: out.outputTokens })
+  state.metrics.observe(a.cls, 'chat', 200, {
+    queueS: a.queueMs / 1000,
+    ...(ttftMs === undefined ? {} : { ttftS: ttftMs / 1000 }),
+    totalS: totalMs / 1000,
+    tokensIn: out.inputTokens,
+    tokensOut: out.outputTokens,
+  })
   finish(state, a, 'chat', 200, { in: out.inputTokens, out: out.outputTokens, ttftMs })
 }
 
@@ -126,7 +178,12 @@ function succeeded(state: ReplicaState, a: Admitted, out: EngineChatOutput, ttft
  * @param body the parsed request body
  * @param client the request's signal: aborts a queued wait or the engine call when the client goes away
  */
-export async function runInputs(state: ReplicaState, op: 'embed' | 'classify', body: InputsBody, client: AbortSignal): Promise<Response> {
+export async function runInputs(
+  state: ReplicaState,
+  op: 'embed' | 'classify',
+  body: InputsBody,
+  client: AbortSignal,
+): Promise<Response> {
   const a = await admit(state, op, body, client)
   const inputs = typeof body.input === 'string' ? [body.input] : body.input
   const { engine } = state
@@ -153,9 +210,24 @@ export async function runInputs(state: ReplicaState, op: 'embed' | 'classify', b
     throw err
   }
   a.release()
-  const res = jsonReply(200, { object: 'list', data, model: engine.model.name, usage: { prompt_tokens: tokens, total_tokens: tokens }, sovra: meta(state, a, {}) }, sovraHeaders(state))
+  const res = jsonReply(
+    200,
+    {
+      object: 'list',
+      data,
+      model: engine.model.name,
+      usage: { prompt_tokens: tokens, total_tokens: tokens },
+      sovra: meta(state, a, {}),
+    },
+    sovraHeaders(state),
+  )
   const totalMs = performance.now() - a.started
-  state.metrics.observe(a.cls, op, 200, { queueS: a.queueMs / 1000, totalS: totalMs / 1000, tokensIn: tokens, tokensOut: 0 })
+  state.metrics.observe(a.cls, op, 200, {
+    queueS: a.queueMs / 1000,
+    totalS: totalMs / 1000,
+    tokensIn: tokens,
+    tokensOut: 0,
+  })
   finish(state, a, op, 200, { in: tokens, out: 0, ttftMs: undefined })
   return res
 }

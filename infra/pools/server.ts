@@ -54,7 +54,12 @@ export async function startPoolServer(options: PoolServerOptions): Promise<PoolS
     work.then(done, done)
   }
   const replica: PoolReplica = {
-    pool, replica: options.replica, track, state: undefined, loadError: undefined, closing: false,
+    pool,
+    replica: options.replica,
+    track,
+    state: undefined,
+    loadError: undefined,
+    closing: false,
     admission: new Admission(pool.slots, pool.queueMax, Date.now, pool.batchSlots),
     latency: { interactive: new OutcomeWindow(2000), batch: new OutcomeWindow(2000) },
   }
@@ -80,15 +85,50 @@ export async function startPoolServer(options: PoolServerOptions): Promise<PoolS
       await warmUp(engine)
     } catch (e) {
       replica.loadError = e as Error
-      log.error({ pool: pool.name, replica: options.replica, err: (e as Error).message }, 'pool replica failed to load its model')
+      log.error(
+        { pool: pool.name, replica: options.replica, err: (e as Error).message },
+        'pool replica failed to load its model',
+      )
       throw e
     }
     const metrics = createPoolMetrics(
-      { pool: pool.name, replica: options.replica, digest: engine.model.sha256, engine: engine.kind, model: engine.model.name },
-      () => ({ busy: admission.busy, slots: engine.slots, depth: { interactive: admission.depth('interactive'), batch: admission.depth('batch') }, ready: !replica.closing }),
+      {
+        pool: pool.name,
+        replica: options.replica,
+        digest: engine.model.sha256,
+        engine: engine.kind,
+        model: engine.model.name,
+      },
+      () => ({
+        busy: admission.busy,
+        slots: engine.slots,
+        depth: { interactive: admission.depth('interactive'), batch: admission.depth('batch') },
+        ready: !replica.closing,
+      }),
     )
-    replica.state = { pool, tiers: options.tiers, replica: options.replica, engine, admission, metrics, latency: replica.latency, log, track }
-    log.info({ pool: pool.name, replica: options.replica, url, engine: engine.kind, model: engine.model.path, sha256: engine.model.sha256, load_ms: Math.round(performance.now() - started) }, 'pool replica ready')
+    replica.state = {
+      pool,
+      tiers: options.tiers,
+      replica: options.replica,
+      engine,
+      admission,
+      metrics,
+      latency: replica.latency,
+      log,
+      track,
+    }
+    log.info(
+      {
+        pool: pool.name,
+        replica: options.replica,
+        url,
+        engine: engine.kind,
+        model: engine.model.path,
+        sha256: engine.model.sha256,
+        load_ms: Math.round(performance.now() - started),
+      },
+      'pool replica ready',
+    )
   })()
   ready.catch(() => undefined)
 
@@ -111,7 +151,8 @@ export async function startPoolServer(options: PoolServerOptions): Promise<PoolS
 
 async function warmUp(engine: Engine): Promise<void> {
   const signal = AbortSignal.timeout(60_000)
-  if (engine.chat) await engine.chat({ messages: [{ role: 'user', content: 'ok' }], maxTokens: 1, temperature: 0, signal }, 0)
+  if (engine.chat)
+    await engine.chat({ messages: [{ role: 'user', content: 'ok' }], maxTokens: 1, temperature: 0, signal }, 0)
   else if (engine.embed) await engine.embed(['warm up'], signal, 0)
   else if (engine.classify) await engine.classify(['warm up'], signal, 0)
 }

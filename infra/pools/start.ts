@@ -20,13 +20,30 @@ export interface RunningPools {
  * @param project the resolved project
  * @param options state folder override, logger, metrics registry, and where replica log lines go
  */
-export async function startPools(project: Project, options: { state?: string | undefined; log: HostLogger; registry?: Registry; onLog?: (line: string) => void; tickMs?: number }): Promise<RunningPools | undefined> {
+export async function startPools(
+  project: Project,
+  options: {
+    state?: string | undefined
+    log: HostLogger
+    registry?: Registry
+    onLog?: (line: string) => void
+    tickMs?: number
+  },
+): Promise<RunningPools | undefined> {
   if (project.pools.length === 0) return undefined
   const cal = project.config.calendar
   const manager = new PoolManager({
     pools: project.pools,
-    calendar: businessCalendar({ ...(cal?.weekend === undefined ? {} : { weekend: cal.weekend }), ...(cal?.holidays === undefined ? {} : { holidays: cal.holidays }) }),
-    spawn: localSpawner({ configFile: project.file, env: project.env, stateDir: stateDir(project, options.state), onLog: options.onLog ?? ((line) => void process.stdout.write(`${line}\n`)) }),
+    calendar: businessCalendar({
+      ...(cal?.weekend === undefined ? {} : { weekend: cal.weekend }),
+      ...(cal?.holidays === undefined ? {} : { holidays: cal.holidays }),
+    }),
+    spawn: localSpawner({
+      configFile: project.file,
+      env: project.env,
+      stateDir: stateDir(project, options.state),
+      onLog: options.onLog ?? ((line) => void process.stdout.write(`${line}\n`)),
+    }),
     log: options.log,
     ...(options.registry === undefined ? {} : { registry: options.registry }),
   })

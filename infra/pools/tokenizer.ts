@@ -32,8 +32,14 @@ const obj = (v: unknown): Json => (typeof v === 'object' && v !== null ? (v as J
 
 /** CJK Unified Ideographs blocks, as BERT's `_is_chinese_char` (kana and hangul are not included there). */
 function isCjk(cp: number): boolean {
-  return (cp >= 0x4e00 && cp <= 0x9fff) || (cp >= 0x3400 && cp <= 0x4dbf) || (cp >= 0x20000 && cp <= 0x2a6df) ||
-    (cp >= 0x2a700 && cp <= 0x2ceaf) || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0x2f800 && cp <= 0x2fa1f)
+  return (
+    (cp >= 0x4e00 && cp <= 0x9fff) ||
+    (cp >= 0x3400 && cp <= 0x4dbf) ||
+    (cp >= 0x20000 && cp <= 0x2a6df) ||
+    (cp >= 0x2a700 && cp <= 0x2ceaf) ||
+    (cp >= 0xf900 && cp <= 0xfaff) ||
+    (cp >= 0x2f800 && cp <= 0x2fa1f)
+  )
 }
 
 // BERT counts all non-alphanumeric ASCII as punctuation ("$", "^", "`" are not \p{P}) plus Unicode P*.
@@ -48,7 +54,10 @@ function bertNormalizer(cfg: Json): Step {
     for (const ch of text) {
       const cp = ch.codePointAt(0) ?? 0
       if (cfg['clean_text'] !== false) {
-        if (/\s/u.test(ch)) { out += ' '; continue }
+        if (/\s/u.test(ch)) {
+          out += ' '
+          continue
+        }
         if (cp === 0 || cp === 0xfffd || CONTROL.test(ch)) continue
       }
       out += cfg['handle_chinese_chars'] !== false && isCjk(cp) ? ` ${ch} ` : ch
@@ -62,25 +71,41 @@ function normalizer(cfg: unknown, path: string): Step {
   if (cfg === null || cfg === undefined) return (s) => s
   const c = obj(cfg)
   switch (c['type']) {
-    case 'BertNormalizer': return bertNormalizer(c)
+    case 'BertNormalizer':
+      return bertNormalizer(c)
     case 'Sequence': {
       const steps = ((c['normalizers'] ?? []) as unknown[]).map((n) => normalizer(n, path))
       return (s) => steps.reduce((acc, f) => f(acc), s)
     }
     // SentencePiece's precompiled charsmap is its NFKC variant; String.normalize('NFKC') is the close stand-in.
-    case 'Precompiled': case 'NFKC': return (s) => s.normalize('NFKC')
-    case 'NFC': case 'NFD': case 'NFKD': { const form = c['type']; return (s) => s.normalize(form) }
-    case 'Lowercase': return (s) => s.toLowerCase()
-    case 'StripAccents': return (s) => s.normalize('NFD').replace(/\p{Mn}/gu, '')
-    case 'Strip': return (s) => s.trim()
-    case 'Prepend': return (s) => (s === '' ? s : String(c['prepend']) + s)
+    case 'Precompiled':
+    case 'NFKC':
+      return (s) => s.normalize('NFKC')
+    case 'NFC':
+    case 'NFD':
+    case 'NFKD': {
+      const form = c['type']
+      return (s) => s.normalize(form)
+    }
+    case 'Lowercase':
+      return (s) => s.toLowerCase()
+    case 'StripAccents':
+      return (s) => s.normalize('NFD').replace(/\p{Mn}/gu, '')
+    case 'Strip':
+      return (s) => s.trim()
+    case 'Prepend':
+      return (s) => (s === '' ? s : String(c['prepend']) + s)
     case 'Replace': {
       const p = obj(c['pattern'])
       const re = typeof p['Regex'] === 'string' ? new RegExp(p['Regex'], 'gu') : String(p['String'] ?? '')
       return (s) => s.replaceAll(re, String(c['content'] ?? ''))
     }
-    default: throw bad(path, `normalizer type ${JSON.stringify(c['type'])} is not supported; supported: BertNormalizer, ` +
-      'Sequence, Precompiled, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Strip, Prepend, Replace')
+    default:
+      throw bad(
+        path,
+        `normalizer type ${JSON.stringify(c['type'])} is not supported; supported: BertNormalizer, ` +
+          'Sequence, Precompiled, NFC, NFD, NFKC, NFKD, Lowercase, StripAccents, Strip, Prepend, Replace',
+      )
   }
 }
 
@@ -88,9 +113,14 @@ function bertSplit(word: string): string[] {
   const out: string[] = []
   let cur = ''
   for (const ch of word) {
-    if (/\s/u.test(ch)) { if (cur) out.push(cur); cur = '' }
-    else if (PUNCT.test(ch)) { if (cur) out.push(cur); out.push(ch); cur = '' }
-    else cur += ch
+    if (/\s/u.test(ch)) {
+      if (cur) out.push(cur)
+      cur = ''
+    } else if (PUNCT.test(ch)) {
+      if (cur) out.push(cur)
+      out.push(ch)
+      cur = ''
+    } else cur += ch
   }
   if (cur) out.push(cur)
   return out
@@ -100,9 +130,12 @@ function preTokenizer(cfg: unknown, path: string): Split {
   if (cfg === null || cfg === undefined) return (w) => w
   const c = obj(cfg)
   switch (c['type']) {
-    case 'BertPreTokenizer': return (words) => words.flatMap(bertSplit)
-    case 'WhitespaceSplit': return (words) => words.flatMap((w) => w.split(/\s+/u).filter(Boolean))
-    case 'Whitespace': return (words) => words.flatMap((w) => w.match(/[\p{L}\p{N}\p{M}_]+|[^\p{L}\p{N}\p{M}_\s]+/gu) ?? [])
+    case 'BertPreTokenizer':
+      return (words) => words.flatMap(bertSplit)
+    case 'WhitespaceSplit':
+      return (words) => words.flatMap((w) => w.split(/\s+/u).filter(Boolean))
+    case 'Whitespace':
+      return (words) => words.flatMap((w) => w.match(/[\p{L}\p{N}\p{M}_]+|[^\p{L}\p{N}\p{M}_\s]+/gu) ?? [])
     case 'Sequence': {
       const steps = ((c['pretokenizers'] ?? []) as unknown[]).map((p) => preTokenizer(p, path))
       return (words) => steps.reduce((acc, f) => f(acc), words)
@@ -110,15 +143,25 @@ function preTokenizer(cfg: unknown, path: string): Split {
     case 'Metaspace': {
       const rep = String(c['replacement'] ?? '▁')
       const scheme = c['prepend_scheme'] ?? (c['add_prefix_space'] === false ? 'never' : 'always')
-      return (words) => words.flatMap((w, i) => {
-        let s = w.replaceAll(' ', rep)
-        if ((scheme === 'always' || (scheme === 'first' && i === 0)) && !s.startsWith(rep)) s = rep + s
-        // split=true (the default) cuts before each replacement char, keeping it on the next piece.
-        return c['split'] === false ? [s] : s.split(rep).flatMap((p, k) => (k === 0 ? [p] : [rep + p])).filter(Boolean)
-      })
+      return (words) =>
+        words.flatMap((w, i) => {
+          let s = w.replaceAll(' ', rep)
+          if ((scheme === 'always' || (scheme === 'first' && i === 0)) && !s.startsWith(rep)) s = rep + s
+          // split=true (the default) cuts before each replacement char, keeping it on the next piece.
+          return c['split'] === false
+            ? [s]
+            : s
+                .split(rep)
+                .flatMap((p, k) => (k === 0 ? [p] : [rep + p]))
+                .filter(Boolean)
+        })
     }
-    default: throw bad(path, `pre_tokenizer type ${JSON.stringify(c['type'])} is not supported; supported: ` +
-      'BertPreTokenizer, WhitespaceSplit, Whitespace, Metaspace, Sequence')
+    default:
+      throw bad(
+        path,
+        `pre_tokenizer type ${JSON.stringify(c['type'])} is not supported; supported: ` +
+          'BertPreTokenizer, WhitespaceSplit, Whitespace, Metaspace, Sequence',
+      )
   }
 }
 
@@ -153,7 +196,8 @@ function wordPiece(m: Json, path: string): { ids: (word: string) => number[]; vo
 
 function unigram(m: Json, path: string): { ids: (word: string) => number[]; vocab: Map<string, number> } {
   const list = m['vocab']
-  if (!Array.isArray(list) || list.length === 0) throw bad(path, 'model.vocab: expected a non-empty [[piece, score], ...] list')
+  if (!Array.isArray(list) || list.length === 0)
+    throw bad(path, 'model.vocab: expected a non-empty [[piece, score], ...] list')
   const vocab = new Map<string, number>()
   const scores: number[] = []
   let maxLen = 1
@@ -189,14 +233,24 @@ function unigram(m: Json, path: string): { ids: (word: string) => number[]; voca
           if (id === undefined) continue
           if (j === i) single = true
           const cand = base + (scores[id] ?? 0)
-          if (cand > (best[j + 1] ?? -Infinity)) { best[j + 1] = cand; from[j + 1] = i; piece[j + 1] = id }
+          if (cand > (best[j + 1] ?? -Infinity)) {
+            best[j + 1] = cand
+            from[j + 1] = i
+            piece[j + 1] = id
+          }
         }
         if (!single && unkId !== undefined && base + unkScore > (best[i + 1] ?? -Infinity)) {
-          best[i + 1] = base + unkScore; from[i + 1] = i; piece[i + 1] = unkId
+          best[i + 1] = base + unkScore
+          from[i + 1] = i
+          piece[i + 1] = unkId
         }
       }
-      if (best[n] === -Infinity) throw new SovraError('ERR_BAD_REQUEST', `text has ${JSON.stringify(word)}, which ` +
-        `tokenizer ${JSON.stringify(path)} cannot encode (no pieces cover it and the model has no unk_id)`)
+      if (best[n] === -Infinity)
+        throw new SovraError(
+          'ERR_BAD_REQUEST',
+          `text has ${JSON.stringify(word)}, which ` +
+            `tokenizer ${JSON.stringify(path)} cannot encode (no pieces cover it and the model has no unk_id)`,
+        )
       const out: number[] = []
       for (let k = n; k > 0; k = from[k] ?? 0) {
         const id = piece[k] ?? 0
@@ -213,8 +267,11 @@ function specials(cfg: unknown, vocab: Map<string, number>, path: string): { bef
   const c = obj(cfg)
   const pairId = (v: unknown) => Number((v as [string, number] | undefined)?.[1])
   switch (c['type']) {
-    case undefined: return { before: [], after: [] }
-    case 'BertProcessing': case 'RobertaProcessing': return { before: [pairId(c['cls'])], after: [pairId(c['sep'])] }
+    case undefined:
+      return { before: [], after: [] }
+    case 'BertProcessing':
+    case 'RobertaProcessing':
+      return { before: [pairId(c['cls'])], after: [pairId(c['sep'])] }
     case 'Sequence': {
       const parts = ((c['processors'] ?? []) as unknown[]).filter((p) => obj(p)['type'] !== 'ByteLevel')
       return parts.length === 0 ? { before: [], after: [] } : specials(parts[0], vocab, path)
@@ -225,15 +282,23 @@ function specials(cfg: unknown, vocab: Map<string, number>, path: string): { bef
       let side: 'before' | 'after' = 'before'
       for (const item of (c['single'] ?? []) as unknown[]) {
         const tok = obj(obj(item)['SpecialToken'])
-        if (tok['id'] === undefined) { side = 'after'; continue }
+        if (tok['id'] === undefined) {
+          side = 'after'
+          continue
+        }
         const ids = obj(table[String(tok['id'])])['ids'] ?? [vocab.get(String(tok['id']))]
-        if (!Array.isArray(ids) || ids.some((i) => typeof i !== 'number')) throw bad(path, `post_processor special token ${JSON.stringify(tok['id'])} has no id`)
+        if (!Array.isArray(ids) || ids.some((i) => typeof i !== 'number'))
+          throw bad(path, `post_processor special token ${JSON.stringify(tok['id'])} has no id`)
         out[side].push(...(ids as number[]))
       }
       return out
     }
-    default: throw bad(path, `post_processor type ${JSON.stringify(c['type'])} is not supported; supported: ` +
-      'TemplateProcessing, BertProcessing, RobertaProcessing, Sequence')
+    default:
+      throw bad(
+        path,
+        `post_processor type ${JSON.stringify(c['type'])} is not supported; supported: ` +
+          'TemplateProcessing, BertProcessing, RobertaProcessing, Sequence',
+      )
   }
 }
 
@@ -247,20 +312,28 @@ export function createTokenizer(json: unknown, path: string): Tokenizer {
   const root = obj(json)
   const m = obj(root['model'])
   const type = m['type']
-  if (type !== 'WordPiece' && type !== 'Unigram') throw bad(path, `model.type ${JSON.stringify(type)} is not supported; supported: ${SUPPORTED.join(', ')}`)
+  if (type !== 'WordPiece' && type !== 'Unigram')
+    throw bad(path, `model.type ${JSON.stringify(type)} is not supported; supported: ${SUPPORTED.join(', ')}`)
   const model = type === 'WordPiece' ? wordPiece(m, path) : unigram(m, path)
   const normalize = normalizer(root['normalizer'], path)
   const split = preTokenizer(root['pre_tokenizer'], path)
   const { before, after } = specials(root['post_processor'], model.vocab, path)
   const padding = obj(root['padding'])
-  const padId = typeof padding['pad_id'] === 'number' ? padding['pad_id']
-    : model.vocab.get('[PAD]') ?? model.vocab.get('<pad>') ?? 0
+  const padId =
+    typeof padding['pad_id'] === 'number'
+      ? padding['pad_id']
+      : (model.vocab.get('[PAD]') ?? model.vocab.get('<pad>') ?? 0)
   return {
-    type, padId,
+    type,
+    padId,
     encode(text, maxLength) {
       const room = maxLength - before.length - after.length
-      if (!Number.isInteger(maxLength) || room < 0) throw new SovraError('ERR_BAD_REQUEST', `maxLength: expected an ` +
-        `integer >= ${before.length + after.length} (the special tokens), received ${maxLength}`)
+      if (!Number.isInteger(maxLength) || room < 0)
+        throw new SovraError(
+          'ERR_BAD_REQUEST',
+          `maxLength: expected an ` +
+            `integer >= ${before.length + after.length} (the special tokens), received ${maxLength}`,
+        )
       const body: number[] = []
       // Stop at `room` ids: a long document need not be tokenized past what the model will see.
       for (const word of split([normalize(text)])) {

@@ -23,7 +23,9 @@ export function parseLocalDate(text: string): LocalDate | undefined {
   const [year, month, day] = [Number(m[1]), Number(m[2]), Number(m[3])]
   const d = new Date(Date.UTC(year, month - 1, day))
   // Date.UTC rolls '02-30' over to March; a date that does not round-trip does not exist.
-  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day ? { year, month, day } : undefined
+  return d.getUTCFullYear() === year && d.getUTCMonth() === month - 1 && d.getUTCDate() === day
+    ? { year, month, day }
+    : undefined
 }
 
 /**
@@ -55,10 +57,21 @@ function formatter(timeZone: string): Intl.DateTimeFormat {
   if (f === undefined) {
     try {
       f = new Intl.DateTimeFormat('en-US', {
-        timeZone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric',
+        timeZone,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
       })
     } catch (cause) {
-      throw new SovraError('ERR_CONFIG', `unknown time zone ${JSON.stringify(timeZone)}; expected an IANA name such as "Asia/Tokyo"`, { cause })
+      throw new SovraError(
+        'ERR_CONFIG',
+        `unknown time zone ${JSON.stringify(timeZone)}; expected an IANA name such as "Asia/Tokyo"`,
+        { cause },
+      )
     }
     formatters.set(timeZone, f)
   }
@@ -87,7 +100,14 @@ export function isKnownTimeZone(timeZone: string): boolean {
 function wallClock(epochMs: number, timeZone: string): number {
   const f: Record<string, number> = {}
   for (const p of formatter(timeZone).formatToParts(epochMs)) if (p.type !== 'literal') f[p.type] = Number(p.value)
-  return Date.UTC(f['year'] ?? 0, (f['month'] ?? 1) - 1, f['day'] ?? 1, f['hour'] ?? 0, f['minute'] ?? 0, f['second'] ?? 0)
+  return Date.UTC(
+    f['year'] ?? 0,
+    (f['month'] ?? 1) - 1,
+    f['day'] ?? 1,
+    f['hour'] ?? 0,
+    f['minute'] ?? 0,
+    f['second'] ?? 0,
+  )
 }
 
 /**
@@ -114,9 +134,11 @@ export function localDateOf(epochMs: number, timeZone: string): LocalDate {
  */
 export function zonedTimeToEpoch(day: string, time: string, timeZone: string): number {
   const date = parseLocalDate(day)
-  if (date === undefined) throw new SovraError('ERR_CONFIG', `expected a date 'YYYY-MM-DD' that exists, received ${JSON.stringify(day)}`)
+  if (date === undefined)
+    throw new SovraError('ERR_CONFIG', `expected a date 'YYYY-MM-DD' that exists, received ${JSON.stringify(day)}`)
   const minutes = parseClockTime(time)
-  if (minutes === undefined) throw new SovraError('ERR_CONFIG', `expected a time 'HH:MM' from 00:00 to 24:00, received ${JSON.stringify(time)}`)
+  if (minutes === undefined)
+    throw new SovraError('ERR_CONFIG', `expected a time 'HH:MM' from 00:00 to 24:00, received ${JSON.stringify(time)}`)
   const wall = Date.UTC(date.year, date.month - 1, date.day, 0, minutes)
   // Offsets a day either side bracket any single transition; real zones never change twice within two days.
   const candidates = [wall - DAY_MS, wall + DAY_MS].map((probe) => wall - (wallClock(probe, timeZone) - probe))

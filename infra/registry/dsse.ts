@@ -31,7 +31,11 @@ export function pae(type: string, body: Buffer): Buffer {
  */
 export function signEnvelope(payload: unknown, key: KeyObject, keyid: string): Envelope {
   const body = Buffer.from(JSON.stringify(payload), 'utf8')
-  return { payloadType: MANIFEST_TYPE, payload: body.toString('base64'), signatures: [{ keyid, sig: sign(null, pae(MANIFEST_TYPE, body), key).toString('base64') }] }
+  return {
+    payloadType: MANIFEST_TYPE,
+    payload: body.toString('base64'),
+    signatures: [{ keyid, sig: sign(null, pae(MANIFEST_TYPE, body), key).toString('base64') }],
+  }
 }
 
 /**
@@ -41,17 +45,33 @@ export function signEnvelope(payload: unknown, key: KeyObject, keyid: string): E
  * @param trusted key id -> public key, for the artifact's kind
  * @param what the artifact, for messages
  */
-export function openEnvelope(envelope: Envelope, trusted: ReadonlyMap<string, KeyObject>, what: string): { payload: unknown; keyid: string } {
-  if (envelope.payloadType !== MANIFEST_TYPE) throw new SovraError('ERR_SIGNATURE', `${what}: payload type ${JSON.stringify(envelope.payloadType)} is not ${MANIFEST_TYPE}`)
+export function openEnvelope(
+  envelope: Envelope,
+  trusted: ReadonlyMap<string, KeyObject>,
+  what: string,
+): { payload: unknown; keyid: string } {
+  if (envelope.payloadType !== MANIFEST_TYPE)
+    throw new SovraError(
+      'ERR_SIGNATURE',
+      `${what}: payload type ${JSON.stringify(envelope.payloadType)} is not ${MANIFEST_TYPE}`,
+    )
   const body = Buffer.from(envelope.payload, 'base64')
   const known = envelope.signatures.filter((s) => trusted.has(s.keyid))
   if (known.length === 0) {
-    throw new SovraError('ERR_SIGNATURE', `${what}: signed by unknown key${envelope.signatures.length === 1 ? '' : 's'} ${envelope.signatures.map((s) => s.keyid).join(', ') || '(none)'}; trusted keys: ${[...trusted.keys()].join(', ') || '(none: add keys to [[trust]] or run sovra keys gen)'}`)
+    throw new SovraError(
+      'ERR_SIGNATURE',
+      `${what}: signed by unknown key${envelope.signatures.length === 1 ? '' : 's'} ${envelope.signatures.map((s) => s.keyid).join(', ') || '(none)'}; trusted keys: ${[...trusted.keys()].join(', ') || '(none: add keys to [[trust]] or run sovra keys gen)'}`,
+    )
   }
   for (const s of known) {
-    if (verify(null, pae(envelope.payloadType, body), trusted.get(s.keyid) as KeyObject, Buffer.from(s.sig, 'base64'))) {
+    if (
+      verify(null, pae(envelope.payloadType, body), trusted.get(s.keyid) as KeyObject, Buffer.from(s.sig, 'base64'))
+    ) {
       return { payload: JSON.parse(body.toString('utf8')) as unknown, keyid: s.keyid }
     }
   }
-  throw new SovraError('ERR_SIGNATURE', `${what}: the signature by key ${known.map((s) => s.keyid).join(', ')} does not verify: the manifest was changed after signing`)
+  throw new SovraError(
+    'ERR_SIGNATURE',
+    `${what}: the signature by key ${known.map((s) => s.keyid).join(', ')} does not verify: the manifest was changed after signing`,
+  )
 }

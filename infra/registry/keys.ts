@@ -34,7 +34,11 @@ function rawPublic(key: KeyObject): Buffer {
  */
 export function publicKeyFromBase64(b64: string): KeyObject {
   const raw = Buffer.from(b64, 'base64')
-  if (raw.length !== 32) throw new SovraError('ERR_CONFIG', `trust: expected a base64 ed25519 public key (32 bytes), received ${raw.length} bytes from ${JSON.stringify(b64.slice(0, 12))}...`)
+  if (raw.length !== 32)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `trust: expected a base64 ed25519 public key (32 bytes), received ${raw.length} bytes from ${JSON.stringify(b64.slice(0, 12))}...`,
+    )
   return createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.toString('base64url') }, format: 'jwk' })
 }
 
@@ -45,9 +49,17 @@ export function publicKeyFromBase64(b64: string): KeyObject {
  * @param name the key's name
  */
 export function generateKey(dir: string, name: string): SigningKey {
-  if (!NAME.test(name)) throw new SovraError('ERR_USAGE', `key name: expected lowercase letters, digits, "-" or "_", received ${JSON.stringify(name)}`)
+  if (!NAME.test(name))
+    throw new SovraError(
+      'ERR_USAGE',
+      `key name: expected lowercase letters, digits, "-" or "_", received ${JSON.stringify(name)}`,
+    )
   const priv = join(dir, `${name}.key`)
-  if (existsSync(priv)) throw new SovraError('ERR_USAGE', `key ${JSON.stringify(name)} already exists at ${priv}; pick another --name (keys are never overwritten)`)
+  if (existsSync(priv))
+    throw new SovraError(
+      'ERR_USAGE',
+      `key ${JSON.stringify(name)} already exists at ${priv}; pick another --name (keys are never overwritten)`,
+    )
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const { privateKey, publicKey } = generateKeyPairSync('ed25519')
   writeFileSync(priv, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 })
@@ -64,7 +76,11 @@ export function generateKey(dir: string, name: string): SigningKey {
  */
 export function loadKey(dir: string, name: string): SigningKey {
   const priv = join(dir, `${name}.key`)
-  if (!existsSync(priv)) throw new SovraError('ERR_USAGE', `no signing key ${JSON.stringify(name)} at ${priv}; create one with: sovra keys gen --name ${name}`)
+  if (!existsSync(priv))
+    throw new SovraError(
+      'ERR_USAGE',
+      `no signing key ${JSON.stringify(name)} at ${priv}; create one with: sovra keys gen --name ${name}`,
+    )
   const privateKey = createPrivateKey(readFileSync(priv))
   const raw = rawPublic(createPublicKey(privateKey))
   return { name, keyid: keyIdOf(raw), publicKey: raw.toString('base64'), privateKey }

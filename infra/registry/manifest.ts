@@ -10,9 +10,15 @@ const sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/, 'a lowercase hex sha
 export const ManifestSchema = v.object({
   schema: v.literal('sovra.manifest/v1'),
   kind: v.picklist(ARTIFACT_KINDS),
-  name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'a name of lowercase letters, digits, ".", "-" or "_"')),
+  name: v.pipe(
+    v.string(),
+    v.regex(/^[a-z0-9][a-z0-9._-]{0,127}$/, 'a name of lowercase letters, digits, ".", "-" or "_"'),
+  ),
   version: v.pipe(v.string(), v.minLength(1), v.maxLength(128)),
-  subjects: v.pipe(v.array(v.object({ name: v.string(), sha256, size: v.pipe(v.number(), v.integer(), v.minValue(0)) })), v.minLength(1)),
+  subjects: v.pipe(
+    v.array(v.object({ name: v.string(), sha256, size: v.pipe(v.number(), v.integer(), v.minValue(0)) })),
+    v.minLength(1),
+  ),
   created_by: v.string(),
   created_at: v.pipe(v.string(), v.isoTimestamp()),
   /** Source artifacts, as `sha256:<hex>` digests. */

@@ -18,7 +18,8 @@ import type { TrustPolicy } from './trust.ts'
 export const ARTIFACTS_BUCKET = 'sovra-artifacts'
 
 /** A parsed registry reference: `registry:NAME@sha256:<hex>` or `registry:NAME:alias`. */
-export type RegistryRef = { name: string; digest: string; alias?: undefined } | { name: string; alias: string; digest?: undefined }
+export type RegistryRef =
+  { name: string; digest: string; alias?: undefined } | { name: string; alias: string; digest?: undefined }
 
 /**
  * Parses a registry reference; ERR_BAD_REQUEST with the valid forms when it is not one.
@@ -26,7 +27,11 @@ export type RegistryRef = { name: string; digest: string; alias?: undefined } | 
  */
 export function parseRef(ref: string): RegistryRef {
   const m = /^registry:([a-z0-9][a-z0-9._-]{0,127})(?:@sha256:([0-9a-f]{64})|:([A-Za-z0-9._-]{1,128}))$/.exec(ref)
-  if (m === null) throw new SovraError('ERR_BAD_REQUEST', `not a registry reference: ${JSON.stringify(ref)}; expected registry:NAME@sha256:<64 hex> or registry:NAME:alias (e.g. registry:qa-ja:latest)`)
+  if (m === null)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `not a registry reference: ${JSON.stringify(ref)}; expected registry:NAME@sha256:<64 hex> or registry:NAME:alias (e.g. registry:qa-ja:latest)`,
+    )
   return m[2] !== undefined ? { name: m[1] as string, digest: m[2] } : { name: m[1] as string, alias: m[3] as string }
 }
 
@@ -64,20 +69,45 @@ export class Registry {
    * @param meta kind, name, version, author, lineage, legal basis, retention
    * @param key the signing key
    */
-  async push(file: string, meta: { kind: ArtifactKind; name: string; version?: string | undefined; createdBy: string; lineage?: readonly string[]; legalBasis?: string | undefined; retention?: string | undefined }, key: SigningKey): Promise<{ ref: string; manifest: Manifest; key: string }> {
+  async push(
+    file: string,
+    meta: {
+      kind: ArtifactKind
+      name: string
+      version?: string | undefined
+      createdBy: string
+      lineage?: readonly string[]
+      legalBasis?: string | undefined
+      retention?: string | undefined
+    },
+    key: SigningKey,
+  ): Promise<{ ref: string; manifest: Manifest; key: string }> {
     const size = (await stat(file)).size
     const sha256 = await sha256File(file)
     const blobKey = `blobs/sha256/${sha256}`
     if ((await this.bucket.head(blobKey)) === null) {
-      await this.bucket.put(blobKey, Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>, { httpMetadata: { contentType: 'application/octet-stream' } })
+      await this.bucket.put(blobKey, Readable.toWeb(createReadStream(file)) as unknown as ReadableStream<Uint8Array>, {
+        httpMetadata: { contentType: 'application/octet-stream' },
+      })
     }
     const manifest = v.parse(ManifestSchema, {
-      schema: 'sovra.manifest/v1', kind: meta.kind, name: meta.name, version: meta.version ?? sha256.slice(0, 12),
-      subjects: [{ name: basename(file), sha256, size }], created_by: meta.createdBy, created_at: new Date().toISOString(),
-      lineage: [...(meta.lineage ?? [])], ...(meta.legalBasis === undefined ? {} : { legal_basis: meta.legalBasis }), ...(meta.retention === undefined ? {} : { retention: meta.retention }),
+      schema: 'sovra.manifest/v1',
+      kind: meta.kind,
+      name: meta.name,
+      version: meta.version ?? sha256.slice(0, 12),
+      subjects: [{ name: basename(file), sha256, size }],
+      created_by: meta.createdBy,
+      created_at: new Date().toISOString(),
+      lineage: [...(meta.lineage ?? [])],
+      ...(meta.legalBasis === undefined ? {} : { legal_basis: meta.legalBasis }),
+      ...(meta.retention === undefined ? {} : { retention: meta.retention }),
     })
     const manifestKey = `manifests/${meta.kind}/${meta.name}/${manifest.version}.json`
-    if ((await this.bucket.head(manifestKey)) !== null) throw new SovraError('ERR_USAGE', `${meta.kind} ${meta.name} version ${manifest.version} already exists; versions are immutable: push with another --version`)
+    if ((await this.bucket.head(manifestKey)) !== null)
+      throw new SovraError(
+        'ERR_USAGE',
+        `${meta.kind} ${meta.name} version ${manifest.version} already exists; versions are immutable: push with another --version`,
+      )
     await this.bucket.put(manifestKey, JSON.stringify(signEnvelope(manifest, key.privateKey, key.keyid)))
     await this.bucket.put(`refs/${meta.kind}/${meta.name}/latest`, manifest.version)
     await this.bucket.put(`index/${sha256}`, manifestKey)
@@ -95,7 +125,11 @@ export class Registry {
       const page = await this.bucket.list({ prefix: `manifests/${kind}/`, ...(cursor === undefined ? {} : { cursor }) })
       for (const o of page.objects) {
         const env = JSON.parse((await (await this.bucket.get(o.key))?.text()) ?? '{}') as Envelope
-        out.push({ key: o.key, manifest: JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as Manifest, signers: env.signatures.map((s) => s.keyid) })
+        out.push({
+          key: o.key,
+          manifest: JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as Manifest,
+          signers: env.signatures.map((s) => s.keyid),
+        })
       }
       cursor = page.truncated ? page.cursor : undefined
     } while (cursor !== undefined)
@@ -107,11 +141,16 @@ export class Registry {
     const r = parseRef(ref)
     if (r.digest !== undefined) {
       const key = await (await this.bucket.get(`index/${r.digest}`))?.text()
-      if (key === undefined || !key.startsWith(`manifests/${kind}/${r.name}/`)) throw new SovraError('ERR_NOT_FOUND', `${ref}: no ${kind} ${r.name} with that digest in the registry`)
+      if (key === undefined || !key.startsWith(`manifests/${kind}/${r.name}/`))
+        throw new SovraError('ERR_NOT_FOUND', `${ref}: no ${kind} ${r.name} with that digest in the registry`)
       return key
     }
     const version = await (await this.bucket.get(`refs/${kind}/${r.name}/${r.alias}`))?.text()
-    if (version === undefined) throw new SovraError('ERR_NOT_FOUND', `${ref}: no alias ${JSON.stringify(r.alias)} for ${kind} ${r.name} in the registry`)
+    if (version === undefined)
+      throw new SovraError(
+        'ERR_NOT_FOUND',
+        `${ref}: no alias ${JSON.stringify(r.alias)} for ${kind} ${r.name} in the registry`,
+      )
     return `manifests/${kind}/${r.name}/${version}.json`
   }
 
@@ -131,12 +170,23 @@ export class Registry {
     const manifest = v.parse(ManifestSchema, payload)
     const wanted = parseRef(ref)
     for (const s of manifest.subjects) {
-      if (wanted.digest !== undefined && s.sha256 !== wanted.digest) throw new SovraError('ERR_SIGNATURE', `${kind} ${ref}: the signed manifest names sha256 ${s.sha256}, not the requested ${wanted.digest}`)
+      if (wanted.digest !== undefined && s.sha256 !== wanted.digest)
+        throw new SovraError(
+          'ERR_SIGNATURE',
+          `${kind} ${ref}: the signed manifest names sha256 ${s.sha256}, not the requested ${wanted.digest}`,
+        )
       const blob = await this.bucket.get(`blobs/sha256/${s.sha256}`)
-      if (blob === null) throw new SovraError('ERR_SIGNATURE', `${kind} ${ref}: blob ${s.sha256} (${s.name}) is missing from the registry`)
+      if (blob === null)
+        throw new SovraError(
+          'ERR_SIGNATURE',
+          `${kind} ${ref}: blob ${s.sha256} (${s.name}) is missing from the registry`,
+        )
       const actual = await hashStream(blob.body as ReadableStream<Uint8Array>)
       if (actual.sha256 !== s.sha256 || actual.size !== s.size) {
-        throw new SovraError('ERR_SIGNATURE', `${kind} ${ref}: ${s.name} was tampered with: expected sha256 ${s.sha256} (${s.size} bytes), stored bytes hash to ${actual.sha256} (${actual.size} bytes)`)
+        throw new SovraError(
+          'ERR_SIGNATURE',
+          `${kind} ${ref}: ${s.name} was tampered with: expected sha256 ${s.sha256} (${s.size} bytes), stored bytes hash to ${actual.sha256} (${actual.size} bytes)`,
+        )
       }
     }
     return { manifest, keyid, signer: trust.nameOf(keyid), key }

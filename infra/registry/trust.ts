@@ -24,7 +24,9 @@ export class TrustPolicy {
    * @param kind the artifact kind
    */
   forKind(kind: ArtifactKind): Map<string, KeyObject> {
-    return new Map(this.keys.filter((k) => k.kinds.includes(kind)).map((k) => [k.keyid, publicKeyFromBase64(k.publicKey)]))
+    return new Map(
+      this.keys.filter((k) => k.kinds.includes(kind)).map((k) => [k.keyid, publicKeyFromBase64(k.publicKey)]),
+    )
   }
 
   /**
@@ -48,13 +50,19 @@ export interface TrustEntry {
  * @param entries config `[[trust]]` entries and the local trust file's
  */
 export function trustPolicy(entries: readonly TrustEntry[]): TrustPolicy {
-  return new TrustPolicy(entries.map((e, i) => {
-    const kinds = (e.kinds ?? [...ARTIFACT_KINDS]) as ArtifactKind[]
-    const bad = kinds.filter((k) => !(ARTIFACT_KINDS as readonly string[]).includes(k))
-    if (bad.length > 0) throw new SovraError('ERR_CONFIG', `trust[${i}] (${e.name}): unknown kinds ${bad.join(', ')}; valid: ${ARTIFACT_KINDS.join(', ')}`)
-    publicKeyFromBase64(e.public_key)
-    return { name: e.name, keyid: keyIdOf(Buffer.from(e.public_key, 'base64')), publicKey: e.public_key, kinds }
-  }))
+  return new TrustPolicy(
+    entries.map((e, i) => {
+      const kinds = (e.kinds ?? [...ARTIFACT_KINDS]) as ArtifactKind[]
+      const bad = kinds.filter((k) => !(ARTIFACT_KINDS as readonly string[]).includes(k))
+      if (bad.length > 0)
+        throw new SovraError(
+          'ERR_CONFIG',
+          `trust[${i}] (${e.name}): unknown kinds ${bad.join(', ')}; valid: ${ARTIFACT_KINDS.join(', ')}`,
+        )
+      publicKeyFromBase64(e.public_key)
+      return { name: e.name, keyid: keyIdOf(Buffer.from(e.public_key, 'base64')), publicKey: e.public_key, kinds }
+    }),
+  )
 }
 
 /**

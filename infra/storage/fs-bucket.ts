@@ -5,7 +5,15 @@ import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { ObjectEvent } from '../../runtime/core/handlers.ts'
-import type { Bucket, BucketListOptions, BucketListResult, BucketObject, BucketObjectBody, BucketPutOptions, BucketPutValue } from '../../runtime/core/ports.ts'
+import type {
+  Bucket,
+  BucketListOptions,
+  BucketListResult,
+  BucketObject,
+  BucketObjectBody,
+  BucketPutOptions,
+  BucketPutValue,
+} from '../../runtime/core/ports.ts'
 import { validateBucketName, validateKey } from '../../runtime/core/object-keys.ts'
 import { objectBody, objectMeta } from '../../runtime/core/object-body.ts'
 import { listPage } from './list.ts'
@@ -63,7 +71,11 @@ export class FsBucket implements Bucket {
    * @param root the folder holding every bucket
    * @param options where object events go: `onEvent` after each write, or a durable `sink` around it
    */
-  constructor(name: string, root: string, options: { onEvent?: (event: ObjectEvent) => void | Promise<void>; sink?: FsEventSink } = {}) {
+  constructor(
+    name: string,
+    root: string,
+    options: { onEvent?: (event: ObjectEvent) => void | Promise<void>; sink?: FsEventSink } = {},
+  ) {
     validateBucketName(name)
     this.name = name
     this.dir = join(root, name)
@@ -99,7 +111,13 @@ export class FsBucket implements Bucket {
         size += chunk.byteLength
         await writeAll(handle, chunk)
       }
-      const trailer: Trailer = { key, size, etag: md5.digest('hex'), uploaded: new Date().toISOString(), customMetadata }
+      const trailer: Trailer = {
+        key,
+        size,
+        etag: md5.digest('hex'),
+        uploaded: new Date().toISOString(),
+        customMetadata,
+      }
       if (contentType !== undefined) trailer.contentType = contentType
       const json = Buffer.from(JSON.stringify(trailer))
       const length = Buffer.alloc(4)
@@ -130,10 +148,13 @@ export class FsBucket implements Bucket {
     const path = join(this.dir, fileName(key))
     const trailer = await this.#trailer(fileName(key))
     if (trailer === null || trailer.key !== key) return null
-    const stream = trailer.size === 0
-      ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-      // 1 MiB reads: the 64 KiB default made streamed hashing of large objects (model verification) 2-3x slower.
-      : (Readable.toWeb(createReadStream(path, { start: 0, end: trailer.size - 1, highWaterMark: 1 << 20 })) as ReadableStream<Uint8Array>)
+    const stream =
+      trailer.size === 0
+        ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+        : // 1 MiB reads: the 64 KiB default made streamed hashing of large objects (model verification) 2-3x slower.
+          (Readable.toWeb(
+            createReadStream(path, { start: 0, end: trailer.size - 1, highWaterMark: 1 << 20 }),
+          ) as ReadableStream<Uint8Array>)
     return objectBody(toMeta(trailer), stream)
   }
 
@@ -142,7 +163,9 @@ export class FsBucket implements Bucket {
       validateKey(key)
       const trailer = await this.#trailer(fileName(key))
       if (trailer === null) continue
-      await this.#publish(this.#event('removed', toMeta(trailer)), () => rm(join(this.dir, fileName(key)), { force: true }))
+      await this.#publish(this.#event('removed', toMeta(trailer)), () =>
+        rm(join(this.dir, fileName(key)), { force: true }),
+      )
     }
   }
 
@@ -189,7 +212,9 @@ export class FsBucket implements Bucket {
       await handle.read(json, 0, length, size - 4 - length)
       return JSON.parse(json.toString('utf8')) as Trailer
     } catch (error) {
-      throw new SovraError('ERR_INTERNAL', `object file ${path} is damaged (its trailer cannot be read)`, { cause: error })
+      throw new SovraError('ERR_INTERNAL', `object file ${path} is damaged (its trailer cannot be read)`, {
+        cause: error,
+      })
     } finally {
       await handle.close()
     }
@@ -217,15 +242,28 @@ export class FsBucket implements Bucket {
 export function checkMetadata(meta: Record<string, string>): Record<string, string> {
   let bytes = 0
   for (const [k, v] of Object.entries(meta)) {
-    if (typeof v !== 'string') throw new SovraError('ERR_BAD_REQUEST', `customMetadata.${k}: expected a string, received ${typeof v}`)
+    if (typeof v !== 'string')
+      throw new SovraError('ERR_BAD_REQUEST', `customMetadata.${k}: expected a string, received ${typeof v}`)
     bytes += Buffer.byteLength(k) + Buffer.byteLength(v)
   }
-  if (bytes > 2048) throw new SovraError('ERR_BAD_REQUEST', `customMetadata is ${bytes} bytes; S3 allows 2048 (keys and values together)`)
+  if (bytes > 2048)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `customMetadata is ${bytes} bytes; S3 allows 2048 (keys and values together)`,
+    )
   return { ...meta }
 }
 
 function toMeta(t: Trailer): BucketObject {
-  return objectMeta({ key: t.key, size: t.size, etag: t.etag, uploaded: new Date(t.uploaded), contentType: t.contentType, customMetadata: t.customMetadata, version: undefined })
+  return objectMeta({
+    key: t.key,
+    size: t.size,
+    etag: t.etag,
+    uploaded: new Date(t.uploaded),
+    contentType: t.contentType,
+    customMetadata: t.customMetadata,
+    version: undefined,
+  })
 }
 
 async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
@@ -248,7 +286,9 @@ export async function* chunksOf(value: BucketPutValue): AsyncGenerator<Uint8Arra
   else if (typeof (value as ReadableStream<Uint8Array>).getReader === 'function') {
     for await (const chunk of value as unknown as AsyncIterable<Uint8Array>) yield chunk
   } else {
-    throw new SovraError('ERR_BAD_REQUEST', `put: expected a string, ArrayBuffer, Uint8Array, ReadableStream or null, received ${typeof value}`)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `put: expected a string, ArrayBuffer, Uint8Array, ReadableStream or null, received ${typeof value}`,
+    )
   }
 }
-

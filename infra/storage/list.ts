@@ -10,10 +10,16 @@ export const MAX_LIST_LIMIT = 1000
  * @param keys every key in the bucket, any order
  * @param options prefix, delimiter, limit, cursor
  */
-export function listPage(keys: string[], options: BucketListOptions): { keys: string[]; prefixes: string[]; truncated: boolean; cursor: string | undefined } {
+export function listPage(
+  keys: string[],
+  options: BucketListOptions,
+): { keys: string[]; prefixes: string[]; truncated: boolean; cursor: string | undefined } {
   const limit = options.limit ?? MAX_LIST_LIMIT
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-    throw new SovraError('ERR_BAD_REQUEST', `list: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, received ${JSON.stringify(options.limit)}`)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `list: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, received ${JSON.stringify(options.limit)}`,
+    )
   }
   const prefix = options.prefix ?? ''
   const after = options.cursor === undefined ? undefined : decodeCursor(options.cursor)
@@ -33,7 +39,8 @@ export function listPage(keys: string[], options: BucketListOptions): { keys: st
     }
     if (after !== undefined && compareUtf8(entry, after) <= 0) continue
     if (isPrefix && prefixes.at(-1) === entry) continue
-    if (out.length + prefixes.length === limit) return { keys: out, prefixes, truncated: true, cursor: encodeCursor(last as string) }
+    if (out.length + prefixes.length === limit)
+      return { keys: out, prefixes, truncated: true, cursor: encodeCursor(last as string) }
     if (isPrefix) prefixes.push(entry)
     else out.push(entry)
     last = entry

@@ -11,7 +11,15 @@ import {
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { SovraError } from '../../runtime/core/errors.ts'
-import type { Bucket, BucketListOptions, BucketListResult, BucketObject, BucketObjectBody, BucketPutOptions, BucketPutValue } from '../../runtime/core/ports.ts'
+import type {
+  Bucket,
+  BucketListOptions,
+  BucketListResult,
+  BucketObject,
+  BucketObjectBody,
+  BucketPutOptions,
+  BucketPutValue,
+} from '../../runtime/core/ports.ts'
 import { checkMetadata, chunksOf } from './fs-bucket.ts'
 import { validateBucketName, validateKey } from '../../runtime/core/object-keys.ts'
 import { MAX_LIST_LIMIT } from './list.ts'
@@ -41,9 +49,14 @@ export function s3SettingsFromEnv(env: Record<string, string | undefined>, base:
     accessKeyId: env['SOVRA_S3_ACCESS_KEY_ID'] ?? base.accessKeyId,
     secretAccessKey: env['SOVRA_S3_SECRET_ACCESS_KEY'] ?? base.secretAccessKey,
   }
-  const missing = Object.entries(settings).filter(([, v]) => v === undefined || v === '').map(([k]) => k)
+  const missing = Object.entries(settings)
+    .filter(([, v]) => v === undefined || v === '')
+    .map(([k]) => k)
   if (missing.length > 0) {
-    throw new SovraError('ERR_CONFIG', `S3 storage needs ${missing.join(', ')}: set [storage] in the config or SOVRA_S3_ENDPOINT, SOVRA_S3_ACCESS_KEY_ID, SOVRA_S3_SECRET_ACCESS_KEY`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `S3 storage needs ${missing.join(', ')}: set [storage] in the config or SOVRA_S3_ENDPOINT, SOVRA_S3_ACCESS_KEY_ID, SOVRA_S3_SECRET_ACCESS_KEY`,
+    )
   }
   return settings as S3Settings
 }
@@ -89,19 +102,31 @@ export class S3Bucket implements Bucket {
     validateKey(key)
     const customMetadata = checkMetadata(options.customMetadata ?? {})
     const contentType = options.httpMetadata?.contentType ?? options.contentType
-    const known = value === null || typeof value === 'string' || value instanceof Uint8Array || value instanceof ArrayBuffer
+    const known =
+      value === null || typeof value === 'string' || value instanceof Uint8Array || value instanceof ArrayBuffer
     const bytes = known ? await collect(value) : undefined
-    const params = { Bucket: this.name, Key: key, Metadata: customMetadata, ...(contentType === undefined ? {} : { ContentType: contentType }) }
+    const params = {
+      Bucket: this.name,
+      Key: key,
+      Metadata: customMetadata,
+      ...(contentType === undefined ? {} : { ContentType: contentType }),
+    }
     await this.#call('put', key, async () => {
       if (bytes !== undefined && bytes.byteLength <= MULTIPART_THRESHOLD) {
         await this.#client.send(new PutObjectCommand({ ...params, Body: bytes, ContentLength: bytes.byteLength }))
       } else {
         const body = bytes ?? Readable.fromWeb(value as NodeWebStream<Uint8Array>)
-        await new Upload({ client: this.#client, params: { ...params, Body: body }, partSize: MULTIPART_THRESHOLD, queueSize: 2 }).done()
+        await new Upload({
+          client: this.#client,
+          params: { ...params, Body: body },
+          partSize: MULTIPART_THRESHOLD,
+          queueSize: 2,
+        }).done()
       }
     })
     const meta = await this.head(key)
-    if (meta === null) throw new SovraError('ERR_INTERNAL', `S3 put of ${this.name}/${key} succeeded but the object is not there`)
+    if (meta === null)
+      throw new SovraError('ERR_INTERNAL', `S3 put of ${this.name}/${key} succeeded but the object is not there`)
     return meta
   }
 
@@ -123,7 +148,10 @@ export class S3Bucket implements Bucket {
     return this.#call('get', key, async () => {
       try {
         const r = await this.#client.send(new GetObjectCommand({ Bucket: this.name, Key: key }))
-        const body = r.Body === undefined ? new ReadableStream<Uint8Array>({ start: (c) => c.close() }) : (r.Body.transformToWebStream() as ReadableStream<Uint8Array>)
+        const body =
+          r.Body === undefined
+            ? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+            : (r.Body.transformToWebStream() as ReadableStream<Uint8Array>)
         return objectBody(toMeta(key, r), body)
       } catch (error) {
         if (isNotFound(error)) return null
@@ -138,9 +166,17 @@ export class S3Bucket implements Bucket {
     for (let i = 0; i < list.length; i += 1000) {
       const batch = list.slice(i, i + 1000)
       await this.#call('delete', batch[0] ?? '', async () => {
-        const r = await this.#client.send(new DeleteObjectsCommand({ Bucket: this.name, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }))
+        const r = await this.#client.send(
+          new DeleteObjectsCommand({
+            Bucket: this.name,
+            Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+          }),
+        )
         if (r.Errors !== undefined && r.Errors.length > 0) {
-          throw new SovraError('ERR_INTERNAL', `S3 delete in ${this.name} failed for ${r.Errors.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`)
+          throw new SovraError(
+            'ERR_INTERNAL',
+            `S3 delete in ${this.name} failed for ${r.Errors.map((e) => `${e.Key}: ${e.Code}`).join(', ')}`,
+          )
         }
       })
     }
@@ -149,21 +185,33 @@ export class S3Bucket implements Bucket {
   async list(options: BucketListOptions = {}): Promise<BucketListResult> {
     const limit = options.limit ?? MAX_LIST_LIMIT
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
-      throw new SovraError('ERR_BAD_REQUEST', `list: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, received ${JSON.stringify(options.limit)}`)
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        `list: limit must be an integer from 1 to ${MAX_LIST_LIMIT}, received ${JSON.stringify(options.limit)}`,
+      )
     }
     return this.#call('list', options.prefix ?? '', async () => {
-      const r = await this.#client.send(new ListObjectsV2Command({
-        Bucket: this.name,
-        MaxKeys: limit,
-        ...(options.prefix === undefined ? {} : { Prefix: options.prefix }),
-        ...(options.delimiter === undefined ? {} : { Delimiter: options.delimiter }),
-        ...(options.cursor === undefined ? {} : { ContinuationToken: options.cursor }),
-      }))
+      const r = await this.#client.send(
+        new ListObjectsV2Command({
+          Bucket: this.name,
+          MaxKeys: limit,
+          ...(options.prefix === undefined ? {} : { Prefix: options.prefix }),
+          ...(options.delimiter === undefined ? {} : { Delimiter: options.delimiter }),
+          ...(options.cursor === undefined ? {} : { ContinuationToken: options.cursor }),
+        }),
+      )
       // ListObjectsV2 has no user metadata or content type; R2's list omits them too unless asked (include).
-      const objects = (r.Contents ?? []).map((o) => objectMeta({
-        key: o.Key ?? '', size: o.Size ?? 0, etag: unquote(o.ETag), uploaded: o.LastModified ?? new Date(0),
-        contentType: undefined, customMetadata: {}, version: undefined,
-      }))
+      const objects = (r.Contents ?? []).map((o) =>
+        objectMeta({
+          key: o.Key ?? '',
+          size: o.Size ?? 0,
+          etag: unquote(o.ETag),
+          uploaded: o.LastModified ?? new Date(0),
+          contentType: undefined,
+          customMetadata: {},
+          version: undefined,
+        }),
+      )
       return {
         objects,
         delimitedPrefixes: (r.CommonPrefixes ?? []).map((p) => p.Prefix ?? ''),
@@ -179,7 +227,11 @@ export class S3Bucket implements Bucket {
     } catch (error) {
       if (error instanceof SovraError) throw error
       const e = error as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } }
-      throw new SovraError('ERR_INTERNAL', `S3 ${op} ${this.name}/${key} failed: ${e.name ?? 'Error'} (${e.$metadata?.httpStatusCode ?? 'no status'}): ${e.message ?? String(error)}`, { cause: error })
+      throw new SovraError(
+        'ERR_INTERNAL',
+        `S3 ${op} ${this.name}/${key} failed: ${e.name ?? 'Error'} (${e.$metadata?.httpStatusCode ?? 'no status'}): ${e.message ?? String(error)}`,
+        { cause: error },
+      )
     }
   }
 }
@@ -193,10 +245,25 @@ function unquote(etag: string | undefined): string {
   return (etag ?? '').replace(/^"|"$/g, '')
 }
 
-function toMeta(key: string, r: { ContentLength?: number | undefined; ETag?: string | undefined; LastModified?: Date | undefined; ContentType?: string | undefined; Metadata?: Record<string, string> | undefined; VersionId?: string | undefined }): BucketObject {
+function toMeta(
+  key: string,
+  r: {
+    ContentLength?: number | undefined
+    ETag?: string | undefined
+    LastModified?: Date | undefined
+    ContentType?: string | undefined
+    Metadata?: Record<string, string> | undefined
+    VersionId?: string | undefined
+  },
+): BucketObject {
   return objectMeta({
-    key, size: r.ContentLength ?? 0, etag: unquote(r.ETag), uploaded: r.LastModified ?? new Date(0),
-    contentType: r.ContentType, customMetadata: r.Metadata ?? {}, version: r.VersionId,
+    key,
+    size: r.ContentLength ?? 0,
+    etag: unquote(r.ETag),
+    uploaded: r.LastModified ?? new Date(0),
+    contentType: r.ContentType,
+    customMetadata: r.Metadata ?? {},
+    version: r.VersionId,
   })
 }
 

@@ -70,7 +70,12 @@ export function defineTarget<TBuilt, TPlan>(target: Target<TBuilt, TPlan>): Targ
  * @param req what to deploy
  * @param planOnly stop after printing the plan
  */
-export async function runDeploy<TBuilt, TPlan>(target: Target<TBuilt, TPlan>, ctx: TargetContext, req: DeployRequest, planOnly: boolean): Promise<void> {
+export async function runDeploy<TBuilt, TPlan>(
+  target: Target<TBuilt, TPlan>,
+  ctx: TargetContext,
+  req: DeployRequest,
+  planOnly: boolean,
+): Promise<void> {
   const built = await target.build(ctx, req)
   const { plan, lines } = await target.plan(ctx, req, built)
   for (const line of lines) ctx.say(line)

@@ -15,6 +15,10 @@ export const TARGETS = { local, openwhisk } as const
  */
 export function targetOf(name: string | undefined): Target {
   const t = (TARGETS as unknown as Record<string, Target | undefined>)[name ?? 'local']
-  if (t === undefined) throw new SovraError('ERR_USAGE', `--target: unknown target ${JSON.stringify(name)}; valid: ${Object.keys(TARGETS).join(', ')} (default local)`)
+  if (t === undefined)
+    throw new SovraError(
+      'ERR_USAGE',
+      `--target: unknown target ${JSON.stringify(name)}; valid: ${Object.keys(TARGETS).join(', ')} (default local)`,
+    )
   return t
 }

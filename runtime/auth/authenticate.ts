@@ -28,7 +28,8 @@ export interface Authenticated {
 /** Establishes the principal of one request, or throws ERR_UNAUTHENTICATED (401) saying why. */
 export type Authenticate = (caller: Caller) => Promise<Authenticated>
 
-const refuse = (reason: RefusalReason, message: string): SovraError => new SovraError('ERR_UNAUTHENTICATED', message, { details: { reason } })
+const refuse = (reason: RefusalReason, message: string): SovraError =>
+  new SovraError('ERR_UNAUTHENTICATED', message, { details: { reason } })
 
 /**
  * Creates the one authentication step every host runs before a function, from `Project.auth`:
@@ -47,20 +48,32 @@ const refuse = (reason: RefusalReason, message: string): SovraError => new Sovra
 export function createAuthenticator(options: AuthOptions, tiers: readonly string[]): Authenticate {
   const anonymous: Authenticated = Object.freeze({ principal: anonymousPrincipal(tiers) })
   const claims = { ...DEFAULT_CLAIMS, ...options.claims }
-  const verify = options.jwks === undefined ? undefined : createJwtVerifier({ jwks: options.jwks, issuer: options.issuer, audience: options.audience })
+  const verify =
+    options.jwks === undefined
+      ? undefined
+      : createJwtVerifier({ jwks: options.jwks, issuer: options.issuer, audience: options.audience })
   const allowAnonymous = options.allowAnonymous ?? verify === undefined
   const dev = new Map<string, DevPrincipal>((options.devPrincipals ?? []).map((p) => [p.name, p]))
 
   function devPrincipal(name: string, remote: string | undefined): Authenticated {
     if (verify !== undefined) {
-      throw refuse('dev_principal', `${DEV_PRINCIPAL_HEADER} is refused: [auth] jwks is set, so callers prove who they are with Authorization: Bearer <JWT>; dev principals work only in a config without jwks`)
+      throw refuse(
+        'dev_principal',
+        `${DEV_PRINCIPAL_HEADER} is refused: [auth] jwks is set, so callers prove who they are with Authorization: Bearer <JWT>; dev principals work only in a config without jwks`,
+      )
     }
     if (!isLoopback(remote)) {
-      throw refuse('dev_principal', `${DEV_PRINCIPAL_HEADER} is accepted only from loopback (127.0.0.0/8, ::1); this request came from ${remote ?? 'an unknown address (in-memory request)'}`)
+      throw refuse(
+        'dev_principal',
+        `${DEV_PRINCIPAL_HEADER} is accepted only from loopback (127.0.0.0/8, ::1); this request came from ${remote ?? 'an unknown address (in-memory request)'}`,
+      )
     }
     const entry = dev.get(name)
     if (entry === undefined) {
-      throw refuse('dev_principal', `unknown dev principal ${JSON.stringify(name)}; ${dev.size === 0 ? 'the config declares none: add [[auth.dev_principals]] entries (name, groups, clearance, tenant)' : `valid names are: ${[...dev.keys()].join(', ')}`}`)
+      throw refuse(
+        'dev_principal',
+        `unknown dev principal ${JSON.stringify(name)}; ${dev.size === 0 ? 'the config declares none: add [[auth.dev_principals]] entries (name, groups, clearance, tenant)' : `valid names are: ${[...dev.keys()].join(', ')}`}`,
+      )
     }
     return { principal: principalFromDev(entry) }
   }
@@ -70,7 +83,10 @@ export function createAuthenticator(options: AuthOptions, tiers: readonly string
     if (devName !== undefined) return devPrincipal(devName, caller.remoteAddress)
     if (verify === undefined) {
       if (allowAnonymous) return anonymous
-      throw refuse('missing', `anonymous callers are refused ([auth] allow_anonymous = false) and no jwks is set: send ${DEV_PRINCIPAL_HEADER}: <name> from loopback, or set [auth] jwks`)
+      throw refuse(
+        'missing',
+        `anonymous callers are refused ([auth] allow_anonymous = false) and no jwks is set: send ${DEV_PRINCIPAL_HEADER}: <name> from loopback, or set [auth] jwks`,
+      )
     }
     const header = caller.header('authorization')
     if (header === undefined) {
@@ -78,7 +94,11 @@ export function createAuthenticator(options: AuthOptions, tiers: readonly string
       throw refuse('missing', 'expected Authorization: Bearer <JWT>, received no Authorization header')
     }
     const m = /^Bearer +(\S+) *$/i.exec(header)
-    if (m === null) throw refuse('missing', `expected Authorization: Bearer <JWT>, received ${/^\S+ /.test(header) ? `a ${header.split(' ')[0]} credential` : 'a value without a scheme'}`)
+    if (m === null)
+      throw refuse(
+        'missing',
+        `expected Authorization: Bearer <JWT>, received ${/^\S+ /.test(header) ? `a ${header.split(' ')[0]} credential` : 'a value without a scheme'}`,
+      )
     const payload = await verify(m[1] as string)
     return { principal: principalFromClaims(payload, claims, tiers), claims: payload, token: true }
   }

@@ -12,7 +12,8 @@ export interface BearerCheck {
 /** The MinIO webhook's token (embedded host `POST /_sovra/events/minio` and the OpenWhisk events bridge). */
 export const MINIO_WEBHOOK_BEARER: BearerCheck = Object.freeze({
   secret: 'MINIO_WEBHOOK_TOKEN',
-  disabled: 'the MinIO webhook is disabled: set the secret MINIO_WEBHOOK_TOKEN (e.g. SOVRA_SECRET_MINIO_WEBHOOK_TOKEN; on OpenWhisk, deploy again) and MinIO\'s auth_token to the same value',
+  disabled:
+    "the MinIO webhook is disabled: set the secret MINIO_WEBHOOK_TOKEN (e.g. SOVRA_SECRET_MINIO_WEBHOOK_TOKEN; on OpenWhisk, deploy again) and MinIO's auth_token to the same value",
 })
 
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
@@ -28,9 +29,21 @@ const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').dig
  * checkBearer(req.headers.authorization, secrets.MINIO_WEBHOOK_TOKEN, { secret: 'MINIO_WEBHOOK_TOKEN', disabled: 'the MinIO webhook is disabled: set the secret MINIO_WEBHOOK_TOKEN' })
  */
 export function checkBearer(header: string | undefined, token: string | undefined, check: BearerCheck): void {
-  if (token === undefined || token === '') throw new SovraError('ERR_UNAUTHENTICATED', check.disabled, { details: { reason: 'disabled' } })
-  if (header === undefined) throw new SovraError('ERR_UNAUTHENTICATED', `missing Authorization: Bearer <${check.secret}>`, { details: { reason: 'missing' } })
+  if (token === undefined || token === '')
+    throw new SovraError('ERR_UNAUTHENTICATED', check.disabled, { details: { reason: 'disabled' } })
+  if (header === undefined)
+    throw new SovraError('ERR_UNAUTHENTICATED', `missing Authorization: Bearer <${check.secret}>`, {
+      details: { reason: 'missing' },
+    })
   const given = /^Bearer (.+)$/.exec(header)?.[1]
-  if (given === undefined) throw new SovraError('ERR_UNAUTHENTICATED', `expected Authorization: Bearer <${check.secret}>, received another scheme`, { details: { reason: 'missing' } })
-  if (!timingSafeEqual(digest(given), digest(token))) throw new SovraError('ERR_UNAUTHENTICATED', `wrong token: Authorization: Bearer <${check.secret}> does not match`, { details: { reason: 'token' } })
+  if (given === undefined)
+    throw new SovraError(
+      'ERR_UNAUTHENTICATED',
+      `expected Authorization: Bearer <${check.secret}>, received another scheme`,
+      { details: { reason: 'missing' } },
+    )
+  if (!timingSafeEqual(digest(given), digest(token)))
+    throw new SovraError('ERR_UNAUTHENTICATED', `wrong token: Authorization: Bearer <${check.secret}> does not match`, {
+      details: { reason: 'token' },
+    })
 }

@@ -53,7 +53,8 @@ export function principalMiddleware(
   authenticate: Authenticate,
   options: { remoteAddress?: (c: Context) => string | undefined } = {},
 ): MiddlewareHandler<{ Bindings: NodeBindings; Variables: PrincipalVariables }> {
-  const remote = options.remoteAddress ?? ((c: Context) => (c.env as NodeBindings | undefined)?.incoming?.socket.remoteAddress)
+  const remote =
+    options.remoteAddress ?? ((c: Context) => (c.env as NodeBindings | undefined)?.incoming?.socket.remoteAddress)
   return async (c, next) => {
     const who = await authenticate(callerFromRequest(c.req.raw, remote(c)))
     c.set('principal', who.principal)

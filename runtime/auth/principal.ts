@@ -12,7 +12,12 @@ export const ANONYMOUS_SUBJECT = 'anonymous'
  * @param tiers the tier names, lowest first
  */
 export function anonymousPrincipal(tiers: readonly string[]): Principal {
-  return Object.freeze({ subject: ANONYMOUS_SUBJECT, groups: Object.freeze([]) as readonly string[], clearance: tiers[0] as string, anonymous: true })
+  return Object.freeze({
+    subject: ANONYMOUS_SUBJECT,
+    groups: Object.freeze([]) as readonly string[],
+    clearance: tiers[0] as string,
+    anonymous: true,
+  })
 }
 
 /**
@@ -20,7 +25,11 @@ export function anonymousPrincipal(tiers: readonly string[]): Principal {
  * @param value the claim's value
  */
 export function claimList(value: unknown): string[] {
-  return Array.isArray(value) ? value.map(String) : typeof value === 'string' ? value.split(/[ ,]+/).filter(Boolean) : []
+  return Array.isArray(value)
+    ? value.map(String)
+    : typeof value === 'string'
+      ? value.split(/[ ,]+/).filter(Boolean)
+      : []
 }
 
 /**
@@ -33,7 +42,11 @@ export function claimList(value: unknown): string[] {
 export function principalFromClaims(claims: JWTPayload, names: ClaimNames, tiers: readonly string[]): Principal {
   const subject = claims[names.subject]
   if (typeof subject !== 'string' || subject === '') {
-    throw new SovraError('ERR_UNAUTHENTICATED', `token refused: no subject: expected a non-empty string in claim ${JSON.stringify(names.subject)} ([auth] subject_claim), received ${JSON.stringify(subject ?? null)}`, { details: { reason: 'claims' } })
+    throw new SovraError(
+      'ERR_UNAUTHENTICATED',
+      `token refused: no subject: expected a non-empty string in claim ${JSON.stringify(names.subject)} ([auth] subject_claim), received ${JSON.stringify(subject ?? null)}`,
+      { details: { reason: 'claims' } },
+    )
   }
   const clearance = claims[names.clearance]
   const tenant = claims[names.tenant]
@@ -50,5 +63,10 @@ export function principalFromClaims(claims: JWTPayload, names: ClaimNames, tiers
  * @param entry the `[[auth.dev_principals]]` entry, resolved
  */
 export function principalFromDev(entry: DevPrincipal): Principal {
-  return { subject: entry.name, groups: [...entry.groups], clearance: entry.clearance, ...(entry.tenant === undefined ? {} : { tenant: entry.tenant }) }
+  return {
+    subject: entry.name,
+    groups: [...entry.groups],
+    clearance: entry.clearance,
+    ...(entry.tenant === undefined ? {} : { tenant: entry.tenant }),
+  }
 }

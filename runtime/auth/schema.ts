@@ -36,4 +36,3 @@ export const AuthSchema = v.object({
 })
 /** The `[auth]` table as written (resolved into `Project.auth` by `resolveAuth`). */
 export type Auth = v.InferOutput<typeof AuthSchema>
-

@@ -13,7 +13,12 @@ export interface ClaimNames {
 }
 
 /** The claim names used when config names none. */
-export const DEFAULT_CLAIMS: Readonly<ClaimNames> = Object.freeze({ subject: 'sub', groups: 'groups', clearance: 'clearance', tenant: 'tenant' })
+export const DEFAULT_CLAIMS: Readonly<ClaimNames> = Object.freeze({
+  subject: 'sub',
+  groups: 'groups',
+  clearance: 'clearance',
+  tenant: 'tenant',
+})
 
 /** A named caller for development, picked with `x-sovra-dev-principal` from loopback. */
 export interface DevPrincipal {
@@ -53,10 +58,15 @@ const isUrl = (s: string): boolean => /^https?:\/\//i.test(s)
  * @param top the validated config with the environment applied
  * @param ctx the config's folder and file, and the project's tiers
  */
-export function resolveAuth(top: Pick<Config, 'auth' | 'gateway'>, ctx: { dir: string; file: string; tiers: TierOrder }): { auth: AuthSettings; diagnostics: Diagnostic[] } {
+export function resolveAuth(
+  top: Pick<Config, 'auth' | 'gateway'>,
+  ctx: { dir: string; file: string; tiers: TierOrder },
+): { auth: AuthSettings; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = []
-  const error = (path: string, message: string): void => void diagnostics.push({ severity: 'error', file: ctx.file, path, message })
-  const warn = (path: string, message: string): void => void diagnostics.push({ severity: 'warning', file: ctx.file, path, message })
+  const error = (path: string, message: string): void =>
+    void diagnostics.push({ severity: 'error', file: ctx.file, path, message })
+  const warn = (path: string, message: string): void =>
+    void diagnostics.push({ severity: 'warning', file: ctx.file, path, message })
   const lowest = ctx.tiers.names[0] as string
   const { auth, gateway } = top
   let source: AuthSettings['source'] = 'none'
@@ -65,32 +75,56 @@ export function resolveAuth(top: Pick<Config, 'auth' | 'gateway'>, ctx: { dir: s
   if (auth !== undefined) {
     source = 'auth'
     table = auth
-    if (gateway !== undefined) warn('gateway', '[gateway] is a deprecated alias of [auth] and is ignored because [auth] is present; move jwks, issuer, audience and the claim names into [auth]')
+    if (gateway !== undefined)
+      warn(
+        'gateway',
+        '[gateway] is a deprecated alias of [auth] and is ignored because [auth] is present; move jwks, issuer, audience and the claim names into [auth]',
+      )
   } else if (gateway !== undefined) {
     source = 'gateway'
     at = 'gateway'
     table = gateway
-    warn('gateway', '[gateway] (jwks, issuer, audience, groups_claim, clearance_claim) is deprecated; rename the table to [auth]: same keys, plus subject_claim, tenant_claim and [[auth.dev_principals]]')
+    warn(
+      'gateway',
+      '[gateway] (jwks, issuer, audience, groups_claim, clearance_claim) is deprecated; rename the table to [auth]: same keys, plus subject_claim, tenant_claim and [[auth.dev_principals]]',
+    )
   }
 
   let jwks: string | undefined
   if (table.jwks !== undefined) {
     jwks = isUrl(table.jwks) || isAbsolute(table.jwks) ? table.jwks : resolve(ctx.dir, table.jwks)
-    if (!isUrl(jwks) && !existsSync(jwks)) error(`${at}.jwks`, `JWKS file not found: ${jwks} (from jwks = ${JSON.stringify(table.jwks)}); give a JSON Web Key Set file relative to the config's folder, or an https:// URL`)
+    if (!isUrl(jwks) && !existsSync(jwks))
+      error(
+        `${at}.jwks`,
+        `JWKS file not found: ${jwks} (from jwks = ${JSON.stringify(table.jwks)}); give a JSON Web Key Set file relative to the config's folder, or an https:// URL`,
+      )
   }
 
   const devPrincipals: DevPrincipal[] = []
   const seen = new Set<string>()
   ;(table.dev_principals ?? []).forEach((p, i) => {
     const path = `auth.dev_principals[${i}]`
-    if (seen.has(p.name)) error(`${path}.name`, `duplicate dev principal ${JSON.stringify(p.name)}; each needs its own name`)
+    if (seen.has(p.name))
+      error(`${path}.name`, `duplicate dev principal ${JSON.stringify(p.name)}; each needs its own name`)
     seen.add(p.name)
     const clearance = p.clearance ?? lowest
-    if (!ctx.tiers.names.includes(clearance)) error(`${path}.clearance`, `unknown tier ${JSON.stringify(clearance)} for dev principal ${JSON.stringify(p.name)}; valid tiers are: ${ctx.tiers.names.join(', ')}`)
-    devPrincipals.push({ name: p.name, groups: p.groups ?? [], clearance, ...(p.tenant === undefined ? {} : { tenant: p.tenant }) })
+    if (!ctx.tiers.names.includes(clearance))
+      error(
+        `${path}.clearance`,
+        `unknown tier ${JSON.stringify(clearance)} for dev principal ${JSON.stringify(p.name)}; valid tiers are: ${ctx.tiers.names.join(', ')}`,
+      )
+    devPrincipals.push({
+      name: p.name,
+      groups: p.groups ?? [],
+      clearance,
+      ...(p.tenant === undefined ? {} : { tenant: p.tenant }),
+    })
   })
   if (devPrincipals.length > 0 && jwks !== undefined) {
-    error('auth.dev_principals', `dev principals (${devPrincipals.map((p) => p.name).join(', ')}) cannot be used while [auth] jwks is set: callers then prove who they are with a JWT; keep the dev principals in a development config without jwks (e.g. --config wrangler.dev.toml), or remove them`)
+    error(
+      'auth.dev_principals',
+      `dev principals (${devPrincipals.map((p) => p.name).join(', ')}) cannot be used while [auth] jwks is set: callers then prove who they are with a JWT; keep the dev principals in a development config without jwks (e.g. --config wrangler.dev.toml), or remove them`,
+    )
   }
 
   return {

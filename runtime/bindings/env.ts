@@ -18,7 +18,12 @@ export function buildEnvSpec(fn: FunctionConfig, secrets: SecretStore): EnvSpec 
 }
 
 /** Runs one binding call of a function on the host: by `env` name, method and arguments. */
-export type BindingHost = (binding: string, method: string, args: unknown[], call?: CallContext) => ReturnType<BindingServer>
+export type BindingHost = (
+  binding: string,
+  method: string,
+  args: unknown[],
+  call?: CallContext,
+) => ReturnType<BindingServer>
 
 /**
  * The host side of a function's bindings: each binding's kind serves it on the host's services. Built when the
@@ -33,7 +38,11 @@ export function serveBindings(fn: FunctionConfig, services: HostServices): Bindi
   return (binding, method, args, call) => {
     const server = servers.get(binding)
     if (server === undefined) {
-      return Promise.reject(new Error(`function "${fn.name}" has no binding ${JSON.stringify(binding)}; it binds: ${[...servers.keys()].join(', ')}`))
+      return Promise.reject(
+        new Error(
+          `function "${fn.name}" has no binding ${JSON.stringify(binding)}; it binds: ${[...servers.keys()].join(', ')}`,
+        ),
+      )
     }
     return server(method, args, call ?? {})
   }

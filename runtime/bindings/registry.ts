@@ -21,7 +21,10 @@ export type Binding = v.InferOutput<typeof BindingSchema>
 
 /** The definition of a binding's kind, typed loosely for code that loops over every kind. */
 export function bindingKind(type: string): BindingDefinition<v.GenericSchema<unknown, BindingSpecBase>> {
-  const kind = (BINDINGS as unknown as Record<string, BindingDefinition<v.GenericSchema<unknown, BindingSpecBase>> | undefined>)[type]
-  if (kind === undefined) throw new Error(`unknown binding type ${JSON.stringify(type)}; known: ${Object.keys(BINDINGS).join(', ')}`)
+  const kind = (
+    BINDINGS as unknown as Record<string, BindingDefinition<v.GenericSchema<unknown, BindingSpecBase>> | undefined>
+  )[type]
+  if (kind === undefined)
+    throw new Error(`unknown binding type ${JSON.stringify(type)}; known: ${Object.keys(BINDINGS).join(', ')}`)
   return kind
 }

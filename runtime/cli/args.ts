@@ -23,7 +23,10 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
   options: T,
   usage: string,
   positionals = 0,
-): { values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>>['values']; positionals: string[] } {
+): {
+  values: ReturnType<typeof parseArgs<{ options: T; allowPositionals: true; strict: true }>>['values']
+  positionals: string[]
+} {
   let parsed
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true })
@@ -32,7 +35,10 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
     throw new SovraError('ERR_USAGE', `${msg}\nusage: ${usage}`)
   }
   if (parsed.positionals.length > positionals) {
-    throw new SovraError('ERR_USAGE', `unexpected argument ${JSON.stringify(parsed.positionals[positionals])}\nusage: ${usage}`)
+    throw new SovraError(
+      'ERR_USAGE',
+      `unexpected argument ${JSON.stringify(parsed.positionals[positionals])}\nusage: ${usage}`,
+    )
   }
   return { values: parsed.values, positionals: parsed.positionals }
 }
@@ -45,7 +51,8 @@ export function parseCommandArgs<T extends NonNullable<ParseArgsConfig['options'
 export function parsePort(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new SovraError('ERR_USAGE', `${flag}: expected a port number 0-65535, received ${JSON.stringify(value)}`)
+  if (!Number.isInteger(n) || n < 0 || n > 65535)
+    throw new SovraError('ERR_USAGE', `${flag}: expected a port number 0-65535, received ${JSON.stringify(value)}`)
   return n
 }
 
@@ -58,6 +65,7 @@ export function parsePort(value: string | undefined, flag: string, fallback: num
 export function parseCount(value: string | undefined, flag: string, fallback: number): number {
   if (value === undefined) return fallback
   const n = Number(value)
-  if (!Number.isInteger(n) || n < 0) throw new SovraError('ERR_USAGE', `${flag}: expected a whole number >= 0, received ${JSON.stringify(value)}`)
+  if (!Number.isInteger(n) || n < 0)
+    throw new SovraError('ERR_USAGE', `${flag}: expected a whole number >= 0, received ${JSON.stringify(value)}`)
   return n
 }

@@ -15,13 +15,17 @@ export const configCommand: Command = {
     const [sub, ...rest] = args
     if (sub === 'check') {
       const { values } = parseCommandArgs(rest, COMMON_OPTIONS, USAGE)
-      if (values.help) return io.out(USAGE), 0
+      if (values.help) return (io.out(USAGE), 0)
       // ConfigError (every diagnostic, exit 1) is printed by main.
       const { project, warnings } = loadConfig({ configPath: values.config, env: values.env })
       for (const d of warnings) io.err(formatDiagnostic(d))
-      io.out(`${project.file}: ok (${project.functions.length} function${project.functions.length === 1 ? '' : 's'}: ${project.functions.map((f) => f.name).join(', ')}; ${warnings.length} warning${warnings.length === 1 ? '' : 's'})`)
+      io.out(
+        `${project.file}: ok (${project.functions.length} function${project.functions.length === 1 ? '' : 's'}: ${project.functions.map((f) => f.name).join(', ')}; ${warnings.length} warning${warnings.length === 1 ? '' : 's'})`,
+      )
       for (const f of project.functions) {
-        io.out(`  ${f.name}  tier=${f.tier}  routes=${f.routes.join(',') || '-'}  timeout=${f.limits.timeout_ms}ms  memory=${f.limits.memory_mb}MiB  secrets=${f.secrets.join(',') || '-'}`)
+        io.out(
+          `  ${f.name}  tier=${f.tier}  routes=${f.routes.join(',') || '-'}  timeout=${f.limits.timeout_ms}ms  memory=${f.limits.memory_mb}MiB  secrets=${f.secrets.join(',') || '-'}`,
+        )
       }
       return 0
     }
@@ -32,6 +36,9 @@ export const configCommand: Command = {
       else writeFileSync(values.out, text)
       return 0
     }
-    throw new SovraError('ERR_USAGE', `unknown subcommand ${JSON.stringify(sub ?? '')}; valid: check, schema\nusage: ${USAGE}`)
+    throw new SovraError(
+      'ERR_USAGE',
+      `unknown subcommand ${JSON.stringify(sub ?? '')}; valid: check, schema\nusage: ${USAGE}`,
+    )
   },
 }

@@ -6,8 +6,19 @@ import { actor } from '../../infra/deploy/project-state.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 
-const USAGE = 'sovra deploy [fn...] [--target local|openwhisk] [--canary N] [--plan] [--key NAME] | openwhisk: [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
-const OPTIONS = { ...COMMON_OPTIONS, key: { type: 'string' }, canary: { type: 'string' }, target: { type: 'string', short: 't' }, plan: { type: 'boolean' }, prune: { type: 'boolean' }, apihost: { type: 'string' }, namespace: { type: 'string' }, out: { type: 'string' } } as const
+const USAGE =
+  'sovra deploy [fn...] [--target local|openwhisk] [--canary N] [--plan] [--key NAME] | openwhisk: [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  key: { type: 'string' },
+  canary: { type: 'string' },
+  target: { type: 'string', short: 't' },
+  plan: { type: 'boolean' },
+  prune: { type: 'boolean' },
+  apihost: { type: 'string' },
+  namespace: { type: 'string' },
+  out: { type: 'string' },
+} as const
 
 /**
  * Parses `--canary N` (a percentage).
@@ -16,7 +27,8 @@ const OPTIONS = { ...COMMON_OPTIONS, key: { type: 'string' }, canary: { type: 's
 export function parseCanary(value: string | undefined): number | undefined {
   if (value === undefined) return undefined
   const weight = Number(value)
-  if (!Number.isInteger(weight) || weight < 0 || weight > 100) throw new SovraError('ERR_USAGE', `--canary: expected a percentage 0-100, received ${JSON.stringify(value)}`)
+  if (!Number.isInteger(weight) || weight < 0 || weight > 100)
+    throw new SovraError('ERR_USAGE', `--canary: expected a percentage 0-100, received ${JSON.stringify(value)}`)
   return weight
 }
 
@@ -28,14 +40,31 @@ export const deployCommand: Command = {
   usage: USAGE,
   async run(args, io, env: Record<string, string | undefined> = process.env) {
     const { values, positionals } = parseCommandArgs(args, OPTIONS, USAGE, 1000)
-    if (values.help) return io.out(USAGE), 0
+    if (values.help) return (io.out(USAGE), 0)
     const target = targetOf(values.target)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const unknown = positionals.filter((p) => !project.functions.some((f) => f.name === p))
-    if (unknown.length > 0) throw new SovraError('ERR_USAGE', `unknown function ${unknown.map((u) => JSON.stringify(u)).join(', ')}; functions: ${project.functions.map((f) => f.name).join(', ')}`)
+    if (unknown.length > 0)
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown function ${unknown.map((u) => JSON.stringify(u)).join(', ')}; functions: ${project.functions.map((f) => f.name).join(', ')}`,
+      )
     const functions = project.functions.filter((f) => positionals.length === 0 || positionals.includes(f.name))
-    const ctx = { project, state: values.state, env, actor: actor(), flags: { apihost: values.apihost, namespace: values.namespace }, say: (line: string) => io.out(line) }
-    const req = { functions, canary: parseCanary(values.canary), key: values.key, prune: values.prune === true, out: values.out }
+    const ctx = {
+      project,
+      state: values.state,
+      env,
+      actor: actor(),
+      flags: { apihost: values.apihost, namespace: values.namespace },
+      say: (line: string) => io.out(line),
+    }
+    const req = {
+      functions,
+      canary: parseCanary(values.canary),
+      key: values.key,
+      prune: values.prune === true,
+      out: values.out,
+    }
     await runDeploy(target, ctx, req, values.plan === true)
     return 0
   },

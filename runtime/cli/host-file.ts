@@ -32,7 +32,11 @@ export function hostFilePath(project: Project, state: string | undefined): strin
  *   command can reach it
  */
 export function writeHostFile(file: string, url: string): () => void {
-  const record: HostFile = { url: url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:'), pid: process.pid, started_at: new Date().toISOString() }
+  const record: HostFile = {
+    url: url.replace('//0.0.0.0:', '//127.0.0.1:').replace('//[::]:', '//[::1]:'),
+    pid: process.pid,
+    started_at: new Date().toISOString(),
+  }
   mkdirSync(dirname(file), { recursive: true })
   // Written whole, then renamed: a command reading at the same moment sees the old file or the new, never half.
   const tmp = `${file}.${process.pid}.tmp`

@@ -16,13 +16,17 @@ const SOVRA_ROOT = fileURLToPath(new URL('../../', import.meta.url))
  */
 export function scaffoldFiles(name: string, sovraDependency: string): Record<string, string> {
   return {
-    'package.json': `${JSON.stringify({
-      name,
-      private: true,
-      type: 'module',
-      scripts: { dev: 'sovra dev', start: 'sovra start', test: 'vitest run', build: 'sovra build' },
-      devDependencies: { sovra: sovraDependency, vitest: '^4.1.12', typescript: '^6.0.3' },
-    }, null, 2)}\n`,
+    'package.json': `${JSON.stringify(
+      {
+        name,
+        private: true,
+        type: 'module',
+        scripts: { dev: 'sovra dev', start: 'sovra start', test: 'vitest run', build: 'sovra build' },
+        devDependencies: { sovra: sovraDependency, vitest: '^4.1.12', typescript: '^6.0.3' },
+      },
+      null,
+      2,
+    )}\n`,
     'wrangler-compat.toml': `# sovra project config: wrangler's keys plus sovra's tables. Check it with: npx sovra config check
 #:schema ./node_modules/sovra/schema/wrangler-compat.schema.json
 name = "${name}"
@@ -89,16 +93,30 @@ describe('hello', () => {
 // sovra ships TypeScript sources: let vitest transform them instead of handing them to Node.
 export default defineConfig({ test: { server: { deps: { inline: ['sovra'] } }, testTimeout: 20000 } })
 `,
-    'tsconfig.json': `${JSON.stringify({
-      compilerOptions: {
-        target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom', 'dom.iterable'], types: ['node'],
-        strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, verbatimModuleSyntax: true,
-        allowImportingTsExtensions: true, noEmit: true, skipLibCheck: true,
+    'tsconfig.json': `${JSON.stringify(
+      {
+        compilerOptions: {
+          target: 'es2022',
+          module: 'nodenext',
+          moduleResolution: 'nodenext',
+          lib: ['es2023', 'dom', 'dom.iterable'],
+          types: ['node'],
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          exactOptionalPropertyTypes: true,
+          verbatimModuleSyntax: true,
+          allowImportingTsExtensions: true,
+          noEmit: true,
+          skipLibCheck: true,
+        },
+        include: ['functions', 'test'],
       },
-      include: ['functions', 'test'],
-    }, null, 2)}\n`,
+      null,
+      2,
+    )}\n`,
     '.gitignore': 'node_modules/\n.sovra/\ndist/\n.dev.vars*\n',
-    '.dev.vars.example': '# Secrets for local runs: copy to .dev.vars (never commit it). Or set SOVRA_SECRET_<NAME>.\n# API_TOKEN=change-me\n',
+    '.dev.vars.example':
+      '# Secrets for local runs: copy to .dev.vars (never commit it). Or set SOVRA_SECRET_<NAME>.\n# API_TOKEN=change-me\n',
   }
 }
 
@@ -106,21 +124,32 @@ export default defineConfig({ test: { server: { deps: { inline: ['sovra'] } }, t
 export const initCommand: Command = {
   usage: USAGE,
   async run(args, io) {
-    const { values, positionals } = parseCommandArgs(args, { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, USAGE, 1)
-    if (values.help) return io.out(USAGE), 0
+    const { values, positionals } = parseCommandArgs(
+      args,
+      { name: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      USAGE,
+      1,
+    )
+    if (values.help) return (io.out(USAGE), 0)
     const target = positionals[0]
     if (target === undefined) throw new SovraError('ERR_USAGE', `missing the folder to create\nusage: ${USAGE}`)
     const dir = resolve(target)
     if (existsSync(dir) && readdirSync(dir).length > 0) {
       throw new SovraError('ERR_USAGE', `${dir} is not empty; sovra init only writes into a new or empty folder`)
     }
-    const name = (values.name ?? basename(dir)).toLowerCase().replace(/[^a-z0-9_-]/g, '-').replace(/^[^a-z0-9]+/, '') || 'app'
+    const name =
+      (values.name ?? basename(dir))
+        .toLowerCase()
+        .replace(/[^a-z0-9_-]/g, '-')
+        .replace(/^[^a-z0-9]+/, '') || 'app'
     for (const [file, text] of Object.entries(scaffoldFiles(name, `file:${relative(dir, SOVRA_ROOT) || '.'}`))) {
       const path = join(dir, file)
       mkdirSync(resolve(path, '..'), { recursive: true })
       writeFileSync(path, text)
     }
-    io.out(`created ${dir}\n\nnext:\n  cd ${relative(process.cwd(), dir) || '.'}\n  npm install\n  npx sovra dev          # http://127.0.0.1:8787/hello?name=Ada\n  npx sovra invoke hello\n  npm test`)
+    io.out(
+      `created ${dir}\n\nnext:\n  cd ${relative(process.cwd(), dir) || '.'}\n  npm install\n  npx sovra dev          # http://127.0.0.1:8787/hello?name=Ada\n  npx sovra invoke hello\n  npm test`,
+    )
     return 0
   },
 }

@@ -11,7 +11,8 @@ import { createBucketProvider } from '../../infra/deploy/project-state.ts'
 import type { Command } from './command.ts'
 import { startPools } from '../../infra/pools/start.ts'
 
-const USAGE = 'sovra invoke <fn> [--method M] [--path P] [--data JSON|@file] [--header k:v]... [--scheduled [--cron EXPR]] [--config FILE] [--env NAME]'
+const USAGE =
+  'sovra invoke <fn> [--method M] [--path P] [--data JSON|@file] [--header k:v]... [--scheduled [--cron EXPR]] [--config FILE] [--env NAME]'
 const OPTIONS = {
   ...COMMON_OPTIONS,
   method: { type: 'string', short: 'X' },
@@ -30,18 +31,22 @@ export const invokeCommand: Command = {
   usage: USAGE,
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(args, OPTIONS, USAGE, 1)
-    if (values.help) return io.out(USAGE), 0
+    if (values.help) return (io.out(USAGE), 0)
     const name = positionals[0]
     if (name === undefined) throw new SovraError('ERR_USAGE', `missing the function name\nusage: ${USAGE}`)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const fn = project.functions.find((f) => f.name === name)
     if (fn === undefined) {
-      throw new SovraError('ERR_USAGE', `unknown function ${JSON.stringify(name)}; functions in ${project.file}: ${project.functions.map((f) => f.name).join(', ')}`)
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown function ${JSON.stringify(name)}; functions in ${project.file}: ${project.functions.map((f) => f.name).join(', ')}`,
+      )
     }
     const headers = new Headers()
     for (const h of values.header ?? []) {
       const colon = h.indexOf(':')
-      if (colon <= 0) throw new SovraError('ERR_USAGE', `--header: expected "name: value", received ${JSON.stringify(h)}`)
+      if (colon <= 0)
+        throw new SovraError('ERR_USAGE', `--header: expected "name: value", received ${JSON.stringify(h)}`)
       headers.append(h.slice(0, colon).trim(), h.slice(colon + 1).trim())
     }
     let body: string | undefined
@@ -51,10 +56,13 @@ export const invokeCommand: Command = {
     }
     const method = (values.method ?? (body === undefined ? 'GET' : 'POST')).toUpperCase()
     const path = values.path ?? (fn.routes[0] ?? '/').replace(/\*$/, '')
-    if (!path.startsWith('/')) throw new SovraError('ERR_USAGE', `--path: expected a path starting with "/", received ${JSON.stringify(path)}`)
+    if (!path.startsWith('/'))
+      throw new SovraError('ERR_USAGE', `--path: expected a path starting with "/", received ${JSON.stringify(path)}`)
     const log = createLogger({ level: process.env['SOVRA_LOG_LEVEL'] ?? 'warn', destination: process.stderr })
     // A function that binds env.AI gets the config's pools, started for this one invocation.
-    const pools = !fn.bindings.some((b) => b.type === 'ai') ? undefined : await startPools(project, { state: values.state, log, onLog: () => undefined })
+    const pools = !fn.bindings.some((b) => b.type === 'ai')
+      ? undefined
+      : await startPools(project, { state: values.state, log, onLog: () => undefined })
     let set: FunctionSet
     try {
       set = await FunctionSet.load(project, {
@@ -70,8 +78,16 @@ export const invokeCommand: Command = {
     try {
       const { pool } = set.get(name) as NonNullable<ReturnType<FunctionSet['get']>>
       if (values.scheduled) {
-        const result = await pool.run('scheduled', { cron: values.cron ?? fn.crons[0] ?? '', scheduledTime: Date.now() }, { trigger: 'invoke' })
-        io.out(result.ok ? 'scheduled: ok' : `scheduled: failed (${result.error?.code}: ${result.error?.message})${result.noRetry ? ' [noRetry]' : ''}`)
+        const result = await pool.run(
+          'scheduled',
+          { cron: values.cron ?? fn.crons[0] ?? '', scheduledTime: Date.now() },
+          { trigger: 'invoke' },
+        )
+        io.out(
+          result.ok
+            ? 'scheduled: ok'
+            : `scheduled: failed (${result.error?.code}: ${result.error?.message})${result.noRetry ? ' [noRetry]' : ''}`,
+        )
         return result.ok ? 0 : 1
       }
       const init: RequestInit = { method, headers }
@@ -83,7 +99,8 @@ export const invokeCommand: Command = {
       if (response.body !== null) {
         const decoder = new TextDecoder()
         const write = io.write ?? ((s: string) => void process.stdout.write(s))
-        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) write(decoder.decode(chunk, { stream: true }))
+        for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+          write(decoder.decode(chunk, { stream: true }))
         write('\n')
       }
       return response.status >= 500 ? 1 : 0

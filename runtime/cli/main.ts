@@ -87,7 +87,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   }
   const command = COMMANDS[name]
   if (command === undefined) {
-    io.err(`sovra: unknown command ${JSON.stringify(name)}; valid commands are: ${Object.keys(COMMANDS).join(', ')}\n\n${USAGE}`)
+    io.err(
+      `sovra: unknown command ${JSON.stringify(name)}; valid commands are: ${Object.keys(COMMANDS).join(', ')}\n\n${USAGE}`,
+    )
     return 2
   }
   try {

@@ -7,15 +7,22 @@ import { openLocalState } from '../../infra/deploy/local-state.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command, Io } from './command.ts'
 
-const USAGE = 'sovra objects put <bucket>/<key> --file F [--content-type T] | get <bucket>/<key> | ls <bucket>[/prefix] | rm <bucket>/<key>  [--url URL] [--state DIR]'
-const OPTIONS = { ...COMMON_OPTIONS, file: { type: 'string', short: 'f' }, 'content-type': { type: 'string' }, url: { type: 'string' } } as const
+const USAGE =
+  'sovra objects put <bucket>/<key> --file F [--content-type T] | get <bucket>/<key> | ls <bucket>[/prefix] | rm <bucket>/<key>  [--url URL] [--state DIR]'
+const OPTIONS = {
+  ...COMMON_OPTIONS,
+  file: { type: 'string', short: 'f' },
+  'content-type': { type: 'string' },
+  url: { type: 'string' },
+} as const
 
 function split(target: string | undefined, needKey: boolean): { bucket: string; key: string } {
   if (target === undefined) throw new SovraError('ERR_USAGE', `missing <bucket>/<key>\nusage: ${USAGE}`)
   const slash = target.indexOf('/')
   const bucket = slash < 0 ? target : target.slice(0, slash)
   const key = slash < 0 ? '' : target.slice(slash + 1)
-  if (bucket === '' || (needKey && key === '')) throw new SovraError('ERR_USAGE', `expected <bucket>/<key>, received ${JSON.stringify(target)}`)
+  if (bucket === '' || (needKey && key === ''))
+    throw new SovraError('ERR_USAGE', `expected <bucket>/<key>, received ${JSON.stringify(target)}`)
   return { bucket, key }
 }
 
@@ -35,7 +42,7 @@ export const objectsCommand: Command = {
   async run(args, io) {
     const [sub, ...rest] = args
     const { values, positionals } = parseCommandArgs(rest, OPTIONS, USAGE, 1)
-    if (values.help || sub === undefined) return io.out(USAGE), sub === undefined ? 2 : 0
+    if (values.help || sub === undefined) return (io.out(USAGE), sub === undefined ? 2 : 0)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const url = await adminUrl(values.url, project, values.state)
     const write = io.write ?? ((s: string) => void process.stdout.write(s))
@@ -45,12 +52,21 @@ export const objectsCommand: Command = {
         if (values.file === undefined) throw new SovraError('ERR_USAGE', `put needs --file F\nusage: ${USAGE}`)
         const body = readFileSync(resolve(values.file))
         const contentType = values['content-type']
-        const res = await callHost(url, `/_sovra/objects/${bucket}/${encodeKey(key)}`, { method: 'PUT', body, headers: contentType === undefined ? {} : { 'content-type': contentType } })
-        if (res !== undefined) return res.ok ? (io.out(`put ${bucket}/${key} (${body.byteLength} bytes) via ${url}`), 0) : failed(res, io)
+        const res = await callHost(url, `/_sovra/objects/${bucket}/${encodeKey(key)}`, {
+          method: 'PUT',
+          body,
+          headers: contentType === undefined ? {} : { 'content-type': contentType },
+        })
+        if (res !== undefined)
+          return res.ok ? (io.out(`put ${bucket}/${key} (${body.byteLength} bytes) via ${url}`), 0) : failed(res, io)
         const state = await openLocalState(project, values.state)
         try {
-          const put = await state.buckets(bucket).put(key, body, contentType === undefined ? {} : { httpMetadata: { contentType } })
-          io.out(`put ${bucket}/${key} (${put.size} bytes, etag ${put.etag})${state.queue === undefined ? '' : '; its object events are queued for the next host start'}`)
+          const put = await state
+            .buckets(bucket)
+            .put(key, body, contentType === undefined ? {} : { httpMetadata: { contentType } })
+          io.out(
+            `put ${bucket}/${key} (${put.size} bytes, etag ${put.etag})${state.queue === undefined ? '' : '; its object events are queued for the next host start'}`,
+          )
           return 0
         } finally {
           await state.close()
@@ -67,7 +83,7 @@ export const objectsCommand: Command = {
         const state = await openLocalState(project, values.state)
         try {
           const obj = await state.buckets(bucket).get(key)
-          if (obj === null) return io.err(`ERR_NOT_FOUND: no object ${bucket}/${key}`), 1
+          if (obj === null) return (io.err(`ERR_NOT_FOUND: no object ${bucket}/${key}`), 1)
           write(await obj.text())
           return 0
         } finally {
@@ -89,7 +105,8 @@ export const objectsCommand: Command = {
             await state.close()
           }
         }
-        for (const o of objects) io.out(`${new Date(o.uploaded).toISOString()}  ${String(o.size).padStart(10)}  ${o.key}`)
+        for (const o of objects)
+          io.out(`${new Date(o.uploaded).toISOString()}  ${String(o.size).padStart(10)}  ${o.key}`)
         return 0
       }
       case 'rm': {
@@ -106,7 +123,10 @@ export const objectsCommand: Command = {
         }
       }
       default:
-        throw new SovraError('ERR_USAGE', `unknown objects subcommand ${JSON.stringify(sub)}; valid: put, get, ls, rm\nusage: ${USAGE}`)
+        throw new SovraError(
+          'ERR_USAGE',
+          `unknown objects subcommand ${JSON.stringify(sub)}; valid: put, get, ls, rm\nusage: ${USAGE}`,
+        )
     }
   },
 }

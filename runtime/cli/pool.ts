@@ -4,11 +4,17 @@ import { probeModel, runReplica } from '../../infra/pools/run-replica.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
 import type { Command } from './command.ts'
 
-const USAGE = 'sovra pool serve --pool NAME [--port N] [--host H] [--replica ID] [--config FILE] | sovra pool probe --engine llama|onnx --model FILE'
+const USAGE =
+  'sovra pool serve --pool NAME [--port N] [--host H] [--replica ID] [--config FILE] | sovra pool probe --engine llama|onnx --model FILE'
 const OPTIONS = {
   ...COMMON_OPTIONS,
-  pool: { type: 'string' }, port: { type: 'string' }, host: { type: 'string' }, replica: { type: 'string' },
-  engine: { type: 'string' }, model: { type: 'string' }, 'drain-ms': { type: 'string' },
+  pool: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  replica: { type: 'string' },
+  engine: { type: 'string' },
+  model: { type: 'string' },
+  'drain-ms': { type: 'string' },
 } as const
 
 /** `sovra pool serve`: one long-running inference replica; `sovra pool probe`: load a model file and exit 0. */
@@ -17,19 +23,30 @@ export const poolCommand: Command = {
   async run(args, io) {
     const [sub, ...rest] = args
     const { values } = parseCommandArgs(rest, OPTIONS, USAGE)
-    if (values.help || sub === undefined) return io.out(USAGE), sub === undefined ? 2 : 0
+    if (values.help || sub === undefined) return (io.out(USAGE), sub === undefined ? 2 : 0)
     if (sub === 'probe') return probeModel(values.engine, values.model, USAGE)
-    if (sub !== 'serve') throw new SovraError('ERR_USAGE', `unknown subcommand ${JSON.stringify(sub)}; valid: serve, probe\nusage: ${USAGE}`)
+    if (sub !== 'serve')
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown subcommand ${JSON.stringify(sub)}; valid: serve, probe\nusage: ${USAGE}`,
+      )
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const pool = project.pools.find((p) => p.name === values.pool)
     if (pool === undefined) {
       const names = project.pools.map((p) => p.name)
-      throw new SovraError('ERR_USAGE', `--pool: ${values.pool === undefined ? 'required' : `unknown pool ${JSON.stringify(values.pool)}`}; pools in ${project.file}: ${names.length ? names.join(', ') : '(none: add a [[pools]] table)'}`)
+      throw new SovraError(
+        'ERR_USAGE',
+        `--pool: ${values.pool === undefined ? 'required' : `unknown pool ${JSON.stringify(values.pool)}`}; pools in ${project.file}: ${names.length ? names.join(', ') : '(none: add a [[pools]] table)'}`,
+      )
     }
     const parent = Number(process.env['SOVRA_PARENT_PID'])
     return runReplica({
-      project, pool, state: values.state, replica: values.replica ?? `${pool.name}-${process.pid}`,
-      hostname: values.host ?? '127.0.0.1', port: parsePort(values.port, '--port', 8400),
+      project,
+      pool,
+      state: values.state,
+      replica: values.replica ?? `${pool.name}-${process.pid}`,
+      hostname: values.host ?? '127.0.0.1',
+      port: parsePort(values.port, '--port', 8400),
       drainMs: values['drain-ms'] === undefined ? 30_000 : Number(values['drain-ms']),
       parentPid: Number.isInteger(parent) && parent > 0 ? parent : undefined,
     })

@@ -12,7 +12,11 @@ const SUBCOMMANDS = ['status', 'promote', 'rollback', 'pin', 'unpin'] as const
 
 function forAttr(value: string | undefined): [string, string] {
   const m = /^([A-Za-z0-9_.:-]+)=(.+)$/.exec(value ?? '')
-  if (m === null) throw new SovraError('ERR_USAGE', `--for: expected attribute=value (e.g. tenant=legal), received ${JSON.stringify(value ?? '')}`)
+  if (m === null)
+    throw new SovraError(
+      'ERR_USAGE',
+      `--for: expected attribute=value (e.g. tenant=legal), received ${JSON.stringify(value ?? '')}`,
+    )
   return [m[1] as string, m[2] as string]
 }
 
@@ -21,18 +25,45 @@ export const rolloutCommand = {
   usage: USAGE,
   async run(args: string[], io: Io): Promise<number> {
     const [sub, ...rest] = args
-    const { values, positionals } = parseCommandArgs(rest, { ...COMMON_OPTIONS, reason: { type: 'string' }, for: { type: 'string' }, 'eval-run': { type: 'string' }, target: { type: 'string' }, apihost: { type: 'string' }, namespace: { type: 'string' } }, USAGE, sub === 'pin' ? 2 : 1)
+    const { values, positionals } = parseCommandArgs(
+      rest,
+      {
+        ...COMMON_OPTIONS,
+        reason: { type: 'string' },
+        for: { type: 'string' },
+        'eval-run': { type: 'string' },
+        target: { type: 'string' },
+        apihost: { type: 'string' },
+        namespace: { type: 'string' },
+      },
+      USAGE,
+      sub === 'pin' ? 2 : 1,
+    )
     const [fn, version] = positionals
-    if (values.help === true || sub === undefined || fn === undefined) return io.out(USAGE), sub === undefined ? 2 : 0
-    if (!(SUBCOMMANDS as readonly string[]).includes(sub)) throw new SovraError('ERR_USAGE', `unknown subcommand ${JSON.stringify(sub)}; valid: ${SUBCOMMANDS.join(', ')}\nusage: ${USAGE}`)
+    if (values.help === true || sub === undefined || fn === undefined) return (io.out(USAGE), sub === undefined ? 2 : 0)
+    if (!(SUBCOMMANDS as readonly string[]).includes(sub))
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown subcommand ${JSON.stringify(sub)}; valid: ${SUBCOMMANDS.join(', ')}\nusage: ${USAGE}`,
+      )
     const target = targetOf(values.target)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    if (!project.functions.some((f) => f.name === fn)) throw new SovraError('ERR_USAGE', `unknown function ${JSON.stringify(fn)}; functions: ${project.functions.map((f) => f.name).join(', ')}`)
+    if (!project.functions.some((f) => f.name === fn))
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown function ${JSON.stringify(fn)}; functions: ${project.functions.map((f) => f.name).join(', ')}`,
+      )
     let req: RolloutRequest
     switch (sub as (typeof SUBCOMMANDS)[number]) {
-      case 'status': req = { op: 'status', fn }; break
-      case 'promote': req = { op: 'promote', fn, evalRun: values['eval-run'] }; break
-      case 'rollback': req = { op: 'rollback', fn, reason: values.reason }; break
+      case 'status':
+        req = { op: 'status', fn }
+        break
+      case 'promote':
+        req = { op: 'promote', fn, evalRun: values['eval-run'] }
+        break
+      case 'rollback':
+        req = { op: 'rollback', fn, reason: values.reason }
+        break
       case 'pin': {
         if (version === undefined) throw new SovraError('ERR_USAGE', `pin needs a version\nusage: ${USAGE}`)
         const [attribute, value] = forAttr(values.for)
@@ -46,7 +77,10 @@ export const rolloutCommand = {
       }
     }
     const flags = { apihost: values.apihost, namespace: values.namespace }
-    await target.rollout({ project, state: values.state, env: process.env, actor: actor(), flags, say: (line) => io.out(line) }, req)
+    await target.rollout(
+      { project, state: values.state, env: process.env, actor: actor(), flags, say: (line) => io.out(line) },
+      req,
+    )
     return 0
   },
 }
@@ -57,7 +91,7 @@ export const approveCommand = {
   async run(args: string[], io: Io): Promise<number> {
     const { values, positionals } = parseCommandArgs(args, COMMON_OPTIONS, 'sovra approve <change-id>', 1)
     const id = positionals[0]
-    if (values.help === true || id === undefined) return io.out('sovra approve <change-id>'), id === undefined ? 2 : 0
+    if (values.help === true || id === undefined) return (io.out('sovra approve <change-id>'), id === undefined ? 2 : 0)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     return withControlPlane(project, values.state, async (cp) => {
       const c = await cp.approve(id, actor())

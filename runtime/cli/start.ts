@@ -29,7 +29,7 @@ const OPTIONS = {
 async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
   const usage = `sovra ${dev ? 'dev' : 'start'} [--config FILE] [--env NAME] [--port ${DEFAULT_PORT}] [--host ${DEFAULT_HOSTNAME}] [--shutdown-grace-ms 10000]`
   const { values } = parseCommandArgs(args, OPTIONS, usage)
-  if (values.help) return io.out(usage), 0
+  if (values.help) return (io.out(usage), 0)
   const port = parsePort(values.port, '--port', DEFAULT_PORT)
   const grace = parseCount(values['shutdown-grace-ms'], '--shutdown-grace-ms', 10_000)
   const log = createLogger()
@@ -41,11 +41,19 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
   }
 
   /** Starts the host (and, in dev, the source watchers); resolves to a function that stops both. */
-  const launch = async (project: Project, listenPort: number): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
+  const launch = async (
+    project: Project,
+    listenPort: number,
+  ): Promise<{ port: number; stop: (graceMs: number) => Promise<void> }> => {
     // fs bucket writes become object events; the host exists only after the buckets, hence the late reference.
     const ref: { host?: LocalHost } = {}
     const metrics = createPromMetrics()
-    const parts = await assemble(project, { state: values.state, log, metrics: metrics.registry, sink: lateSink(() => ref.host?.events?.sink()) })
+    const parts = await assemble(project, {
+      state: values.state,
+      log,
+      metrics: metrics.registry,
+      sink: lateSink(() => ref.host?.events?.sink()),
+    })
     let host: LocalHost
     try {
       host = await LocalHost.start({ project, log, metrics, port: listenPort, hostname, ...parts.hostOptions() })
@@ -55,9 +63,12 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
       throw error
     }
     const { db, pools } = parts
-    const stopControlPlane = db === undefined ? undefined : await enableControlPlane(host, project, db, { state: values.state, log })
+    const stopControlPlane =
+      db === undefined ? undefined : await enableControlPlane(host, project, db, { state: values.state, log })
     const poolNote = pools === undefined ? '' : `; pools ${project.pools.map((p) => p.name).join(', ')}`
-    io.err(`sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}${poolNote}`)
+    io.err(
+      `sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}${poolNote}`,
+    )
     const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
     // CLI commands find this host through the file (any port), not only at the default address.
     const removeHostFile = writeHostFile(hostFilePath(project, values.state), host.url)
@@ -84,19 +95,24 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
     configWatcher = watch(project.file, () => {
       clearTimeout(pending)
       pending = setTimeout(() => {
-        restarting = restarting.then(async () => {
-          let next: Project
-          try {
-            next = load()
-          } catch (error) {
-            if (error instanceof ConfigError) for (const d of error.diagnostics) io.err(formatDiagnostic(d))
-            log.error({ file: project.file, error: (error as Error).message }, 'config change rejected; still serving the previous config')
-            return
-          }
-          await running.stop(5000)
-          running = await launch(next, running.port)
-          log.info({ file: project.file }, 'config reloaded')
-        }).catch((error: unknown) => log.error({ error: String(error) }, 'restart after config change failed'))
+        restarting = restarting
+          .then(async () => {
+            let next: Project
+            try {
+              next = load()
+            } catch (error) {
+              if (error instanceof ConfigError) for (const d of error.diagnostics) io.err(formatDiagnostic(d))
+              log.error(
+                { file: project.file, error: (error as Error).message },
+                'config change rejected; still serving the previous config',
+              )
+              return
+            }
+            await running.stop(5000)
+            running = await launch(next, running.port)
+            log.info({ file: project.file }, 'config reloaded')
+          })
+          .catch((error: unknown) => log.error({ error: String(error) }, 'restart after config change failed'))
       }, 100)
     })
   }

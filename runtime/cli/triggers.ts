@@ -12,22 +12,36 @@ import { deliveriesFor } from '../../triggers/object/match.ts'
 import type { Io } from './command.ts'
 
 const LIST_USAGE = 'sovra triggers [--config FILE] [--env NAME]'
-const FIRE_USAGE = 'sovra trigger cron <fn> [--cron EXPR] | sovra trigger object <bucket>/<key> [--type created|removed]  [--url URL] [--config FILE] [--env NAME]'
+const FIRE_USAGE =
+  'sovra trigger cron <fn> [--cron EXPR] | sovra trigger object <bucket>/<key> [--type created|removed]  [--url URL] [--config FILE] [--env NAME]'
 
 /** `sovra triggers`: every function's routes and crons, with the next 5 run times of each cron. */
 export const triggersCommand: Command = {
   usage: LIST_USAGE,
   async run(args, io) {
     const { values } = parseCommandArgs(args, COMMON_OPTIONS, LIST_USAGE)
-    if (values.help) return io.out(LIST_USAGE), 0
+    if (values.help) return (io.out(LIST_USAGE), 0)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const now = Date.now()
     for (const fn of project.functions) {
       io.out(`${fn.name}`)
       if (fn.routes.length > 0) io.out(`  http    ${fn.routes.join(', ')}`)
       for (const cron of fn.crons) {
-        const s = parseSchedule({ function: fn.name, cron, timezone: fn.timezone, startDate: fn.startDate, stopDate: fn.stopDate })
-        io.out(`  cron    ${cron}  (${fn.timezone ?? 'UTC'})  next: ${s.upcoming(5, now).map((t) => new Date(t).toISOString()).join(', ') || 'none (past stop_date)'}`)
+        const s = parseSchedule({
+          function: fn.name,
+          cron,
+          timezone: fn.timezone,
+          startDate: fn.startDate,
+          stopDate: fn.stopDate,
+        })
+        io.out(
+          `  cron    ${cron}  (${fn.timezone ?? 'UTC'})  next: ${
+            s
+              .upcoming(5, now)
+              .map((t) => new Date(t).toISOString())
+              .join(', ') || 'none (past stop_date)'
+          }`,
+        )
       }
       for (const t of fn.objectTriggers) io.out(`  object  ${JSON.stringify(t)}`)
     }
@@ -44,34 +58,62 @@ export const triggerCommand: Command = {
   async run(args, io) {
     const [kind, ...rest] = args
     if (kind === 'object') return triggerObject(rest, io)
-    if (kind !== 'cron') throw new SovraError('ERR_USAGE', `unknown trigger kind ${JSON.stringify(kind ?? '')}; valid: cron, object\nusage: ${FIRE_USAGE}`)
-    const { values, positionals } = parseCommandArgs(rest, { ...COMMON_OPTIONS, cron: { type: 'string' }, url: { type: 'string' } }, FIRE_USAGE, 1)
-    if (values.help) return io.out(FIRE_USAGE), 0
+    if (kind !== 'cron')
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown trigger kind ${JSON.stringify(kind ?? '')}; valid: cron, object\nusage: ${FIRE_USAGE}`,
+      )
+    const { values, positionals } = parseCommandArgs(
+      rest,
+      { ...COMMON_OPTIONS, cron: { type: 'string' }, url: { type: 'string' } },
+      FIRE_USAGE,
+      1,
+    )
+    if (values.help) return (io.out(FIRE_USAGE), 0)
     const name = positionals[0]
     if (name === undefined) throw new SovraError('ERR_USAGE', `missing the function name\nusage: ${FIRE_USAGE}`)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const fn = project.functions.find((f) => f.name === name)
-    if (fn === undefined) throw new SovraError('ERR_USAGE', `unknown function ${JSON.stringify(name)}; functions: ${project.functions.map((f) => f.name).join(', ')}`)
+    if (fn === undefined)
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown function ${JSON.stringify(name)}; functions: ${project.functions.map((f) => f.name).join(', ')}`,
+      )
     const cron = values.cron ?? fn.crons[0]
     if (cron === undefined || (values.cron !== undefined && !fn.crons.includes(values.cron))) {
-      throw new SovraError('ERR_USAGE', `function "${name}" has ${fn.crons.length === 0 ? 'no crons' : `crons ${fn.crons.map((c) => JSON.stringify(c)).join(', ')}`}${values.cron === undefined ? '' : `, not ${JSON.stringify(values.cron)}`}`)
+      throw new SovraError(
+        'ERR_USAGE',
+        `function "${name}" has ${fn.crons.length === 0 ? 'no crons' : `crons ${fn.crons.map((c) => JSON.stringify(c)).join(', ')}`}${values.cron === undefined ? '' : `, not ${JSON.stringify(values.cron)}`}`,
+      )
     }
     const url = await adminUrl(values.url, project, values.state)
     let res: Response | undefined
     try {
-      res = await fetch(`${url}/_sovra/triggers/cron/${encodeURIComponent(name)}?cron=${encodeURIComponent(cron)}`, { method: 'POST' })
+      res = await fetch(`${url}/_sovra/triggers/cron/${encodeURIComponent(name)}?cron=${encodeURIComponent(cron)}`, {
+        method: 'POST',
+      })
     } catch {
       res = undefined
     }
     if (res !== undefined) {
       const run = (await res.json()) as { status?: string; attempts?: number; error?: string }
-      io.out(`cron ${name} via ${url}: ${run.status ?? 'unknown'}${run.attempts === undefined ? '' : ` after ${run.attempts} attempt(s)`}${run.error === undefined ? '' : ` (${run.error})`}`)
+      io.out(
+        `cron ${name} via ${url}: ${run.status ?? 'unknown'}${run.attempts === undefined ? '' : ` after ${run.attempts} attempt(s)`}${run.error === undefined ? '' : ` (${run.error})`}`,
+      )
       return res.ok ? 0 : 1
     }
     io.err(`no host answers at ${url}; running the scheduled handler once here (not recorded)`)
-    const set = await FunctionSet.load(project, { only: [name], isolates: { min: 1, max: 1 }, services: { buckets: createBucketProvider(project) } })
+    const set = await FunctionSet.load(project, {
+      only: [name],
+      isolates: { min: 1, max: 1 },
+      services: { buckets: createBucketProvider(project) },
+    })
     try {
-      const r = await (set.get(name) as NonNullable<ReturnType<FunctionSet['get']>>).pool.run('scheduled', { cron, scheduledTime: Date.now() }, { trigger: 'invoke' })
+      const r = await (set.get(name) as NonNullable<ReturnType<FunctionSet['get']>>).pool.run(
+        'scheduled',
+        { cron, scheduledTime: Date.now() },
+        { trigger: 'invoke' },
+      )
       io.out(`cron ${name}: ${r.ok ? 'ok' : `failed (${r.error?.message ?? 'unknown error'})`}`)
       return r.ok ? 0 : 1
     } finally {
@@ -82,30 +124,50 @@ export const triggerCommand: Command = {
 
 /** `sovra trigger object <bucket>/<key>`: queues an object event as if the store had sent it. */
 async function triggerObject(args: string[], io: Io): Promise<number> {
-  const { values, positionals } = parseCommandArgs(args, { ...COMMON_OPTIONS, type: { type: 'string' }, url: { type: 'string' } }, FIRE_USAGE, 1)
+  const { values, positionals } = parseCommandArgs(
+    args,
+    { ...COMMON_OPTIONS, type: { type: 'string' }, url: { type: 'string' } },
+    FIRE_USAGE,
+    1,
+  )
   const target = positionals[0] ?? ''
   const slash = target.indexOf('/')
-  if (slash <= 0 || slash === target.length - 1) throw new SovraError('ERR_USAGE', `expected <bucket>/<key>, received ${JSON.stringify(target)}\nusage: ${FIRE_USAGE}`)
+  if (slash <= 0 || slash === target.length - 1)
+    throw new SovraError(
+      'ERR_USAGE',
+      `expected <bucket>/<key>, received ${JSON.stringify(target)}\nusage: ${FIRE_USAGE}`,
+    )
   const type = values.type ?? 'created'
-  if (type !== 'created' && type !== 'removed') throw new SovraError('ERR_USAGE', `--type: expected created or removed, received ${JSON.stringify(type)}`)
+  if (type !== 'created' && type !== 'removed')
+    throw new SovraError('ERR_USAGE', `--type: expected created or removed, received ${JSON.stringify(type)}`)
   const bucket = target.slice(0, slash)
   const key = target.slice(slash + 1)
   const { project } = loadConfig({ configPath: values.config, env: values.env })
   const url = await adminUrl(values.url, project, values.state)
-  const res = await callHost(url, '/_sovra/triggers/object', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bucket, key, type }) })
+  const res = await callHost(url, '/_sovra/triggers/object', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ bucket, key, type }),
+  })
   if (res !== undefined) {
-    if (!res.ok) return io.err(`${res.status}: ${await res.text()}`), 1
+    if (!res.ok) return (io.err(`${res.status}: ${await res.text()}`), 1)
     const r = (await res.json()) as { matched: number; inserted: number }
     io.out(`object event ${type} ${bucket}/${key} via ${url}: matched ${r.matched} function(s), queued ${r.inserted}`)
     return 0
   }
   const state = await openLocalState(project, values.state)
   try {
-    if (state.queue === undefined) throw new SovraError('ERR_USAGE', 'no function has object_triggers; there is no event queue')
+    if (state.queue === undefined)
+      throw new SovraError('ERR_USAGE', 'no function has object_triggers; there is no event queue')
     const event = await syntheticEvent(bucket, key, type, state.buckets)
-    const deliveries = deliveriesFor(project.functions.map((f) => ({ name: f.name, triggers: f.objectTriggers })), [event])
+    const deliveries = deliveriesFor(
+      project.functions.map((f) => ({ name: f.name, triggers: f.objectTriggers })),
+      [event],
+    )
     const r = await state.queue.enqueue(deliveries)
-    io.out(`object event ${type} ${bucket}/${key}: matched ${deliveries.length} function(s), queued ${r.inserted} (they run when a host starts)`)
+    io.out(
+      `object event ${type} ${bucket}/${key}: matched ${deliveries.length} function(s), queued ${r.inserted} (they run when a host starts)`,
+    )
     return 0
   } finally {
     await state.close()

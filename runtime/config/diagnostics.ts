@@ -19,7 +19,10 @@ export class ConfigError extends SovraError {
   /** @param diagnostics all findings; at least one is an error */
   constructor(diagnostics: Diagnostic[]) {
     const errors = diagnostics.filter((d) => d.severity === 'error')
-    super('ERR_CONFIG', `Invalid config (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${errors.map(formatDiagnostic).join('\n')}`)
+    super(
+      'ERR_CONFIG',
+      `Invalid config (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${errors.map(formatDiagnostic).join('\n')}`,
+    )
     this.diagnostics = diagnostics
   }
 }
@@ -35,7 +38,7 @@ export function formatDiagnostic(d: Diagnostic): string {
 
 /** Renders a received value for a message, short. */
 export function show(value: unknown): string {
-  const s = typeof value === 'string' ? JSON.stringify(value) : JSON.stringify(value) ?? String(value)
+  const s = typeof value === 'string' ? JSON.stringify(value) : (JSON.stringify(value) ?? String(value))
   return s.length > 80 ? `${s.slice(0, 77)}...` : s
 }
 
@@ -53,11 +56,12 @@ export function issuesToDiagnostics(issues: readonly v.BaseIssue<unknown>[], fil
     const inner = issue.issues?.[0]
     const detail = inner !== undefined && issue.type === 'union' ? ` (${inner.message})` : ''
     // A check's message is a whole sentence (it names the value and the rule), as a binding kind writes it.
-    const message = issue.kind === 'validation' && issue.type === 'check'
-      ? issue.message
-      : issue.kind === 'validation' && issue.type === 'regex'
-        ? `expected ${issue.message}, received ${show(issue.input)}`
-        : `expected ${expected}, received ${show(issue.input)}${detail}`
+    const message =
+      issue.kind === 'validation' && issue.type === 'check'
+        ? issue.message
+        : issue.kind === 'validation' && issue.type === 'regex'
+          ? `expected ${issue.message}, received ${show(issue.input)}`
+          : `expected ${expected}, received ${show(issue.input)}${detail}`
     return { severity: 'error' as const, file, path: path === '' ? '(root)' : path, message }
   })
 }
@@ -95,13 +99,15 @@ type AnySchema = v.GenericSchema & {
 export function unknownKeyWarnings(schema: v.GenericSchema, value: unknown, file: string, path = ''): Diagnostic[] {
   const s = schema as AnySchema
   const out: Diagnostic[] = []
-  if (s.type === 'optional' || s.type === 'nullable') return s.wrapped ? unknownKeyWarnings(s.wrapped, value, file, path) : out
+  if (s.type === 'optional' || s.type === 'nullable')
+    return s.wrapped ? unknownKeyWarnings(s.wrapped, value, file, path) : out
   if (s.type === 'array' && Array.isArray(value) && s.item) {
     value.forEach((item, i) => out.push(...unknownKeyWarnings(s.item as AnySchema, item, file, `${path}[${i}]`)))
     return out
   }
   if (s.type === 'record' && isTable(value) && s.value) {
-    for (const [k, item] of Object.entries(value)) out.push(...unknownKeyWarnings(s.value, item, file, joinPath(path, k)))
+    for (const [k, item] of Object.entries(value))
+      out.push(...unknownKeyWarnings(s.value, item, file, joinPath(path, k)))
     return out
   }
   if (s.type === 'union' && s.options) {

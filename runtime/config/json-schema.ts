@@ -10,5 +10,9 @@ export const JSON_SCHEMA_FILE = 'schema/wrangler-compat.schema.json'
  */
 export function configJsonSchema(): Record<string, unknown> {
   const schema = toJsonSchema(ConfigSchema, { errorMode: 'ignore' }) as Record<string, unknown>
-  return { ...schema, title: 'sovra wrangler-compat.toml', description: 'sovra project config: wrangler keys plus sovra tables ([[functions]], tier, [isolates], ...)' }
+  return {
+    ...schema,
+    title: 'sovra wrangler-compat.toml',
+    description: 'sovra project config: wrangler keys plus sovra tables ([[functions]], tier, [isolates], ...)',
+  }
 }

@@ -37,7 +37,8 @@ export interface LoadedConfig {
 export function findConfigFile(cwd: string, configPath?: string): string {
   if (configPath !== undefined) {
     const file = isAbsolute(configPath) ? configPath : resolve(cwd, configPath)
-    if (!existsSync(file)) throw new SovraError('ERR_CONFIG', `Config file not found: ${file} (from --config ${JSON.stringify(configPath)})`)
+    if (!existsSync(file))
+      throw new SovraError('ERR_CONFIG', `Config file not found: ${file} (from --config ${JSON.stringify(configPath)})`)
     return file
   }
   for (const name of CONFIG_FILES) {
@@ -63,7 +64,15 @@ export function parseConfig(text: string, file: string): { config: Config; warni
   } catch (error) {
     if (error instanceof TomlError) {
       const firstLine = error.message.split('\n')[0] ?? error.message
-      throw new ConfigError([{ severity: 'error', file, line: error.line, column: error.column, message: `TOML syntax error: ${firstLine.replace(/^Invalid TOML document: /, '')}` }])
+      throw new ConfigError([
+        {
+          severity: 'error',
+          file,
+          line: error.line,
+          column: error.column,
+          message: `TOML syntax error: ${firstLine.replace(/^Invalid TOML document: /, '')}`,
+        },
+      ])
     }
     throw error
   }

@@ -21,7 +21,10 @@ export const SurgeSchema = v.object({
 
 /** A `[[pools]]` table: one model under one (tier, class). */
 export const PoolSchema = v.object({
-  name: v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a pool name of lowercase letters, digits, "-" or "_"')),
+  name: v.pipe(
+    v.string(),
+    v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a pool name of lowercase letters, digits, "-" or "_"'),
+  ),
   /** What functions ask for (`env.AI.chat({ model: alias })`); several pools may share one, by tier and class. */
   alias: v.optional(v.string()),
   engine: v.picklist(['llama', 'onnx', 'external']),
@@ -66,7 +69,9 @@ export const CalendarSchema = v.object({
 })
 
 /** A surge rule, resolved (timezone and warmup filled). */
-export type SurgeRuleConfig = { [K in keyof v.InferOutput<typeof SurgeSchema>]-?: Exclude<v.InferOutput<typeof SurgeSchema>[K], undefined> }
+export type SurgeRuleConfig = {
+  [K in keyof v.InferOutput<typeof SurgeSchema>]-?: Exclude<v.InferOutput<typeof SurgeSchema>[K], undefined>
+}
 
 /** A pool, resolved: defaults filled, model path absolute. */
 export interface PoolConfig {
@@ -108,9 +113,13 @@ export const TINY_MODELS = ['tiny:llama', 'tiny:embed', 'tiny:classify'] as cons
  * @param entries the validated tables
  * @param options config folder, tier order, the config file (for diagnostics)
  */
-export function resolvePools(entries: readonly PoolEntry[], options: { dir: string; file: string; tiers: TierOrder; defaultTier: string }): { pools: PoolConfig[]; diagnostics: Diagnostic[] } {
+export function resolvePools(
+  entries: readonly PoolEntry[],
+  options: { dir: string; file: string; tiers: TierOrder; defaultTier: string },
+): { pools: PoolConfig[]; diagnostics: Diagnostic[] } {
   const diagnostics: Diagnostic[] = []
-  const error = (path: string, message: string): void => void diagnostics.push({ severity: 'error', file: options.file, path, message })
+  const error = (path: string, message: string): void =>
+    void diagnostics.push({ severity: 'error', file: options.file, path, message })
   const names = options.tiers.names
   const seen = new Set<string>()
   const pools: PoolConfig[] = []
@@ -119,21 +128,37 @@ export function resolvePools(entries: readonly PoolEntry[], options: { dir: stri
     if (seen.has(e.name)) error(at('name'), `duplicate pool name ${show(e.name)}; each pool needs its own name`)
     seen.add(e.name)
     const tier = e.tier ?? options.defaultTier
-    const clearance = e.clearance ?? (e.engine === 'external' ? (names.includes('internal') ? 'internal' : names[0] ?? tier) : tier)
-    for (const [k, t] of [['tier', tier], ['clearance', clearance]] as const) {
+    const clearance =
+      e.clearance ?? (e.engine === 'external' ? (names.includes('internal') ? 'internal' : (names[0] ?? tier)) : tier)
+    for (const [k, t] of [
+      ['tier', tier],
+      ['clearance', clearance],
+    ] as const) {
       if (!names.includes(t)) error(at(k), `unknown tier ${show(t)}; valid tiers are: ${names.join(', ')}`)
     }
     let model = ''
     if (e.engine === 'external') {
-      if (e.url === undefined) error(at('url'), `pool ${show(e.name)} has engine "external" and needs url (an OpenAI-compatible base URL), received nothing`)
+      if (e.url === undefined)
+        error(
+          at('url'),
+          `pool ${show(e.name)} has engine "external" and needs url (an OpenAI-compatible base URL), received nothing`,
+        )
     } else if (e.model === undefined) {
-      error(at('model'), `pool ${show(e.name)} needs model: a ${e.engine === 'llama' ? 'GGUF' : 'ONNX'} file path or ${e.engine === 'llama' ? '"tiny:llama"' : '"tiny:embed" / "tiny:classify"'}, received nothing`)
+      error(
+        at('model'),
+        `pool ${show(e.name)} needs model: a ${e.engine === 'llama' ? 'GGUF' : 'ONNX'} file path or ${e.engine === 'llama' ? '"tiny:llama"' : '"tiny:embed" / "tiny:classify"'}, received nothing`,
+      )
     } else if (e.model.startsWith('registry:')) {
       // Verified (signature, trust, digest) by the replica before it loads anything.
       model = e.model
     } else if (e.model.startsWith('tiny:')) {
-      const ok = e.engine === 'llama' ? e.model === 'tiny:llama' : e.model === 'tiny:embed' || e.model === 'tiny:classify'
-      if (!ok) error(at('model'), `unknown tiny model ${show(e.model)} for engine ${e.engine}; valid: ${e.engine === 'llama' ? 'tiny:llama' : 'tiny:embed, tiny:classify'}`)
+      const ok =
+        e.engine === 'llama' ? e.model === 'tiny:llama' : e.model === 'tiny:embed' || e.model === 'tiny:classify'
+      if (!ok)
+        error(
+          at('model'),
+          `unknown tiny model ${show(e.model)} for engine ${e.engine}; valid: ${e.engine === 'llama' ? 'tiny:llama' : 'tiny:embed, tiny:classify'}`,
+        )
       model = e.model
     } else {
       model = isAbsolute(e.model) ? e.model : resolve(options.dir, e.model)
@@ -141,17 +166,29 @@ export function resolvePools(entries: readonly PoolEntry[], options: { dir: stri
     const slots = e.slots ?? (e.engine === 'llama' ? 2 : e.engine === 'external' ? 8 : 1)
     const minReplicas = e.min_replicas ?? 1
     const maxReplicas = e.max_replicas ?? Math.max(1, minReplicas)
-    if (minReplicas > maxReplicas) error(at('min_replicas'), `min_replicas (${minReplicas}) is above max_replicas (${maxReplicas}); min must be <= max`)
+    if (minReplicas > maxReplicas)
+      error(
+        at('min_replicas'),
+        `min_replicas (${minReplicas}) is above max_replicas (${maxReplicas}); min must be <= max`,
+      )
     const cls = e.class ?? 'interactive'
     const surge = (e.surge ?? []).map((s, j) => {
       const timezone = s.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone
       try {
         new Intl.DateTimeFormat('en', { timeZone: timezone })
       } catch {
-        error(at(`surge[${j}].timezone`), `unknown timezone ${show(timezone)}; expected an IANA name such as "Asia/Tokyo"`)
+        error(
+          at(`surge[${j}].timezone`),
+          `unknown timezone ${show(timezone)}; expected an IANA name such as "Asia/Tokyo"`,
+        )
       }
-      if (s.end !== '24:00' && s.end <= s.start) error(at(`surge[${j}].end`), `end ${show(s.end)} is not after start ${show(s.start)}`)
-      if (s.min_replicas > maxReplicas) error(at(`surge[${j}].min_replicas`), `surge min_replicas (${s.min_replicas}) is above max_replicas (${maxReplicas})`)
+      if (s.end !== '24:00' && s.end <= s.start)
+        error(at(`surge[${j}].end`), `end ${show(s.end)} is not after start ${show(s.start)}`)
+      if (s.min_replicas > maxReplicas)
+        error(
+          at(`surge[${j}].min_replicas`),
+          `surge min_replicas (${s.min_replicas}) is above max_replicas (${maxReplicas})`,
+        )
       return { ...s, timezone, warmup_minutes: s.warmup_minutes ?? 30 }
     })
     pools.push({

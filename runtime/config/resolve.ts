@@ -55,8 +55,10 @@ export function resolveProject(
   const { file, secrets } = options
   const dir = dirname(file)
   const diagnostics: Diagnostic[] = []
-  const error = (path: string, message: string): void => void diagnostics.push({ severity: 'error', file, path, message })
-  const warn = (path: string, message: string): void => void diagnostics.push({ severity: 'warning', file, path, message })
+  const error = (path: string, message: string): void =>
+    void diagnostics.push({ severity: 'error', file, path, message })
+  const warn = (path: string, message: string): void =>
+    void diagnostics.push({ severity: 'warning', file, path, message })
 
   let top: Config = config
   if (options.env !== undefined) {
@@ -64,7 +66,10 @@ export function resolveProject(
     const overlay = envs[options.env]
     if (overlay === undefined) {
       const names = Object.keys(envs)
-      error('env', `unknown environment ${show(options.env)}; ${names.length ? `valid environments are: ${names.join(', ')}` : 'the config declares no [env.NAME] tables'}`)
+      error(
+        'env',
+        `unknown environment ${show(options.env)}; ${names.length ? `valid environments are: ${names.join(', ')}` : 'the config declares no [env.NAME] tables'}`,
+      )
     } else {
       const base: Record<string, unknown> = { ...config }
       for (const k of NON_INHERITABLE) delete base[k]
@@ -79,13 +84,32 @@ export function resolveProject(
   } catch (e) {
     error('tiers.order', isSovraError(e) ? e.message : String(e))
   }
-  const defaultTier = top.tiers?.default ?? (tierNames.includes(DEFAULT_FUNCTION_TIER) ? DEFAULT_FUNCTION_TIER : tierNames[0] ?? DEFAULT_FUNCTION_TIER)
+  const defaultTier =
+    top.tiers?.default ??
+    (tierNames.includes(DEFAULT_FUNCTION_TIER) ? DEFAULT_FUNCTION_TIER : (tierNames[0] ?? DEFAULT_FUNCTION_TIER))
 
-  const { functions: entries, env: _env, tiers: _t, pools: _p, calendar: _c, gateway: _gw, trust: _tr, storage: _s, database: _d, targets: _g, $schema: _schema, ...inherited } = top
+  const {
+    functions: entries,
+    env: _env,
+    tiers: _t,
+    pools: _p,
+    calendar: _c,
+    gateway: _gw,
+    trust: _tr,
+    storage: _s,
+    database: _d,
+    targets: _g,
+    $schema: _schema,
+    ...inherited
+  } = top
   let workers: Array<{ worker: Worker; path: string }>
   if (entries !== undefined && entries.length > 0) {
-    if (config.main !== undefined) warn('main', 'top-level main is ignored when [[functions]] entries exist; give each entry its own main')
-    workers = entries.map((entry, i) => ({ worker: { ...inherited, main: undefined, ...entry } as Worker, path: `functions[${i}]` }))
+    if (config.main !== undefined)
+      warn('main', 'top-level main is ignored when [[functions]] entries exist; give each entry its own main')
+    workers = entries.map((entry, i) => ({
+      worker: { ...inherited, main: undefined, ...entry } as Worker,
+      path: `functions[${i}]`,
+    }))
   } else if (top.main === undefined && (top.pools?.length ?? 0) > 0) {
     // A pools-only config (a GPU node running `sovra pool serve`) has no functions.
     workers = []
@@ -106,10 +130,14 @@ export function resolveProject(
       error(at('name'), 'expected a function name (e.g. name = "echo"), received nothing')
       continue
     }
-    if (seenNames.has(worker.name)) error(at('name'), `duplicate function name ${show(worker.name)}; each function needs its own name`)
+    if (seenNames.has(worker.name))
+      error(at('name'), `duplicate function name ${show(worker.name)}; each function needs its own name`)
     seenNames.add(worker.name)
     if (worker.main === undefined) {
-      error(at('main'), `expected the path of function ${show(worker.name)}'s entry module (e.g. main = "functions/${worker.name}/index.ts"), received nothing`)
+      error(
+        at('main'),
+        `expected the path of function ${show(worker.name)}'s entry module (e.g. main = "functions/${worker.name}/index.ts"), received nothing`,
+      )
       continue
     }
     const main = resolve(dir, worker.main)
@@ -121,9 +149,13 @@ export function resolveProject(
       try {
         const { pattern, droppedHost } = normalizeRoute(r)
         if (pattern.startsWith(ADMIN_PREFIX) || `${pattern}/` === ADMIN_PREFIX) {
-          throw new SovraError('ERR_CONFIG', `route ${show(pattern)} is under ${ADMIN_PREFIX}, which is reserved for sovra's admin API`)
+          throw new SovraError(
+            'ERR_CONFIG',
+            `route ${show(pattern)} is under ${ADMIN_PREFIX}, which is reserved for sovra's admin API`,
+          )
         }
-        if (droppedHost !== undefined) warn(at(`routes[${i}]`), `host ${show(droppedHost)} is ignored; sovra routes by path (${pattern})`)
+        if (droppedHost !== undefined)
+          warn(at(`routes[${i}]`), `host ${show(droppedHost)} is ignored; sovra routes by path (${pattern})`)
         fnRoutes.push(pattern)
         routes.push({ pattern, target: worker.name as string })
       } catch (e) {
@@ -132,34 +164,52 @@ export function resolveProject(
     })
 
     const tier = worker.tier ?? defaultTier
-    if (!tierNames.includes(tier)) error(at('tier'), `unknown tier ${show(tier)}; valid tiers are: ${tierNames.join(', ')}`)
+    if (!tierNames.includes(tier))
+      error(at('tier'), `unknown tier ${show(tier)}; valid tiers are: ${tierNames.join(', ')}`)
 
     let secretNames = secrets.names()
     if (worker.secrets !== undefined) {
       secretNames = worker.secrets
       for (const s of worker.secrets) {
         if (!secrets.has(s)) {
-          error(at('secrets'), `function ${show(worker.name)} requires secret ${show(s)}, which is not set; put ${s}=... in .dev.vars next to the config or set SOVRA_SECRET_${s}`)
+          error(
+            at('secrets'),
+            `function ${show(worker.name)} requires secret ${show(s)}, which is not set; put ${s}=... in .dev.vars next to the config or set SOVRA_SECRET_${s}`,
+          )
         }
       }
     }
 
     const limits = { ...DEFAULT_LIMITS, ...stripUndefined(worker.limits ?? {}) }
-    if (worker.limits?.cpu_ms !== undefined) warn(at('limits.cpu_ms'), 'cpu_ms is accepted for wrangler compatibility but not enforced; sovra enforces limits.timeout_ms (wall clock)')
+    if (worker.limits?.cpu_ms !== undefined)
+      warn(
+        at('limits.cpu_ms'),
+        'cpu_ms is accepted for wrangler compatibility but not enforced; sovra enforces limits.timeout_ms (wall clock)',
+      )
     const isolates = { ...DEFAULT_ISOLATES, ...stripUndefined(worker.isolates ?? {}) }
     if (isolates.min > isolates.max) {
-      error(at('isolates'), `isolates.min (${isolates.min}) is above isolates.max (${isolates.max}); min must be <= max`)
+      error(
+        at('isolates'),
+        `isolates.min (${isolates.min}) is above isolates.max (${isolates.max}); min must be <= max`,
+      )
     }
     const bindings = resolveBindings(worker, { at, error, warn, pools: poolNames })
     const vars = { ...(worker.vars ?? {}) }
     for (const name of Object.keys(vars)) {
-      if (secretNames.includes(name)) warn(at(`vars.${name}`), `var ${show(name)} is shadowed by a secret of the same name`)
+      if (secretNames.includes(name))
+        warn(at(`vars.${name}`), `var ${show(name)} is shadowed by a secret of the same name`)
     }
 
     const crons = [...(worker.crons ?? []), ...(worker.triggers?.crons ?? [])]
     for (const cron of crons) {
       try {
-        parseSchedule({ function: worker.name, cron, timezone: worker.timezone, startDate: worker.start_date, stopDate: worker.stop_date })
+        parseSchedule({
+          function: worker.name,
+          cron,
+          timezone: worker.timezone,
+          startDate: worker.start_date,
+          stopDate: worker.stop_date,
+        })
       } catch (e) {
         error(at('crons'), isSovraError(e) ? e.message : String(e))
       }
@@ -195,7 +245,10 @@ export function resolveProject(
 
   resolved.pools.forEach((p, i) => {
     if (p.apiKeySecret !== undefined && !secrets.has(p.apiKeySecret)) {
-      error(`pools[${i}].api_key_secret`, `pool ${show(p.name)} needs secret ${show(p.apiKeySecret)}, which is not set; put it in .dev.vars or set SOVRA_SECRET_${p.apiKeySecret}`)
+      error(
+        `pools[${i}].api_key_secret`,
+        `pool ${show(p.name)} needs secret ${show(p.apiKeySecret)}, which is not set; put it in .dev.vars or set SOVRA_SECRET_${p.apiKeySecret}`,
+      )
     }
   })
 
@@ -203,11 +256,27 @@ export function resolveProject(
   diagnostics.push(...auth.diagnostics)
 
   const name = top.name ?? functions[0]?.name ?? 'sovra'
-  return { project: { file, dir, name, env: options.env, tiers, functions, pools: resolved.pools, secrets, config: top, auth: auth.auth }, diagnostics }
+  return {
+    project: {
+      file,
+      dir,
+      name,
+      env: options.env,
+      tiers,
+      functions,
+      pools: resolved.pools,
+      secrets,
+      config: top,
+      auth: auth.auth,
+    },
+    diagnostics,
+  }
 }
 
 function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, val]) => val !== undefined)) as { [K in keyof T]: Exclude<T[K], undefined> }
+  return Object.fromEntries(Object.entries(o).filter(([, val]) => val !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>
+  }
 }
 
 /**
@@ -226,7 +295,11 @@ function resolveBindings(worker: Worker, ctx: ResolveContext): Binding[] {
   const seen = new Map<string, string>()
   for (const b of out) {
     const before = seen.get(b.name)
-    if (before !== undefined) ctx.error(ctx.at('bindings'), `env name ${show(b.name)} is bound twice (${before} and ${b.type}); give each binding its own name`)
+    if (before !== undefined)
+      ctx.error(
+        ctx.at('bindings'),
+        `env name ${show(b.name)} is bound twice (${before} and ${b.type}); give each binding its own name`,
+      )
     seen.set(b.name, b.type)
   }
   return out

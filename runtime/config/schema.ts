@@ -18,7 +18,10 @@ export const DEFAULT_ISOLATES = { min: 1, max: 2, concurrency: 64, queue: 256 } 
 
 const name = v.pipe(
   v.string(),
-  v.regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'a name of lowercase letters, digits, "-" or "_" (at most 63, starting with a letter or digit)'),
+  v.regex(
+    /^[a-z0-9][a-z0-9_-]{0,62}$/,
+    'a name of lowercase letters, digits, "-" or "_" (at most 63, starting with a letter or digit)',
+  ),
 )
 
 /** `[limits]`: wrangler's table, with sovra's enforced limits. */
@@ -53,10 +56,21 @@ export type Storage = v.InferOutput<typeof StorageSchema>
 /** A route: a path pattern (`/v1/items/*`), a wrangler `host/path*` pattern, or wrangler's `{ pattern }` table. */
 export const RouteSchema = v.union([
   v.string(),
-  v.object({ pattern: v.string(), zone_name: v.optional(v.string()), zone_id: v.optional(v.string()), custom_domain: v.optional(v.boolean()) }),
+  v.object({
+    pattern: v.string(),
+    zone_name: v.optional(v.string()),
+    zone_id: v.optional(v.string()),
+    custom_domain: v.optional(v.boolean()),
+  }),
 ])
 
-const VarValueSchema = v.union([v.string(), v.number(), v.boolean(), v.array(v.unknown()), v.record(v.string(), v.unknown())])
+const VarValueSchema = v.union([
+  v.string(),
+  v.number(),
+  v.boolean(),
+  v.array(v.unknown()),
+  v.record(v.string(), v.unknown()),
+])
 
 /** `rollout`: canary thresholds; the controller rolls a canary back when it crosses them (compared with stable). */
 export const RolloutSchema = v.object({
@@ -94,11 +108,20 @@ const WORKER_TABLES = {
   route: v.optional(RouteSchema),
   triggers: v.optional(v.object({ crons: v.optional(v.array(v.string())) })),
   r2_buckets: v.optional(
-    v.array(v.object({ binding: v.string(), bucket_name: v.optional(v.string()), preview_bucket_name: v.optional(v.string()), jurisdiction: v.optional(v.string()) })),
+    v.array(
+      v.object({
+        binding: v.string(),
+        bucket_name: v.optional(v.string()),
+        preview_bucket_name: v.optional(v.string()),
+        jurisdiction: v.optional(v.string()),
+      }),
+    ),
   ),
   vectorize: v.optional(v.array(v.object({ binding: v.string(), index_name: v.string() }))),
   ai: v.optional(v.object({ binding: v.string() })),
-  services: v.optional(v.array(v.object({ binding: v.string(), service: v.string(), entrypoint: v.optional(v.string()) }))),
+  services: v.optional(
+    v.array(v.object({ binding: v.string(), service: v.string(), entrypoint: v.optional(v.string()) })),
+  ),
   limits: v.optional(LimitsSchema),
   // sovra's additions
   tier: v.optional(v.string()),
@@ -151,27 +174,41 @@ export const ConfigSchema = v.object({
   pools: v.optional(v.array(PoolSchema)),
   calendar: v.optional(CalendarSchema),
   storage: v.optional(StorageSchema),
-  database: v.optional(v.object({
-    /** A PostgreSQL server (`postgres://...`); without it the embedded PGlite under the state folder is used. */
-    url: v.optional(v.string()),
-  })),
+  database: v.optional(
+    v.object({
+      /** A PostgreSQL server (`postgres://...`); without it the embedded PGlite under the state folder is used. */
+      url: v.optional(v.string()),
+    }),
+  ),
   targets: v.optional(v.looseObject({})),
   /** Public keys accepted per artifact kind (registry, deploys, pool models); `sovra keys gen` adds to a local list. */
-  trust: v.optional(v.array(v.object({
-    name: v.string(),
-    public_key: v.pipe(v.string(), v.regex(/^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/, 'a base64 ed25519 public key (32 bytes) as sovra keys gen prints it')),
-    kinds: v.optional(v.array(v.picklist(['bundle', 'model', 'prompt', 'eval', 'dataset']))),
-  }))),
+  trust: v.optional(
+    v.array(
+      v.object({
+        name: v.string(),
+        public_key: v.pipe(
+          v.string(),
+          v.regex(
+            /^[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=$/,
+            'a base64 ed25519 public key (32 bytes) as sovra keys gen prints it',
+          ),
+        ),
+        kinds: v.optional(v.array(v.picklist(['bundle', 'model', 'prompt', 'eval', 'dataset']))),
+      }),
+    ),
+  ),
   /** How callers become principals on every host (JWT against a JWKS, dev principals on loopback). */
   auth: v.optional(AuthSchema),
   /** Deprecated alias of `[auth]` (jwks, issuer, audience, groups_claim, clearance_claim), mapped onto it. */
-  gateway: v.optional(v.object({
-    jwks: v.pipe(v.string(), v.minLength(1)),
-    issuer: v.optional(v.string()),
-    audience: v.optional(v.string()),
-    groups_claim: v.optional(v.string()),
-    clearance_claim: v.optional(v.string()),
-  })),
+  gateway: v.optional(
+    v.object({
+      jwks: v.pipe(v.string(), v.minLength(1)),
+      issuer: v.optional(v.string()),
+      audience: v.optional(v.string()),
+      groups_claim: v.optional(v.string()),
+      clearance_claim: v.optional(v.string()),
+    }),
+  ),
 })
 export type Config = v.InferOutput<typeof ConfigSchema>
 

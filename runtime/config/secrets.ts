@@ -76,7 +76,10 @@ export function parseDevVars(text: string, file: string): Map<string, string> {
     const m = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line)
     if (!m) {
       // Never echo the line: it may hold a secret value.
-      throw new SovraError('ERR_CONFIG', `${file}:${i + 1}: expected KEY=value (KEY of letters, digits and "_"), received a line that is not`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `${file}:${i + 1}: expected KEY=value (KEY of letters, digits and "_"), received a line that is not`,
+      )
     }
     const key = m[1] as string
     let value = (m[2] ?? '').trim()
@@ -100,7 +103,11 @@ export function parseDevVars(text: string, file: string): Map<string, string> {
  * @param envName the selected environment, if any
  * @param processEnv the environment variables to read
  */
-export function loadSecrets(dir: string, envName: string | undefined, processEnv: Record<string, string | undefined>): SecretStore {
+export function loadSecrets(
+  dir: string,
+  envName: string | undefined,
+  processEnv: Record<string, string | undefined>,
+): SecretStore {
   const values = new Map<string, string>()
   const sources = new Map<string, string>()
   const envFile = envName === undefined ? undefined : join(dir, `.dev.vars.${envName}`)

@@ -29,7 +29,9 @@ export function handlerNames(mod: AnyModule): HandlerName[] {
  */
 export function functionModule(candidate: unknown): AnyModule {
   if (typeof candidate !== 'object' || candidate === null) {
-    throw new Error(`the module must export default an object with fetch, scheduled or object handlers; its default export is ${candidate === null ? 'null' : typeof candidate}`)
+    throw new Error(
+      `the module must export default an object with fetch, scheduled or object handlers; its default export is ${candidate === null ? 'null' : typeof candidate}`,
+    )
   }
   const mod = candidate as AnyModule
   if (handlerNames(mod).length === 0) throw new Error('the default export has no fetch, scheduled or object handler')
@@ -37,7 +39,10 @@ export function functionModule(candidate: unknown): AnyModule {
 }
 
 function noHandler(mod: AnyModule, name: HandlerName, fn: string): SovraError {
-  return new SovraError('ERR_NO_HANDLER', `function "${fn}" has no ${name} handler; it exports: ${handlerNames(mod).join(', ') || 'nothing'}`)
+  return new SovraError(
+    'ERR_NO_HANDLER',
+    `function "${fn}" has no ${name} handler; it exports: ${handlerNames(mod).join(', ') || 'nothing'}`,
+  )
 }
 
 /**
@@ -61,7 +66,7 @@ export class WaitUntil {
 
   /** Resolves with the rejections once every promise, including those added meanwhile, has settled. */
   async settle(): Promise<unknown[]> {
-    for (let seen = 0; seen < this.#waits.length; ) {
+    for (let seen = 0; seen < this.#waits.length;) {
       const batch = this.#waits.slice(seen)
       seen = this.#waits.length
       await Promise.all(batch)
@@ -78,20 +83,28 @@ export class WaitUntil {
  * @param env the function's env
  * @param ctx its execution context
  */
-export async function dispatchFetch(mod: AnyModule, fn: string, request: Request, env: unknown, ctx: ExecutionContext): Promise<Response> {
+export async function dispatchFetch(
+  mod: AnyModule,
+  fn: string,
+  request: Request,
+  env: unknown,
+  ctx: ExecutionContext,
+): Promise<Response> {
   const handler = mod.fetch
   if (typeof handler !== 'function') throw noHandler(mod, 'fetch', fn)
   const response: unknown = await handler.call(mod, request, env, ctx)
   if (!(response instanceof Response)) {
-    throw new SovraError('ERR_HANDLER', `fetch handler of "${fn}" returned ${response === undefined ? 'undefined' : typeof response}; it must return a Response`)
+    throw new SovraError(
+      'ERR_HANDLER',
+      `fetch handler of "${fn}" returned ${response === undefined ? 'undefined' : typeof response}; it must return a Response`,
+    )
   }
   return response
 }
 
 /** What an event invocation runs: a cron firing or one object event. */
 export type EventInput =
-  | { handler: 'scheduled'; cron: string; scheduledTime: number }
-  | { handler: 'object'; event: ObjectEvent }
+  { handler: 'scheduled'; cron: string; scheduledTime: number } | { handler: 'object'; event: ObjectEvent }
 
 /** How an event invocation ended; `noRetry` is the scheduled handler's `controller.noRetry()`. */
 export type EventOutcome = { ok: true; noRetry: boolean } | { ok: false; error: unknown; noRetry: boolean }
@@ -105,7 +118,14 @@ export type EventOutcome = { ok: true; noRetry: boolean } | { ok: false; error: 
  * @param ctx its execution context
  * @param waits the invocation's waitUntil set (settled before the outcome is returned)
  */
-export async function dispatchEvent(mod: AnyModule, fn: string, input: EventInput, env: unknown, ctx: ExecutionContext, waits: WaitUntil): Promise<EventOutcome> {
+export async function dispatchEvent(
+  mod: AnyModule,
+  fn: string,
+  input: EventInput,
+  env: unknown,
+  ctx: ExecutionContext,
+  waits: WaitUntil,
+): Promise<EventOutcome> {
   let noRetry = false
   try {
     if (input.handler === 'scheduled') {

@@ -84,8 +84,11 @@ export class SovraError extends Error {
 export function isSovraError(value: unknown): value is SovraError {
   return (
     value instanceof SovraError ||
-    (typeof value === 'object' && value !== null && (value as { name?: unknown }).name === 'SovraError' &&
-      typeof (value as { code?: unknown }).code === 'string' && (value as { code: string }).code in ERROR_CODES)
+    (typeof value === 'object' &&
+      value !== null &&
+      (value as { name?: unknown }).name === 'SovraError' &&
+      typeof (value as { code?: unknown }).code === 'string' &&
+      (value as { code: string }).code in ERROR_CODES)
   )
 }
 
@@ -94,10 +97,19 @@ export function isSovraError(value: unknown): value is SovraError {
  * {@link SovraError} when it carries a known code, else an Error with the same name and message.
  * @param parts the error's name, message, code and details
  */
-export function reviveError(parts: { name?: string; message?: string; code?: string; details?: Record<string, unknown> }): Error {
+export function reviveError(parts: {
+  name?: string
+  message?: string
+  code?: string
+  details?: Record<string, unknown>
+}): Error {
   const message = parts.message ?? 'unknown error'
   if (parts.code !== undefined && parts.code in ERROR_CODES) {
-    return new SovraError(parts.code as ErrorCode, message, parts.details === undefined ? {} : { details: parts.details })
+    return new SovraError(
+      parts.code as ErrorCode,
+      message,
+      parts.details === undefined ? {} : { details: parts.details },
+    )
   }
   const e = new Error(message)
   e.name = parts.name ?? 'Error'

@@ -46,7 +46,11 @@ export type ScheduledHandler<TEnv = unknown> = (
 ) => void | Promise<void>
 
 /** Handles one object-storage event. */
-export type ObjectHandler<TEnv = unknown> = (event: ObjectEvent, env: TEnv, ctx: ExecutionContext) => void | Promise<void>
+export type ObjectHandler<TEnv = unknown> = (
+  event: ObjectEvent,
+  env: TEnv,
+  ctx: ExecutionContext,
+) => void | Promise<void>
 
 /** A function module's default export: any subset of the handlers. */
 export interface FunctionModule<TEnv = unknown> {

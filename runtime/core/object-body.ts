@@ -31,7 +31,15 @@ export function objectBody(meta: BucketObject, stream: ReadableStream<Uint8Array
  * Metadata in the R2 shape from plain fields.
  * @param fields key, size, etag, time, content type, custom metadata, version
  */
-export function objectMeta(fields: { key: string; size: number; etag: string; uploaded: Date; contentType: string | undefined; customMetadata: Record<string, string>; version: string | undefined }): BucketObject {
+export function objectMeta(fields: {
+  key: string
+  size: number
+  etag: string
+  uploaded: Date
+  contentType: string | undefined
+  customMetadata: Record<string, string>
+  version: string | undefined
+}): BucketObject {
   return {
     key: fields.key,
     size: fields.size,

@@ -8,7 +8,9 @@ export interface StandardSchema<TOutput> {
   }
 }
 
-type StandardResult<T> = { value: T; issues?: undefined } | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined }> }
+type StandardResult<T> =
+  | { value: T; issues?: undefined }
+  | { issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> | undefined }> }
 
 /** One problem with a request body: where (`$.items[0].id`) and what. */
 export interface BodyIssue {
@@ -41,12 +43,19 @@ export async function parseJson<TOutput>(request: Request, schema: StandardSchem
     value = JSON.parse(text)
   } catch (e) {
     const shown = text.length > 60 ? `${text.slice(0, 57)}...` : text
-    throw new SovraError('ERR_BAD_REQUEST', `the body is not valid JSON (${(e as Error).message}); received ${JSON.stringify(shown)}`)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `the body is not valid JSON (${(e as Error).message}); received ${JSON.stringify(shown)}`,
+    )
   }
   const result = await schema['~standard'].validate(value)
   if (result.issues !== undefined) {
     const issues: BodyIssue[] = result.issues.map((i) => ({ path: pathOf(i.path), message: i.message }))
-    throw new SovraError('ERR_BAD_REQUEST', `invalid body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, { details: { issues } })
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `invalid body: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+      { details: { issues } },
+    )
   }
   return result.value
 }

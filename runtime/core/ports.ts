@@ -104,7 +104,14 @@ export interface InferenceOptions {
  * A schema for structured output: a JSON Schema object, or a Standard Schema (a valibot schema) that is converted to
  * JSON Schema for the grammar and validates the result.
  */
-export type OutputSchema<T = unknown> = Record<string, unknown> | { readonly '~standard': { readonly validate: (value: unknown) => unknown; readonly types?: { readonly output: T } | undefined } }
+export type OutputSchema<T = unknown> =
+  | Record<string, unknown>
+  | {
+      readonly '~standard': {
+        readonly validate: (value: unknown) => unknown
+        readonly types?: { readonly output: T } | undefined
+      }
+    }
 
 /** Chat completion request. */
 export interface ChatRequest<T = unknown> extends InferenceOptions {

@@ -21,7 +21,8 @@ export class TierOrder {
     if (names.length === 0) throw new SovraError('ERR_CONFIG', 'tiers: expected at least one tier name, received []')
     const seen = new Set<string>()
     for (const n of names) {
-      if (seen.has(n)) throw new SovraError('ERR_CONFIG', `tiers: duplicate tier ${JSON.stringify(n)} in ${JSON.stringify(names)}`)
+      if (seen.has(n))
+        throw new SovraError('ERR_CONFIG', `tiers: duplicate tier ${JSON.stringify(n)} in ${JSON.stringify(names)}`)
       seen.add(n)
     }
     this.names = [...names]
@@ -34,7 +35,10 @@ export class TierOrder {
   rank(tier: Tier): number {
     const i = this.names.indexOf(tier)
     if (i < 0) {
-      throw new SovraError('ERR_CONFIG', `Unknown tier ${JSON.stringify(tier)}. Valid tiers are: ${this.names.join(', ')}`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `Unknown tier ${JSON.stringify(tier)}. Valid tiers are: ${this.names.join(', ')}`,
+      )
     }
     return i
   }

@@ -18,9 +18,16 @@ const NOBODY: CallContext = Object.freeze({})
  * @param fn the function, for the message
  * @param callerOf the context of one of the slot's invocations (only consulted when the call names one)
  */
-export async function answerBindingCall<J>(slot: Slot<J>, msg: CallMessage, host: BindingHost | undefined, fn: string, callerOf: CallerOf<J>): Promise<void> {
+export async function answerBindingCall<J>(
+  slot: Slot<J>,
+  msg: CallMessage,
+  host: BindingHost | undefined,
+  fn: string,
+  callerOf: CallerOf<J>,
+): Promise<void> {
   try {
-    if (host === undefined) throw new SovraError('ERR_CONFIG', `function "${fn}" has no bindings configured; ${msg.binding} is unknown`)
+    if (host === undefined)
+      throw new SovraError('ERR_CONFIG', `function "${fn}" has no bindings configured; ${msg.binding} is unknown`)
     // Only invocations this isolate is running are found: an id from elsewhere, or one that finished, is nobody.
     const call = msg.invocation === undefined ? NOBODY : callerOf(slot, msg.invocation)
     const { value, transfer } = await host(msg.binding, msg.method, msg.args, call)

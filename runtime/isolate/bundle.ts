@@ -60,9 +60,12 @@ export function bundleOptions(main: string): esbuild.BuildOptions {
  */
 export function buildError(name: string, error: unknown, cwd: string): SovraError {
   const errors = (error as { errors?: esbuild.Message[] }).errors
-  if (!Array.isArray(errors)) return new SovraError('ERR_BUILD', `Could not bundle function "${name}": ${String(error)}`, { cause: error })
+  if (!Array.isArray(errors))
+    return new SovraError('ERR_BUILD', `Could not bundle function "${name}": ${String(error)}`, { cause: error })
   const lines = errors.map((m) => {
-    const at = m.location ? `${relative(cwd, m.location.file) || m.location.file}:${m.location.line}:${m.location.column + 1}: ` : ''
+    const at = m.location
+      ? `${relative(cwd, m.location.file) || m.location.file}:${m.location.line}:${m.location.column + 1}: `
+      : ''
     const hint = /node:|Could not resolve "(fs|path|crypto|os|child_process|net|http)"/.test(m.text)
       ? ' (functions use Web APIs and env bindings only; node:* modules are not available to them)'
       : ''
@@ -115,6 +118,7 @@ export async function bundleFunction(fn: { name: string; main: string }, outDir:
     throw buildError(fn.name, error, process.cwd())
   }
   const out = result.outputFiles?.[0]
-  if (out === undefined) throw new SovraError('ERR_BUILD', `Could not bundle function "${fn.name}": esbuild produced no output`)
+  if (out === undefined)
+    throw new SovraError('ERR_BUILD', `Could not bundle function "${fn.name}": esbuild produced no output`)
   return writeBundle(fn.name, out.contents, outDir)
 }

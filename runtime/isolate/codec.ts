@@ -196,7 +196,8 @@ export interface CallMessage {
   invocation?: number
 }
 
-export type WorkerMessage = ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage | CallMessage
+export type WorkerMessage =
+  ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage | CallMessage
 
 /**
  * Queues messages for one port and sends them at the end of the event-loop turn (or every
@@ -282,5 +283,5 @@ export function serializeError(error: unknown): SerializedError {
     if (typeof e.details === 'object' && e.details !== null) out.details = e.details as Record<string, unknown>
     return out
   }
-  return { name: 'NonError', message: typeof error === 'string' ? error : JSON.stringify(error) ?? String(error) }
+  return { name: 'NonError', message: typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error)) }
 }

@@ -13,7 +13,13 @@ const kLight = Symbol.for('sovra.lightResponse')
 type Simple = string | Uint8Array | ArrayBuffer | null
 
 function isSimple(body: unknown): body is Simple {
-  return body === null || body === undefined || typeof body === 'string' || body instanceof Uint8Array || body instanceof ArrayBuffer
+  return (
+    body === null ||
+    body === undefined ||
+    typeof body === 'string' ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer
+  )
 }
 
 /** The global Response inside an isolate. */
@@ -31,7 +37,10 @@ export class LightResponse {
   #native: Response | undefined
 
   static [Symbol.hasInstance](value: unknown): boolean {
-    return value instanceof NativeResponse || (typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kLight] === true)
+    return (
+      value instanceof NativeResponse ||
+      (typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kLight] === true)
+    )
   }
 
   /**
@@ -61,7 +70,8 @@ export class LightResponse {
     }
     // Given headers are validated now, as the standard says; the object is kept for later reads and writes.
     this.#headers = new Headers(init.headers)
-    if (typeof body === 'string' && !this.#headers.has('content-type')) this.#headers.set('content-type', 'text/plain;charset=UTF-8')
+    if (typeof body === 'string' && !this.#headers.has('content-type'))
+      this.#headers.set('content-type', 'text/plain;charset=UTF-8')
   }
 
   /**
@@ -92,7 +102,11 @@ export class LightResponse {
 
   /** The real Response, built once. */
   #real(): Response {
-    this.#native ??= new NativeResponse(this.#body as BodyInit | null, { status: this.status, statusText: this.statusText, headers: this.#headersObject() })
+    this.#native ??= new NativeResponse(this.#body as BodyInit | null, {
+      status: this.status,
+      statusText: this.statusText,
+      headers: this.#headersObject(),
+    })
     return this.#native
   }
 
@@ -114,7 +128,9 @@ export class LightResponse {
    * transferring the buffer cost the isolate ~1.3 µs per response (measured, a small JSON body), and the host's
    * HTTP server takes a string as it is.
    */
-  static takeSimple(response: unknown): { status: number; statusText: string; headers: string[]; body: string | Uint8Array | null } | undefined {
+  static takeSimple(
+    response: unknown,
+  ): { status: number; statusText: string; headers: string[]; body: string | Uint8Array | null } | undefined {
     if (!(response instanceof Object) || (response as Record<symbol, unknown>)[kLight] !== true) return undefined
     const r = response as LightResponse
     if (r.#native !== undefined) return undefined

@@ -115,10 +115,12 @@ export class IsolateSet<J> {
    * @param lost the error they end with
    */
   async stop(lost: SovraError): Promise<void> {
-    await Promise.all([...this.slots].map((s) => {
-      s.exitReason ??= { outcome: 'unavailable', error: lost }
-      return stopSlot(s)
-    }))
+    await Promise.all(
+      [...this.slots].map((s) => {
+        s.exitReason ??= { outcome: 'unavailable', error: lost }
+        return stopSlot(s)
+      }),
+    )
   }
 
   /**
@@ -130,7 +132,12 @@ export class IsolateSet<J> {
     const name = this.#opts.name
     const observer = this.#opts.observer
     const slot = startSlot<J>({
-      name, bundle, gen, env: this.#opts.env, limits: this.#opts.limits, spares: this.#opts.spares,
+      name,
+      bundle,
+      gen,
+      env: this.#opts.env,
+      limits: this.#opts.limits,
+      spares: this.#opts.spares,
       onReady: (s) => {
         observer?.onIsolate?.({ function: name, event: 'ready', startMs: Date.now() - s.spawnedAt })
         this.#events.onCapacity()
@@ -150,7 +157,13 @@ export class IsolateSet<J> {
 
   #onExit(slot: Slot<J>, code: number): void {
     this.slots.delete(slot)
-    const reason = slot.exitReason ?? { outcome: 'crash' as const, error: new SovraError('ERR_ISOLATE_LOST', `function "${this.#opts.name}"'s isolate exited (code ${code}); it was replaced`) }
+    const reason = slot.exitReason ?? {
+      outcome: 'crash' as const,
+      error: new SovraError(
+        'ERR_ISOLATE_LOST',
+        `function "${this.#opts.name}"'s isolate exited (code ${code}); it was replaced`,
+      ),
+    }
     this.#events.onLost(slot, reason.error, reason.outcome)
     slot.jobs.clear()
     this.#opts.observer?.onIsolate?.({ function: this.#opts.name, event: 'exit', reason: reason.outcome })

@@ -47,26 +47,35 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
       job.status = msg.status
       let body: BodyInit | null = msg.body as string | Uint8Array<ArrayBuffer> | null
       if (!msg.end) {
-        body = new ReadableStream<Uint8Array>({
-          start: (controller) => {
-            job.stream = controller
+        body = new ReadableStream<Uint8Array>(
+          {
+            start: (controller) => {
+              job.stream = controller
+            },
+            // With a high-water mark of 1, pull runs only when the queue is empty: everything sent was consumed.
+            pull: () => {
+              if (job.unacked > 0 && !job.finished) {
+                hooks.ack(job, job.unacked)
+                job.unacked = 0
+              }
+            },
+            cancel: () => {
+              job.stream = undefined
+              hooks.cancel(job, 'the client went away')
+            },
           },
-          // With a high-water mark of 1, pull runs only when the queue is empty: everything sent was consumed.
-          pull: () => {
-            if (job.unacked > 0 && !job.finished) {
-              hooks.ack(job, job.unacked)
-              job.unacked = 0
-            }
-          },
-          cancel: () => {
-            job.stream = undefined
-            hooks.cancel(job, 'the client went away')
-          },
-        }, { highWaterMark: 1 })
+          { highWaterMark: 1 },
+        )
       }
       const settle = job.settleHead
       job.settleHead = undefined
-      settle?.(new Response(body, { status: msg.status, statusText: msg.statusText, headers: headersInit(msg.headers, job.invocation.id) }))
+      settle?.(
+        new Response(body, {
+          status: msg.status,
+          statusText: msg.statusText,
+          headers: headersInit(msg.headers, job.invocation.id),
+        }),
+      )
       if (msg.done) hooks.finish(job)
       break
     }
@@ -98,9 +107,18 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
         job.settleEvent = undefined
         const failed = job.eventError
         job.status = failed === undefined ? 200 : failed.error.status
-        settle(failed === undefined
-          ? { ok: true, status: 200, outcome: 'ok', error: undefined, detail: undefined, noRetry: msg.noRetry }
-          : { ok: false, status: failed.error.status, outcome: failed.outcome, error: failed.error, detail: job.error?.message ?? failed.error.message, noRetry: msg.noRetry })
+        settle(
+          failed === undefined
+            ? { ok: true, status: 200, outcome: 'ok', error: undefined, detail: undefined, noRetry: msg.noRetry }
+            : {
+                ok: false,
+                status: failed.error.status,
+                outcome: failed.outcome,
+                error: failed.error,
+                detail: job.error?.message ?? failed.error.message,
+                noRetry: msg.noRetry,
+              },
+        )
       }
       hooks.finish(job)
       break

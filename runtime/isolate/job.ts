@@ -68,11 +68,33 @@ export interface Job {
  * @param admitted when it was admitted, ms since the epoch
  * @param fields extra fields for the invocation record
  */
-export function createJob(message: FetchMessage | EventMessage, invocation: Invocation, admitted: number, fields: Record<string, unknown> | undefined): Job {
+export function createJob(
+  message: FetchMessage | EventMessage,
+  invocation: Invocation,
+  admitted: number,
+  fields: Record<string, unknown> | undefined,
+): Job {
   return {
-    id: message.id, message, fields, transfer: [], invocation, admitted, dispatched: undefined, deadline: message.deadline,
-    timer: undefined, settleHead: undefined, settleEvent: undefined, stream: undefined, unacked: 0, status: undefined,
-    outcome: 'ok', error: undefined, eventError: undefined, waitUntilErrors: [], finished: false, slot: undefined,
+    id: message.id,
+    message,
+    fields,
+    transfer: [],
+    invocation,
+    admitted,
+    dispatched: undefined,
+    deadline: message.deadline,
+    timer: undefined,
+    settleHead: undefined,
+    settleEvent: undefined,
+    stream: undefined,
+    unacked: 0,
+    status: undefined,
+    outcome: 'ok',
+    error: undefined,
+    eventError: undefined,
+    waitUntilErrors: [],
+    finished: false,
+    slot: undefined,
   }
 }
 

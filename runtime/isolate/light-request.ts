@@ -103,10 +103,14 @@ export class LightRequest {
     return this.#real === undefined ? this.#take().slice() : new Uint8Array(await this.#real.arrayBuffer())
   }
   blob(): Promise<Blob> {
-    return this.#real === undefined && this.#used ? Promise.reject(new TypeError('Body is unusable: Body has already been read')) : this[kReal]().blob()
+    return this.#real === undefined && this.#used
+      ? Promise.reject(new TypeError('Body is unusable: Body has already been read'))
+      : this[kReal]().blob()
   }
   formData(): Promise<FormData> {
-    return this.#real === undefined && this.#used ? Promise.reject(new TypeError('Body is unusable: Body has already been read')) : this[kReal]().formData()
+    return this.#real === undefined && this.#used
+      ? Promise.reject(new TypeError('Body is unusable: Body has already been read'))
+      : this[kReal]().formData()
   }
   clone(): Request {
     if (this.#real === undefined && this.#used) throw new TypeError('Request.clone: Body has already been consumed.')
@@ -118,7 +122,21 @@ export class LightRequest {
 }
 
 // Every other member of Request reads the real one.
-for (const name of ['destination', 'referrer', 'referrerPolicy', 'mode', 'credentials', 'cache', 'redirect', 'integrity', 'keepalive', 'isReloadNavigation', 'isHistoryNavigation', 'signal', 'duplex']) {
+for (const name of [
+  'destination',
+  'referrer',
+  'referrerPolicy',
+  'mode',
+  'credentials',
+  'cache',
+  'redirect',
+  'integrity',
+  'keepalive',
+  'isReloadNavigation',
+  'isHistoryNavigation',
+  'signal',
+  'duplex',
+]) {
   Object.defineProperty(LightRequest.prototype, name, {
     get(this: LightRequest) {
       return (this[kReal]() as unknown as Record<string, unknown>)[name]

@@ -25,7 +25,12 @@ export interface PoolObserver {
  * Runs one binding call on the host; returns a structured-clone-safe value and buffers to transfer. `call` says
  * who made it (see CallContext).
  */
-export type BindingHost = (binding: string, method: string, args: unknown[], call: CallContext) => Promise<{ value: unknown; transfer: ArrayBuffer[] }>
+export type BindingHost = (
+  binding: string,
+  method: string,
+  args: unknown[],
+  call: CallContext,
+) => Promise<{ value: unknown; transfer: ArrayBuffer[] }>
 
 /** What a pool needs: the function's name, limits, pool settings, bundle and env. */
 export interface PoolOptions {

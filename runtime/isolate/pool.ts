@@ -10,7 +10,15 @@ import type { CallOptions, PoolOptions, PoolStats, RequestHead } from './pool-op
 
 // The pool's public API stays importable from here; each part lives in its own module.
 export type { EventResult, InvocationRecord, Outcome } from './job.ts'
-export type { BindingHost, CallOptions, IsolateEvent, PoolObserver, PoolOptions, PoolStats, RequestHead } from './pool-options.ts'
+export type {
+  BindingHost,
+  CallOptions,
+  IsolateEvent,
+  PoolObserver,
+  PoolOptions,
+  PoolStats,
+  RequestHead,
+} from './pool-options.ts'
 export { STOP_GRACE_MS } from './slot.ts'
 
 export { TERMINATE_GRACE_MS } from './deadline.ts'
@@ -102,9 +110,31 @@ export class IsolatePool {
     const { method, url, headers, body } = request
     return new Promise<Response>((resolve) => {
       const m = this.#meta(options, 'http')
-      const message: FetchMessage = options.principal === undefined
-        ? { type: 'fetch', id: m.id, invocationId: m.invocation.id, trigger: m.invocation.trigger, deadline: m.deadline, method, url, headers, body }
-        : { type: 'fetch', id: m.id, invocationId: m.invocation.id, trigger: m.invocation.trigger, principal: options.principal, deadline: m.deadline, method, url, headers, body }
+      const message: FetchMessage =
+        options.principal === undefined
+          ? {
+              type: 'fetch',
+              id: m.id,
+              invocationId: m.invocation.id,
+              trigger: m.invocation.trigger,
+              deadline: m.deadline,
+              method,
+              url,
+              headers,
+              body,
+            }
+          : {
+              type: 'fetch',
+              id: m.id,
+              invocationId: m.invocation.id,
+              trigger: m.invocation.trigger,
+              principal: options.principal,
+              deadline: m.deadline,
+              method,
+              url,
+              headers,
+              body,
+            }
       const job = createJob(message, m.invocation, m.admitted, options.fields)
       if (body !== null && body.byteLength > 0 && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength) {
         job.transfer.push(body.buffer as ArrayBuffer)
@@ -127,7 +157,15 @@ export class IsolatePool {
   ): Promise<EventResult> {
     return new Promise<EventResult>((resolve) => {
       const m = this.#meta(options, handler === 'scheduled' ? 'cron' : 'object')
-      const message: EventMessage = { type: 'event', handler, id: m.id, invocationId: m.invocation.id, trigger: m.invocation.trigger, deadline: m.deadline, ...payload }
+      const message: EventMessage = {
+        type: 'event',
+        handler,
+        id: m.id,
+        invocationId: m.invocation.id,
+        trigger: m.invocation.trigger,
+        deadline: m.deadline,
+        ...payload,
+      }
       if (options.principal !== undefined) message.principal = options.principal
       const job = createJob(message, m.invocation, m.admitted, options.fields)
       job.settleEvent = resolve
@@ -191,7 +229,12 @@ export class IsolatePool {
     const admitted = Date.now()
     return {
       id: this.#nextId++,
-      invocation: { id: options.invocationId ?? randomUUID(), function: this.name, version: this.bundle.version, trigger: options.trigger ?? trigger },
+      invocation: {
+        id: options.invocationId ?? randomUUID(),
+        function: this.name,
+        version: this.bundle.version,
+        trigger: options.trigger ?? trigger,
+      },
       admitted,
       deadline: admitted + this.#opts.limits.timeout_ms,
     }
@@ -202,9 +245,22 @@ export class IsolatePool {
   }
 
   #admit(job: Job, signal: AbortSignal | undefined): void {
-    if (this.#closing) return this.#finish(job, new SovraError('ERR_SHUTTING_DOWN', `function "${this.name}" is shutting down; retry on another instance`), 'unavailable')
-    if (this.#queue.length >= this.#opts.isolates.queue && this.#isolates.free() === undefined && !this.#isolates.canGrow()) {
-      const error = new SovraError('ERR_OVERLOADED', `function "${this.name}" is at capacity: ${this.#isolates.slots.size} isolates busy and ${this.#queue.length} invocations queued (isolates.queue = ${this.#opts.isolates.queue}); retry later`, { details: { retry_after: 1 } })
+    if (this.#closing)
+      return this.#finish(
+        job,
+        new SovraError('ERR_SHUTTING_DOWN', `function "${this.name}" is shutting down; retry on another instance`),
+        'unavailable',
+      )
+    if (
+      this.#queue.length >= this.#opts.isolates.queue &&
+      this.#isolates.free() === undefined &&
+      !this.#isolates.canGrow()
+    ) {
+      const error = new SovraError(
+        'ERR_OVERLOADED',
+        `function "${this.name}" is at capacity: ${this.#isolates.slots.size} isolates busy and ${this.#queue.length} invocations queued (isolates.queue = ${this.#opts.isolates.queue}); retry later`,
+        { details: { retry_after: 1 } },
+      )
       return this.#finish(job, error, 'overloaded')
     }
     job.timer = setTimeout(this.#onDeadline, Math.max(0, job.deadline - Date.now()), job)
@@ -234,7 +290,10 @@ export class IsolatePool {
   }
 
   #timeoutError(): SovraError {
-    return new SovraError('ERR_TIMEOUT', `function "${this.name}" did not finish within limits.timeout_ms (${this.#opts.limits.timeout_ms} ms)`)
+    return new SovraError(
+      'ERR_TIMEOUT',
+      `function "${this.name}" did not finish within limits.timeout_ms (${this.#opts.limits.timeout_ms} ms)`,
+    )
   }
 
   // One function for every job's timer (the job is the timer's argument): no closure per invocation.
@@ -254,7 +313,11 @@ export class IsolatePool {
     const queued = this.#queue.indexOf(job)
     if (queued >= 0) {
       this.#queue.splice(queued, 1)
-      return this.#finish(job, new SovraError('ERR_BAD_REQUEST', `invocation cancelled: ${reason}`, { status: 499 }), 'cancelled')
+      return this.#finish(
+        job,
+        new SovraError('ERR_BAD_REQUEST', `invocation cancelled: ${reason}`, { status: 499 }),
+        'cancelled',
+      )
     }
     job.outcome = 'cancelled'
     if (job.slot?.jobs.has(job.id) === true) job.slot.outbox.push({ type: 'cancel', id: job.id, reason })

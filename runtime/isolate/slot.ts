@@ -2,7 +2,15 @@ import { Worker } from 'node:worker_threads'
 import { SovraError } from '../core/errors.ts'
 import type { Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
-import { Outbox, type BatchMessage, type CallMessage, type EnvSpec, type HostMessage, type WorkerInit, type WorkerMessage } from './codec.ts'
+import {
+  Outbox,
+  type BatchMessage,
+  type CallMessage,
+  type EnvSpec,
+  type HostMessage,
+  type WorkerInit,
+  type WorkerMessage,
+} from './codec.ts'
 import type { SpareIsolates } from './spares.ts'
 import { isolateExecArgv, workerScriptPath } from './worker-script.ts'
 
@@ -60,20 +68,29 @@ export interface SlotOptions<J> {
  */
 export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
   const { name, bundle, limits } = options
-  const init: WorkerInit = { bundlePath: bundle.path, function: name, version: bundle.version, env: options.env, streamWindow: STREAM_WINDOW, maxBodyBytes: limits.max_body_bytes }
+  const init: WorkerInit = {
+    bundlePath: bundle.path,
+    function: name,
+    version: bundle.version,
+    env: options.env,
+    streamWindow: STREAM_WINDOW,
+    maxBodyBytes: limits.max_body_bytes,
+  }
   const spare = options.spares?.take(limits.memory_mb)
   if (spare !== undefined) {
     spare.ref()
     spare.postMessage({ type: 'init', init })
   }
-  const worker = spare ?? new Worker(workerScriptPath(), {
-    workerData: init,
-    // The function sees no host environment variables: secrets reach it only through env.
-    env: {},
-    execArgv: isolateExecArgv(),
-    resourceLimits: { maxOldGenerationSizeMb: limits.memory_mb },
-    name: `sovra:${name}`,
-  })
+  const worker =
+    spare ??
+    new Worker(workerScriptPath(), {
+      workerData: init,
+      // The function sees no host environment variables: secrets reach it only through env.
+      env: {},
+      execArgv: isolateExecArgv(),
+      resourceLimits: { maxOldGenerationSizeMb: limits.memory_mb },
+      name: `sovra:${name}`,
+    })
   let readyResolve: () => void = () => undefined
   let readyReject: (e: Error) => void = () => undefined
   const whenReady = new Promise<void>((resolve, reject) => {
@@ -82,8 +99,16 @@ export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
   })
   whenReady.catch(() => undefined)
   const slot: Slot<J> = {
-    worker, outbox: new Outbox<HostMessage>((m, t) => worker.postMessage(m, t)), gen: options.gen, bundle,
-    ready: false, retiring: false, jobs: new Map(), spawnedAt: Date.now(), exitReason: undefined, whenReady,
+    worker,
+    outbox: new Outbox<HostMessage>((m, t) => worker.postMessage(m, t)),
+    gen: options.gen,
+    bundle,
+    ready: false,
+    retiring: false,
+    jobs: new Map(),
+    spawnedAt: Date.now(),
+    exitReason: undefined,
+    whenReady,
   }
   const onMessage = (msg: WorkerMessage | BatchMessage<WorkerMessage>): void => {
     if (msg.type === 'batch') {
@@ -93,7 +118,10 @@ export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
       readyResolve()
       options.onReady(slot)
     } else if (msg.type === 'init-error') {
-      const error = new SovraError('ERR_FUNCTION_LOAD', `function "${name}" failed to load (bundle ${bundle.version}): ${msg.error.message}`)
+      const error = new SovraError(
+        'ERR_FUNCTION_LOAD',
+        `function "${name}" failed to load (bundle ${bundle.version}): ${msg.error.message}`,
+      )
       slot.exitReason = { outcome: 'unavailable', error }
       options.onInitError(slot, error, msg.error.message)
       readyReject(error)
@@ -106,12 +134,28 @@ export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
   }
   worker.on('message', onMessage)
   worker.on('error', (error: Error & { code?: string }) => {
-    slot.exitReason ??= error.code === 'ERR_WORKER_OUT_OF_MEMORY'
-      ? { outcome: 'oom', error: new SovraError('ERR_ISOLATE_LOST', `function "${name}" ran out of memory (limits.memory_mb = ${limits.memory_mb}); its isolate was replaced`) }
-      : { outcome: 'crash', error: new SovraError('ERR_ISOLATE_LOST', `function "${name}"'s isolate crashed (${error.message}); it was replaced`) }
+    slot.exitReason ??=
+      error.code === 'ERR_WORKER_OUT_OF_MEMORY'
+        ? {
+            outcome: 'oom',
+            error: new SovraError(
+              'ERR_ISOLATE_LOST',
+              `function "${name}" ran out of memory (limits.memory_mb = ${limits.memory_mb}); its isolate was replaced`,
+            ),
+          }
+        : {
+            outcome: 'crash',
+            error: new SovraError(
+              'ERR_ISOLATE_LOST',
+              `function "${name}"'s isolate crashed (${error.message}); it was replaced`,
+            ),
+          }
   })
   worker.on('exit', (code) => {
-    readyReject(slot.exitReason?.error ?? new SovraError('ERR_ISOLATE_LOST', `function "${name}"'s isolate exited (code ${code}) before it was ready`))
+    readyReject(
+      slot.exitReason?.error ??
+        new SovraError('ERR_ISOLATE_LOST', `function "${name}"'s isolate exited (code ${code}) before it was ready`),
+    )
     options.onExit(slot, code)
   })
   return slot

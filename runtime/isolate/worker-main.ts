@@ -11,7 +11,14 @@ import type { CallHost } from '../bindings/define.ts'
 import { bindingKind } from '../bindings/registry.ts'
 import type { ExecutionContext } from '../core/index.ts'
 import { SovraError, reviveError } from '../core/errors.ts'
-import { dispatchEvent, dispatchFetch, functionModule, handlerNames, WaitUntil, type AnyModule } from '../core/dispatch.ts'
+import {
+  dispatchEvent,
+  dispatchFetch,
+  functionModule,
+  handlerNames,
+  WaitUntil,
+  type AnyModule,
+} from '../core/dispatch.ts'
 import {
   concatBytes,
   toHeaderList,
@@ -32,9 +39,11 @@ installLightRequest()
 if (parentPort === null) throw new Error('worker-main must run in a worker thread')
 const port: MessagePort = parentPort
 // A spare isolate starts without a function and receives its init as the first message (see spares.ts).
-const init: WorkerInit = (workerData as WorkerInit | null) ?? (await new Promise<WorkerInit>((resolve) => {
-  port.once('message', (msg: { type: 'init'; init: WorkerInit }) => resolve(msg.init))
-}))
+const init: WorkerInit =
+  (workerData as WorkerInit | null) ??
+  (await new Promise<WorkerInit>((resolve) => {
+    port.once('message', (msg: { type: 'init'; init: WorkerInit }) => resolve(msg.init))
+  }))
 
 interface Running {
   deadline: number
@@ -72,13 +81,20 @@ let nextCallId = 1
  * every invocation of the isolate pays for. The call message names the invocation; the host finds its principal.
  */
 const current = init.env.perCaller === true ? new AsyncLocalStorage<number>() : undefined
-const callHost = (binding: string): CallHost => (method, args, transfer) =>
-  new Promise((resolve, reject) => {
-    const callId = nextCallId++
-    calls.set(callId, { resolve, reject })
-    const invocation = current?.getStore()
-    post(invocation === undefined ? { type: 'call', callId, binding, method, args } : { type: 'call', callId, binding, method, args, invocation }, transfer)
-  })
+const callHost =
+  (binding: string): CallHost =>
+  (method, args, transfer) =>
+    new Promise((resolve, reject) => {
+      const callId = nextCallId++
+      calls.set(callId, { resolve, reject })
+      const invocation = current?.getStore()
+      post(
+        invocation === undefined
+          ? { type: 'call', callId, binding, method, args }
+          : { type: 'call', callId, binding, method, args, invocation },
+        transfer,
+      )
+    })
 for (const b of init.env.bindings ?? []) env[b.name] = bindingKind(b.type).client(callHost(b.name), b)
 let mod: AnyModule
 
@@ -106,7 +122,15 @@ async function finish(id: number, waits: WaitUntil, noRetry = false): Promise<vo
 }
 
 function startRun(id: number, deadline: number): Running {
-  const state: Running = { deadline, controller: undefined, timer: undefined, aborted: undefined, credit: init.streamWindow, wake: undefined, reader: undefined }
+  const state: Running = {
+    deadline,
+    controller: undefined,
+    timer: undefined,
+    aborted: undefined,
+    credit: init.streamWindow,
+    wake: undefined,
+    reader: undefined,
+  }
   running.set(id, state)
   return state
 }
@@ -123,7 +147,10 @@ function signalOf(state: Running): AbortSignal {
     if (state.aborted !== undefined) {
       state.controller.abort(state.aborted.reason)
     } else {
-      state.timer = setTimeout(() => abortRun(state, new DOMException('The invocation deadline passed', 'TimeoutError')), Math.max(0, state.deadline - Date.now()))
+      state.timer = setTimeout(
+        () => abortRun(state, new DOMException('The invocation deadline passed', 'TimeoutError')),
+        Math.max(0, state.deadline - Date.now()),
+      )
       state.timer.unref()
     }
   }
@@ -155,11 +182,25 @@ async function runFetch(msg: FetchMessage): Promise<void> {
     if (simple !== undefined) {
       // Fast path: the whole body was given as a string or bytes; no stream to read.
       const [b, transfer] = simpleBody(simple.body, simple.headers)
-      const head = { type: 'response' as const, id: msg.id, status: simple.status, statusText: simple.statusText, headers: simple.headers, body: b, end: true }
+      const head = {
+        type: 'response' as const,
+        id: msg.id,
+        status: simple.status,
+        statusText: simple.statusText,
+        headers: simple.headers,
+        body: b,
+        end: true,
+      }
       await settleAndPost(msg.id, waits, (done) => post({ ...head, done }, transfer))
       return
     }
-    const head = { type: 'response' as const, id: msg.id, status: response.status, statusText: response.statusText, headers: toHeaderList(response.headers) }
+    const head = {
+      type: 'response' as const,
+      id: msg.id,
+      status: response.status,
+      statusText: response.statusText,
+      headers: toHeaderList(response.headers),
+    }
     const body = response.body
     if (body === null) {
       await settleAndPost(msg.id, waits, (done) => post({ ...head, body: null, end: true, done }))
@@ -213,7 +254,10 @@ const encoder = new TextEncoder()
  * A whole body as it is posted: a string as it is (no encoding, no transfer; see LightResponse.takeSimple), bytes
  * transferred, empty as null. Throws when it is over max_body_bytes.
  */
-function simpleBody(body: string | Uint8Array | null, headers: readonly string[]): [string | Uint8Array | null, ArrayBuffer[]] {
+function simpleBody(
+  body: string | Uint8Array | null,
+  headers: readonly string[],
+): [string | Uint8Array | null, ArrayBuffer[]] {
   if (body === null) return [null, NO_TRANSFER]
   if (typeof body === 'string') {
     // Byte length only when it could matter: a UTF-8 byte is at least one UTF-16 unit and at most three.
@@ -265,14 +309,20 @@ async function runEvent(msg: EventMessage): Promise<void> {
   const state = startRun(msg.id, msg.deadline)
   const waits = new WaitUntil()
   try {
-    const input = msg.handler === 'scheduled'
-      ? { handler: 'scheduled' as const, cron: msg.cron ?? '', scheduledTime: msg.scheduledTime ?? Date.now() }
-      : msg.event === undefined
-        ? undefined
-        : { handler: 'object' as const, event: msg.event }
-    const outcome = input === undefined
-      ? { ok: false as const, error: new SovraError('ERR_BAD_REQUEST', 'an object invocation arrived without its event'), noRetry: false }
-      : await dispatchEvent(mod, init.function, input, env, makeContext(msg, state, waits), waits)
+    const input =
+      msg.handler === 'scheduled'
+        ? { handler: 'scheduled' as const, cron: msg.cron ?? '', scheduledTime: msg.scheduledTime ?? Date.now() }
+        : msg.event === undefined
+          ? undefined
+          : { handler: 'object' as const, event: msg.event }
+    const outcome =
+      input === undefined
+        ? {
+            ok: false as const,
+            error: new SovraError('ERR_BAD_REQUEST', 'an object invocation arrived without its event'),
+            noRetry: false,
+          }
+        : await dispatchEvent(mod, init.function, input, env, makeContext(msg, state, waits), waits)
     if (!outcome.ok) post({ type: 'error', id: msg.id, error: serializeError(outcome.error), afterHead: false })
     await finish(msg.id, waits, outcome.noRetry)
   } finally {

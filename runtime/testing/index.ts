@@ -26,7 +26,9 @@ export interface TestExecutionContext extends ExecutionContext {
  * const res = await worker.fetch(new Request('http://local/hello'), { GREETING: 'hi' }, ctx)
  * await ctx.waitForAll()
  */
-export function createExecutionContext(options: { timeoutMs?: number; invocation?: Partial<Invocation>; principal?: Principal } = {}): TestExecutionContext {
+export function createExecutionContext(
+  options: { timeoutMs?: number; invocation?: Partial<Invocation>; principal?: Principal } = {},
+): TestExecutionContext {
   const waits = new WaitUntil()
   const controller = new AbortController()
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
@@ -61,14 +63,26 @@ export interface TestHost {
  * const res = await host.fetch('/hello')
  * await host.close()
  */
-export async function startTestHost(options: { config: string | URL; env?: string; processEnv?: Record<string, string | undefined>; log?: HostLogger; state?: string }): Promise<TestHost> {
+export async function startTestHost(options: {
+  config: string | URL
+  env?: string
+  processEnv?: Record<string, string | undefined>
+  log?: HostLogger
+  state?: string
+}): Promise<TestHost> {
   const configPath = options.config instanceof URL ? fileURLToPath(options.config) : options.config
   const processEnv = options.processEnv ?? process.env
   const { project } = loadConfig({ configPath, env: options.env, processEnv })
   const log = options.log ?? SILENT_LOGGER
   // Wired as `sovra start` wires them (infra/deploy/assemble.ts): `[[pools]]` start as replica processes, warm before
   // the host listens, their logs dropped; no SQL store (no crons or events are persisted in tests).
-  const parts = await assemble(project, { env: processEnv, state: options.state, log, store: false, onPoolLog: () => undefined })
+  const parts = await assemble(project, {
+    env: processEnv,
+    state: options.state,
+    log,
+    store: false,
+    onPoolLog: () => undefined,
+  })
   let host: LocalHost
   try {
     host = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: 0, ...parts.hostOptions() })

@@ -37,36 +37,44 @@ function buildAll(): Promise<RouteTable<string>> {
       const code = readFileSync(artifact.path, 'utf8')
       actions.set(fn.name, { code: () => code, timeoutMs: fn.limits.timeout_ms, vars: fn.vars })
     }
-    return new RouteTable(project.functions.flatMap((f) => f.routes.map((r) => ({ pattern: normalizeRoute(r).pattern, target: f.name }))))
+    return new RouteTable(
+      project.functions.flatMap((f) => f.routes.map((r) => ({ pattern: normalizeRoute(r).pattern, target: f.name }))),
+    )
   })()
   return built
 }
 afterAll(() => containers.close())
 
-testHost('conformance: OpenWhisk action proxy (web action calls)', { streams: false, resultLimitBytes: 1024 * 1024, waitUntil: 'before-response', routes: false }, async () => {
-  const routes = await buildAll()
-  const call: Call = async (path, init) => {
-    const url = new URL(path, 'https://ow.example')
-    const fn = routes.match(url.pathname)?.target
-    if (fn === undefined) throw new Error(`no function serves ${url.pathname} in the conformance project`)
-    return webResponse(await runAction(fn, await webParams(new Request(url, init))))
-  }
-  return {
-    call,
-    // A raw-http web action call carries no caller: only the gateway's blocking invoke sets `__sovra_principal`
-    // (runtime/hosts/openwhisk/entry.ts, "Only the gateway's blocking invoke carries it"), so ctx.principal is
-    // undefined here, where the embedded host would say anonymous. By design: such an action sits behind the gateway.
-    principals: [{ who: 'a direct web action call', call, expect: { status: 200, principal: null } }],
-    // The containers outlive this block: the trigger cases below run in them too.
-    close: async () => undefined,
-  }
-})
+testHost(
+  'conformance: OpenWhisk action proxy (web action calls)',
+  { streams: false, resultLimitBytes: 1024 * 1024, waitUntil: 'before-response', routes: false },
+  async () => {
+    const routes = await buildAll()
+    const call: Call = async (path, init) => {
+      const url = new URL(path, 'https://ow.example')
+      const fn = routes.match(url.pathname)?.target
+      if (fn === undefined) throw new Error(`no function serves ${url.pathname} in the conformance project`)
+      return webResponse(await runAction(fn, await webParams(new Request(url, init))))
+    }
+    return {
+      call,
+      // A raw-http web action call carries no caller: only the gateway's blocking invoke sets `__sovra_principal`
+      // (runtime/hosts/openwhisk/entry.ts, "Only the gateway's blocking invoke carries it"), so ctx.principal is
+      // undefined here, where the embedded host would say anonymous. By design: such an action sits behind the gateway.
+      principals: [{ who: 'a direct web action call', call, expect: { status: 200, principal: null } }],
+      // The containers outlive this block: the trigger cases below run in them too.
+      close: async () => undefined,
+    }
+  },
+)
 
 describe('conformance: OpenWhisk action proxy, triggers', () => {
   beforeAll(() => buildAll(), HEAVY_HOOK_MS)
 
   it('crons run scheduled on OpenWhisk, with noRetry reported', async () => {
     expect(await runAction('plain', { __sovra_trigger: 'cron', cron: '0 * * * *' })).toMatchObject({ ok: true })
-    expect(await runAction('echo', { __sovra_trigger: 'cron', cron: '0 * * * *' })).toMatchObject({ error: { code: 'ERR_NO_HANDLER', status: 501 } })
+    expect(await runAction('echo', { __sovra_trigger: 'cron', cron: '0 * * * *' })).toMatchObject({
+      error: { code: 'ERR_NO_HANDLER', status: 501 },
+    })
   })
 })

@@ -11,9 +11,21 @@ testHost('conformance: embedded host', { streams: true, waitUntil: 'after-respon
   return {
     call,
     principals: [
-      { who: 'dev principal alice (x-sovra-dev-principal from loopback)', call: (path) => host.fetch(path, { headers: { 'x-sovra-dev-principal': 'alice' } }), expect: { status: 200, principal: ALICE } },
-      { who: 'no credentials', call, expect: { status: 200, principal: { subject: 'anonymous', groups: [], clearance: 'public', anonymous: true } } },
-      { who: 'an unknown dev principal', call: (path) => host.fetch(path, { headers: { 'x-sovra-dev-principal': 'eve' } }), expect: { status: 401, code: 'ERR_UNAUTHENTICATED' } },
+      {
+        who: 'dev principal alice (x-sovra-dev-principal from loopback)',
+        call: (path) => host.fetch(path, { headers: { 'x-sovra-dev-principal': 'alice' } }),
+        expect: { status: 200, principal: ALICE },
+      },
+      {
+        who: 'no credentials',
+        call,
+        expect: { status: 200, principal: { subject: 'anonymous', groups: [], clearance: 'public', anonymous: true } },
+      },
+      {
+        who: 'an unknown dev principal',
+        call: (path) => host.fetch(path, { headers: { 'x-sovra-dev-principal': 'eve' } }),
+        expect: { status: 401, code: 'ERR_UNAUTHENTICATED' },
+      },
     ],
     close: () => host.close(),
   }

@@ -6,7 +6,12 @@ import { ROOT, tempProject, withFixtures } from '../helpers.ts'
 export const PROJECT_NAME = 'conformance'
 
 /** The caller every host's principal case expects to see, however the host establishes it. */
-export const ALICE: Principal = { subject: 'alice', groups: ['legal', 'audit'], clearance: 'confidential', tenant: 'bank-a' }
+export const ALICE: Principal = {
+  subject: 'alice',
+  groups: ['legal', 'audit'],
+  clearance: 'confidential',
+  tenant: 'bank-a',
+}
 
 /** `[auth]` for the embedded host: no jwks, {@link ALICE} as a dev principal (`x-sovra-dev-principal: alice`). */
 export const DEV_AUTH = `

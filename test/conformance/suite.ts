@@ -32,7 +32,9 @@ export interface ConformanceHost {
   close(): Promise<void>
 }
 
-interface ErrorBody { error: { code: string; message: string; invocation_id?: string } }
+interface ErrorBody {
+  error: { code: string; message: string; invocation_id?: string }
+}
 const errorOf = async (res: Response): Promise<ErrorBody['error']> => ((await res.json()) as ErrorBody).error
 const bytes = async (res: Response): Promise<number[]> => [...new Uint8Array(await res.arrayBuffer())]
 
@@ -53,18 +55,40 @@ export function testHost(name: string, capabilities: HostCapabilities, setup: ()
     const call: Call = (path, init) => (host as ConformanceHost).call(path, init)
 
     it('echo: method, path, query, headers and body arrive as sent; the invocation id is the response header', async () => {
-      const res = await call('/echo/a/b?x=1&x=2&y=%E9%8A%80', { method: 'POST', body: '{"k":"銀行"}', headers: { 'content-type': 'application/json', 'x-test': 'yes' } })
+      const res = await call('/echo/a/b?x=1&x=2&y=%E9%8A%80', {
+        method: 'POST',
+        body: '{"k":"銀行"}',
+        headers: { 'content-type': 'application/json', 'x-test': 'yes' },
+      })
       expect(res.status).toBe(200)
       expect(res.headers.get('content-type')).toMatch(/^application\/json/)
-      const j = (await res.json()) as { method: string; path: string; query: unknown; body: string | null; headers: Record<string, string>; invocation: { id: string; function: string; version: string; trigger: string } }
-      expect(j).toMatchObject({ method: 'POST', path: '/echo/a/b', query: { x: ['1', '2'], y: '銀' }, body: '{"k":"銀行"}', invocation: { function: 'echo', trigger: 'http' } })
+      const j = (await res.json()) as {
+        method: string
+        path: string
+        query: unknown
+        body: string | null
+        headers: Record<string, string>
+        invocation: { id: string; function: string; version: string; trigger: string }
+      }
+      expect(j).toMatchObject({
+        method: 'POST',
+        path: '/echo/a/b',
+        query: { x: ['1', '2'], y: '銀' },
+        body: '{"k":"銀行"}',
+        invocation: { function: 'echo', trigger: 'http' },
+      })
       expect(j.headers).toMatchObject({ 'x-test': 'yes', 'content-type': 'application/json' })
       // The caller's credentials (the gateway's bearer token) are not passed on to the function.
       expect(j.headers['authorization']).toBeUndefined()
       expect(j.invocation.id).not.toBe('')
       expect(j.invocation.version).not.toBe('')
       expect(res.headers.get('x-sovra-invocation-id')).toBe(j.invocation.id)
-      const get = (await (await call('/echo')).json()) as { method: string; path: string; query: unknown; body: string | null }
+      const get = (await (await call('/echo')).json()) as {
+        method: string
+        path: string
+        query: unknown
+        body: string | null
+      }
       expect(get).toMatchObject({ method: 'GET', path: '/echo', query: {}, body: null })
     })
 
@@ -75,7 +99,13 @@ export function testHost(name: string, capabilities: HostCapabilities, setup: ()
       const text = await res.text()
       const id = res.headers.get('x-sovra-invocation-id')
       expect(id).toBeTruthy()
-      expect(JSON.parse(text)).toEqual({ error: { code: 'ERR_HANDLER', message: 'The function threw an error; see the log line with this invocation id.', invocation_id: id } })
+      expect(JSON.parse(text)).toEqual({
+        error: {
+          code: 'ERR_HANDLER',
+          message: 'The function threw an error; see the log line with this invocation id.',
+          invocation_id: id,
+        },
+      })
       expect(text).not.toMatch(/hunter2|secret internal detail|\bat .*\.ts/)
     })
 
@@ -86,7 +116,11 @@ export function testHost(name: string, capabilities: HostCapabilities, setup: ()
       expect(res.headers.get('x-kind')).toBe('bytes')
       expect(await bytes(res)).toEqual(Array.from({ length: 256 }, (_, i) => i))
       const sent = Uint8Array.from([0, 255, 1, 254, 128, 0x80, 0xc3, 0x28])
-      const back = await call('/binary', { method: 'POST', body: sent, headers: { 'content-type': 'application/octet-stream' } })
+      const back = await call('/binary', {
+        method: 'POST',
+        body: sent,
+        headers: { 'content-type': 'application/octet-stream' },
+      })
       expect(back.status).toBe(200)
       expect(await bytes(back)).toEqual([...sent].reverse())
     })
@@ -99,24 +133,38 @@ export function testHost(name: string, capabilities: HostCapabilities, setup: ()
       expect(await res.text()).toBe('hello from conformance at /plain')
     })
 
-    it(capabilities.streams ? 'streaming: Server-Sent Events reach the caller as they are produced' : 'streaming: the same events, buffered into one result (no streaming on this host, by design)', async () => {
-      const res = await call('/sse?n=4&gap=250')
-      expect(res.status).toBe(200)
-      expect(res.headers.get('content-type')).toBe('text/event-stream')
-      expect(res.headers.get('cache-control')).toBe('no-cache')
-      const reader = (res.body as ReadableStream<Uint8Array>).getReader()
-      const first = await reader.read()
-      const firstAt = Date.now()
-      let text = new TextDecoder().decode(first.value)
-      for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value)
-      const events = [...text.matchAll(/^id: (\d+)\ndata: \{"tick":(\d+),"at":(\d+)\}\n\n/gm)].map((m) => ({ id: Number(m[1]), tick: Number(m[2]), at: Number(m[3]) }))
-      expect(events.map((e) => [e.id, e.tick])).toEqual([[0, 0], [1, 1], [2, 2], [3, 3]])
-      // `at` is when the function produced each event (same clock): streamed, the first event arrives before the
-      // last one exists (750 ms later); buffered, nothing arrives before the last one was produced.
-      const last = (events.at(-1) as { at: number }).at
-      if (capabilities.streams) expect(firstAt).toBeLessThan(last)
-      else expect(firstAt).toBeGreaterThanOrEqual(last)
-    })
+    it(
+      capabilities.streams
+        ? 'streaming: Server-Sent Events reach the caller as they are produced'
+        : 'streaming: the same events, buffered into one result (no streaming on this host, by design)',
+      async () => {
+        const res = await call('/sse?n=4&gap=250')
+        expect(res.status).toBe(200)
+        expect(res.headers.get('content-type')).toBe('text/event-stream')
+        expect(res.headers.get('cache-control')).toBe('no-cache')
+        const reader = (res.body as ReadableStream<Uint8Array>).getReader()
+        const first = await reader.read()
+        const firstAt = Date.now()
+        let text = new TextDecoder().decode(first.value)
+        for (let r = await reader.read(); !r.done; r = await reader.read()) text += new TextDecoder().decode(r.value)
+        const events = [...text.matchAll(/^id: (\d+)\ndata: \{"tick":(\d+),"at":(\d+)\}\n\n/gm)].map((m) => ({
+          id: Number(m[1]),
+          tick: Number(m[2]),
+          at: Number(m[3]),
+        }))
+        expect(events.map((e) => [e.id, e.tick])).toEqual([
+          [0, 0],
+          [1, 1],
+          [2, 2],
+          [3, 3],
+        ])
+        // `at` is when the function produced each event (same clock): streamed, the first event arrives before the
+        // last one exists (750 ms later); buffered, nothing arrives before the last one was produced.
+        const last = (events.at(-1) as { at: number }).at
+        if (capabilities.streams) expect(firstAt).toBeLessThan(last)
+        else expect(firstAt).toBeGreaterThanOrEqual(last)
+      },
+    )
 
     it('timeouts: 504 ERR_TIMEOUT past limits.timeout_ms (ctx.signal aborts), an answer within it', async () => {
       const res = await call('/slow?ms=3000')
@@ -133,17 +181,27 @@ export function testHost(name: string, capabilities: HostCapabilities, setup: ()
     // the gateway used to read up to the limit and keep the connection alive.)
     if (capabilities.routes) {
       it('an upload whose content-length is over max_body_bytes is refused before it is read, and the connection closes', async () => {
-        const over = await call('/size', { method: 'POST', body: 'x'.repeat(200_000), headers: { 'content-type': 'text/plain' } })
+        const over = await call('/size', {
+          method: 'POST',
+          body: 'x'.repeat(200_000),
+          headers: { 'content-type': 'text/plain' },
+        })
         expect(over.status).toBe(413)
         expect(over.headers.get('connection')).toBe('close')
-        expect(await errorOf(over)).toMatchObject({ code: 'ERR_BODY_TOO_LARGE', message: expect.stringContaining('content-length 200000') })
+        expect(await errorOf(over)).toMatchObject({
+          code: 'ERR_BODY_TOO_LARGE',
+          message: expect.stringContaining('content-length 200000'),
+        })
       })
     }
 
     it('request bodies over max_body_bytes: 413 ERR_BODY_TOO_LARGE; within it the function reads the whole body', async () => {
       const over = await call('/size', { method: 'POST', body: 'x'.repeat(2000) })
       expect(over.status).toBe(413)
-      expect(await errorOf(over)).toMatchObject({ code: 'ERR_BODY_TOO_LARGE', message: expect.stringContaining('1024 bytes') })
+      expect(await errorOf(over)).toMatchObject({
+        code: 'ERR_BODY_TOO_LARGE',
+        message: expect.stringContaining('1024 bytes'),
+      })
       const ok = await call('/size', { method: 'POST', body: 'x'.repeat(100) })
       expect(ok.status).toBe(200)
       expect(await ok.json()).toEqual({ bytes: 100, text: 'x'.repeat(64) })
@@ -152,24 +210,32 @@ export function testHost(name: string, capabilities: HostCapabilities, setup: ()
     it('responses over max_body_bytes: 500 ERR_RESPONSE_TOO_LARGE, never a truncated body', async () => {
       const res = await call('/big?n=2000000')
       expect(res.status).toBe(500)
-      expect(await errorOf(res)).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', message: expect.stringMatching(/over (limits\.max_body_bytes|OpenWhisk's result limit)/) })
+      expect(await errorOf(res)).toMatchObject({
+        code: 'ERR_RESPONSE_TOO_LARGE',
+        message: expect.stringMatching(/over (limits\.max_body_bytes|OpenWhisk's result limit)/),
+      })
     })
 
     const limit = capabilities.resultLimitBytes
-    it(limit === undefined ? 'a 900 000-byte response under max_body_bytes is served whole (no platform result limit)' : `a result over the platform's ${limit}-byte limit fails with ERR_RESPONSE_TOO_LARGE naming it, instead of being truncated`, async () => {
-      const res = await call('/big?n=900000')
-      if (limit === undefined) {
-        expect(res.status).toBe(200)
-        const body = new Uint8Array(await res.arrayBuffer())
-        expect(body.byteLength).toBe(900_000)
-        expect(body.every((b) => b === 97)).toBe(true)
-        return
-      }
-      expect(res.status).toBe(500)
-      const err = await errorOf(res)
-      expect(err.code).toBe('ERR_RESPONSE_TOO_LARGE')
-      expect(err.message).toContain(`over OpenWhisk's result limit of ${limit} bytes`)
-    })
+    it(
+      limit === undefined
+        ? 'a 900 000-byte response under max_body_bytes is served whole (no platform result limit)'
+        : `a result over the platform's ${limit}-byte limit fails with ERR_RESPONSE_TOO_LARGE naming it, instead of being truncated`,
+      async () => {
+        const res = await call('/big?n=900000')
+        if (limit === undefined) {
+          expect(res.status).toBe(200)
+          const body = new Uint8Array(await res.arrayBuffer())
+          expect(body.byteLength).toBe(900_000)
+          expect(body.every((b) => b === 97)).toBe(true)
+          return
+        }
+        expect(res.status).toBe(500)
+        const err = await errorOf(res)
+        expect(err.code).toBe('ERR_RESPONSE_TOO_LARGE')
+        expect(err.message).toContain(`over OpenWhisk's result limit of ${limit} bytes`)
+      },
+    )
 
     it(`waitUntil: the answer is 202 at once, the background work runs ${capabilities.waitUntil === 'after-response' ? 'after it' : 'to the end before it (by design on this host)'}, a rejection fails nothing`, async () => {
       type Status = { started: number; done: number; failed: number; held: number }
@@ -203,7 +269,12 @@ export function testHost(name: string, capabilities: HostCapabilities, setup: ()
       for (const c of cases) {
         const res = await c.call('/whoami')
         expect(res.status, c.who).toBe(c.expect.status)
-        const j = (await res.json()) as { principal?: Principal | null; path?: string; invocation?: { function: string; trigger: string }; error?: { code: string } }
+        const j = (await res.json()) as {
+          principal?: Principal | null
+          path?: string
+          invocation?: { function: string; trigger: string }
+          error?: { code: string }
+        }
         if ('code' in c.expect) {
           // Refused before the function runs.
           expect(j.error?.code, c.who).toBe(c.expect.code)

@@ -5,7 +5,15 @@ import echo, { type EchoReply } from '../../functions/echo/index.ts'
 describe('echo', () => {
   it('returns method, path, query, headers and body as JSON', async () => {
     const ctx = createExecutionContext({ invocation: { id: 'inv-1', function: 'echo' } })
-    const res = await echo.fetch?.(new Request('http://local/v1/echo/a?x=1&x=2&y=z', { method: 'PATCH', body: 'hello', headers: { 'x-test': 'yes' } }), {}, ctx)
+    const res = await echo.fetch?.(
+      new Request('http://local/v1/echo/a?x=1&x=2&y=z', {
+        method: 'PATCH',
+        body: 'hello',
+        headers: { 'x-test': 'yes' },
+      }),
+      {},
+      ctx,
+    )
     expect(res?.headers.get('content-type')).toMatch(/application\/json/)
     const reply = (await res?.json()) as EchoReply
     expect(reply).toEqual({

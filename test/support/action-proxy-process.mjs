@@ -11,7 +11,8 @@ const server = createServer((req, res) => {
   const chunks = []
   req.on('data', (c) => chunks.push(c))
   req.on('end', () => {
-    const send = (status, body) => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
+    const send = (status, body) =>
+      void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body))
     const msg = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}')
     if (req.url === '/init') {
       if (main !== undefined) return send(403, { error: 'Cannot initialize the action more than once.' })
@@ -21,7 +22,8 @@ const server = createServer((req, res) => {
         for (const [k, val] of Object.entries(v.env ?? {})) process.env[k] = val
         new Function('module', 'exports', 'require', String(v.code ?? ''))(module, module.exports, require)
         const entry = module.exports[String(v.main ?? 'main')]
-        if (typeof entry !== 'function') throw new Error(`Action entrypoint '${String(v.main ?? 'main')}' is not a function.`)
+        if (typeof entry !== 'function')
+          throw new Error(`Action entrypoint '${String(v.main ?? 'main')}' is not a function.`)
         main = entry
         return send(200, { OK: true })
       } catch (e) {
@@ -43,7 +45,10 @@ const server = createServer((req, res) => {
         return send(502, { error: `An error has occurred: ${e.message}` })
       }
       Promise.resolve(result).then(
-        (r) => (typeof r === 'object' && r !== null && !Array.isArray(r) ? send(200, r) : send(502, { error: 'The action did not return a dictionary.' })),
+        (r) =>
+          typeof r === 'object' && r !== null && !Array.isArray(r)
+            ? send(200, r)
+            : send(502, { error: 'The action did not return a dictionary.' }),
         (e) => send(200, { error: e instanceof Error ? { message: e.message } : e }),
       )
       return

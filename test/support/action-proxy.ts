@@ -20,10 +20,11 @@ export async function startActionProxy(): Promise<{ url: string; close(): Promis
   })
   return {
     url: `http://127.0.0.1:${port.trim()}`,
-    close: () => new Promise<void>((resolve) => {
-      if (child.exitCode !== null) return resolve()
-      child.once('exit', () => resolve())
-      child.kill('SIGTERM')
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.kill('SIGTERM')
+      }),
   }
 }

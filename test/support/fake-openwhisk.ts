@@ -17,7 +17,10 @@ type Entity = Record<string, unknown>
  * status), lists with limit/skip, and the alarms feed action (`whisk.system/alarms/alarm`, lifecycle CREATE/DELETE).
  * Checks Basic auth. Records every call.
  */
-export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace = 'guest'): Promise<{
+export async function startFakeOpenWhisk(
+  auth = 'uuid-1:secret-key',
+  namespace = 'guest',
+): Promise<{
   apihost: string
   auth: string
   calls: OwCall[]
@@ -25,10 +28,22 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
   fired: Array<{ trigger: string; params: Record<string, unknown> }>
   /** Set `invoke` to run actions on blocking invokes (e.g. through an action proxy). */
   hooks: { invoke?: (name: string, action: Entity, params: Record<string, unknown>) => Promise<unknown> }
-  store: { packages: Map<string, Entity>; actions: Map<string, Entity>; triggers: Map<string, Entity>; rules: Map<string, Entity>; feeds: Map<string, Entity> }
+  store: {
+    packages: Map<string, Entity>
+    actions: Map<string, Entity>
+    triggers: Map<string, Entity>
+    rules: Map<string, Entity>
+    feeds: Map<string, Entity>
+  }
   close(): Promise<void>
 }> {
-  const store = { packages: new Map<string, Entity>(), actions: new Map<string, Entity>(), triggers: new Map<string, Entity>(), rules: new Map<string, Entity>(), feeds: new Map<string, Entity>() }
+  const store = {
+    packages: new Map<string, Entity>(),
+    actions: new Map<string, Entity>(),
+    triggers: new Map<string, Entity>(),
+    rules: new Map<string, Entity>(),
+    feeds: new Map<string, Entity>(),
+  }
   const calls: OwCall[] = []
   const fired: Array<{ trigger: string; params: Record<string, unknown> }> = []
   const hooks: { invoke?: (name: string, action: Entity, params: Record<string, unknown>) => Promise<unknown> } = {}
@@ -40,13 +55,24 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
       const url = new URL(req.url ?? '/', 'http://x')
       const text = Buffer.concat(chunks).toString('utf8')
       const body = text === '' ? undefined : (JSON.parse(text) as Record<string, unknown>)
-      const call: OwCall = { method: req.method ?? 'GET', path: decodeURIComponent(url.pathname), query: Object.fromEntries(url.searchParams), body }
+      const call: OwCall = {
+        method: req.method ?? 'GET',
+        path: decodeURIComponent(url.pathname),
+        query: Object.fromEntries(url.searchParams),
+        body,
+      }
       calls.push(call)
-      const send = (status: number, b: unknown): void => void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(b))
+      const send = (status: number, b: unknown): void =>
+        void res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(b))
       if (req.headers.authorization !== expected) return send(401, { error: 'The supplied authentication is invalid.' })
       const m = /^\/api\/v1\/namespaces\/([^/]+)\/(packages|actions|triggers|rules)(?:\/(.+))?$/.exec(call.path)
       if (m === null) return send(404, { error: `no such path ${call.path}` })
-      const [, ns, resource, name] = m as unknown as [string, string, 'packages' | 'actions' | 'triggers' | 'rules', string | undefined]
+      const [, ns, resource, name] = m as unknown as [
+        string,
+        string,
+        'packages' | 'actions' | 'triggers' | 'rules',
+        string | undefined,
+      ]
       const missing = (): void => send(404, { error: 'The requested resource does not exist.' })
       // The alarms feed: an action in the whisk.system namespace.
       if (ns === 'whisk.system' && resource === 'actions' && name === 'alarms/alarm' && call.method === 'POST') {
@@ -71,8 +97,10 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
           if (!map.delete(name)) return missing()
           return send(200, { name: short })
         case 'PUT': {
-          if (map.has(name) && call.query['overwrite'] !== 'true') return send(409, { error: 'resource already exists' })
-          if (resource === 'actions' && name.includes('/') && !store.packages.has(name.split('/')[0] as string)) return missing()
+          if (map.has(name) && call.query['overwrite'] !== 'true')
+            return send(409, { error: 'resource already exists' })
+          if (resource === 'actions' && name.includes('/') && !store.packages.has(name.split('/')[0] as string))
+            return missing()
           let entity: Entity = { namespace: entityNs, name: short, version: '0.0.1', publish: false, ...body }
           if (resource === 'rules') {
             const fq = (s: string): { path: string; name: string } => {
@@ -80,7 +108,13 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
               return { path: parts.slice(0, -1).join('/').replace(/^_/, namespace), name: parts.at(-1) as string }
             }
             if (!store.triggers.has(fq(String(body?.['trigger'])).name)) return missing()
-            entity = { namespace, name, status: 'active', trigger: fq(String(body?.['trigger'])), action: fq(String(body?.['action'])) }
+            entity = {
+              namespace,
+              name,
+              status: 'active',
+              trigger: fq(String(body?.['trigger'])),
+              action: fq(String(body?.['action'])),
+            }
           }
           map.set(name, entity)
           return send(200, entity)
@@ -91,14 +125,21 @@ export async function startFakeOpenWhisk(auth = 'uuid-1:secret-key', namespace =
             const action = map.get(name)
             if (action === undefined) return missing()
             if (hooks.invoke === undefined) return send(502, { error: 'this fake runs no actions (set invoke)' })
-            const bound = Object.fromEntries(((action['parameters'] ?? []) as Array<{ key: string; value: unknown }>).map((p) => [p.key, p.value]))
-            void hooks.invoke(name, action, { ...body, ...bound }).then((r) => send(200, r), (e: unknown) => send(502, { error: String(e) }))
+            const bound = Object.fromEntries(
+              ((action['parameters'] ?? []) as Array<{ key: string; value: unknown }>).map((p) => [p.key, p.value]),
+            )
+            void hooks.invoke(name, action, { ...body, ...bound }).then(
+              (r) => send(200, r),
+              (e: unknown) => send(502, { error: String(e) }),
+            )
             return
           }
           if (resource === 'triggers') {
             if (!map.has(name)) return missing()
             fired.push({ trigger: name, params: body ?? {} })
-            const active = [...store.rules.values()].some((r) => (r['trigger'] as { name: string }).name === name && r['status'] === 'active')
+            const active = [...store.rules.values()].some(
+              (r) => (r['trigger'] as { name: string }).name === name && r['status'] === 'active',
+            )
             return active ? send(202, { activationId: `fire-${fired.length}` }) : send(204, {})
           }
           if (resource !== 'rules') return send(404, { error: 'invoke not supported by this fake' })

@@ -7,7 +7,10 @@ export interface TestIssuer {
   jwks: JSONWebKeySet
   /** Another key pair's private key: tokens signed with it are forgeries for `jwks`. */
   otherKey: CryptoKey
-  sign(claims: Record<string, unknown>, opts?: { key?: CryptoKey; exp?: string | number; issuer?: string; audience?: string; kid?: string }): Promise<string>
+  sign(
+    claims: Record<string, unknown>,
+    opts?: { key?: CryptoKey; exp?: string | number; issuer?: string; audience?: string; kid?: string },
+  ): Promise<string>
 }
 
 /**

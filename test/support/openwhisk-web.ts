@@ -11,7 +11,13 @@ export async function webParams(request: Request): Promise<Record<string, unknow
   const body = request.body === null ? undefined : Buffer.from(await request.arrayBuffer()).toString('base64')
   const headers: Record<string, string> = { host: url.host }
   request.headers.forEach((v, k) => void (headers[k] = v))
-  return { __ow_method: request.method.toLowerCase(), __ow_path: url.pathname, __ow_query: url.search.slice(1), __ow_headers: headers, ...(body === undefined ? {} : { __ow_body: body }) }
+  return {
+    __ow_method: request.method.toLowerCase(),
+    __ow_path: url.pathname,
+    __ow_query: url.search.slice(1),
+    __ow_headers: headers,
+    ...(body === undefined ? {} : { __ow_body: body }),
+  }
 }
 
 /**
@@ -21,10 +27,20 @@ export async function webParams(request: Request): Promise<Record<string, unknow
  * @param result the action's result
  */
 export function webResponse(result: Record<string, unknown>): Response {
-  const r = (result['error'] ?? result) as { statusCode?: number; headers?: Record<string, string | string[]>; body?: string }
+  const r = (result['error'] ?? result) as {
+    statusCode?: number
+    headers?: Record<string, string | string[]>
+    body?: string
+  }
   const headers = new Headers()
-  for (const [k, v] of Object.entries(r.headers ?? {})) for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one)
-  const body = r.body === undefined ? null : TEXT_TYPES.test(headers.get('content-type') ?? '') ? r.body : Buffer.from(r.body, 'base64')
+  for (const [k, v] of Object.entries(r.headers ?? {}))
+    for (const one of Array.isArray(v) ? v : [v]) headers.append(k, one)
+  const body =
+    r.body === undefined
+      ? null
+      : TEXT_TYPES.test(headers.get('content-type') ?? '')
+        ? r.body
+        : Buffer.from(r.body, 'base64')
   return new Response(body, { status: r.statusCode ?? 200, headers })
 }
 
@@ -38,7 +54,12 @@ export interface ActionContainers {
    * @param value the action's params
    * @param timeoutMs the action's time limit: the deadline the invoker would set (`__OW_DEADLINE`)
    */
-  run(name: string, code: () => string, value: Record<string, unknown>, timeoutMs: number): Promise<Record<string, unknown>>
+  run(
+    name: string,
+    code: () => string,
+    value: Record<string, unknown>,
+    timeoutMs: number,
+  ): Promise<Record<string, unknown>>
   close(): Promise<void>
 }
 
@@ -54,9 +75,13 @@ export function actionContainers(): ActionContainers {
       let starting = started.get(name)
       if (starting === undefined) {
         starting = startActionProxy().then(async (p) => {
-          const init = await fetch(`${p.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name, main: 'main', code: code(), binary: false, env: {} } }) })
+          const init = await fetch(`${p.url}/init`, {
+            method: 'POST',
+            body: JSON.stringify({ value: { name, main: 'main', code: code(), binary: false, env: {} } }),
+          })
           const answer = await init.text()
-          if (init.status !== 200 || answer !== '{"OK":true}') throw new Error(`init of action ${name} failed: ${init.status} ${answer}`)
+          if (init.status !== 200 || answer !== '{"OK":true}')
+            throw new Error(`init of action ${name} failed: ${init.status} ${answer}`)
           return p
         })
         started.set(name, starting)
@@ -64,7 +89,13 @@ export function actionContainers(): ActionContainers {
       const proxy = await starting
       const res = await fetch(`${proxy.url}/run`, {
         method: 'POST',
-        body: JSON.stringify({ value, activation_id: `act-${++seq}-${Math.random().toString(16).slice(2, 10)}`, deadline: String(Date.now() + timeoutMs), action_name: `/_/${name}`, namespace: '_' }),
+        body: JSON.stringify({
+          value,
+          activation_id: `act-${++seq}-${Math.random().toString(16).slice(2, 10)}`,
+          deadline: String(Date.now() + timeoutMs),
+          action_name: `/_/${name}`,
+          namespace: '_',
+        }),
       })
       const text = await res.text()
       if (res.status !== 200) throw new Error(`run of action ${name} failed: ${res.status} ${text}`)

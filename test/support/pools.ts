@@ -10,8 +10,14 @@ export const TIERS = new TierOrder()
  * @param dir the config folder relative model paths resolve from
  */
 export function poolConfig(entry: PoolEntry, dir = process.cwd()): PoolConfig {
-  const { pools, diagnostics } = resolvePools([entry], { dir, file: 'test.toml', tiers: TIERS, defaultTier: 'internal' })
-  if (diagnostics.some((d) => d.severity === 'error')) throw new Error(diagnostics.map((d) => `${d.path}: ${d.message}`).join('\n'))
+  const { pools, diagnostics } = resolvePools([entry], {
+    dir,
+    file: 'test.toml',
+    tiers: TIERS,
+    defaultTier: 'internal',
+  })
+  if (diagnostics.some((d) => d.severity === 'error'))
+    throw new Error(diagnostics.map((d) => `${d.path}: ${d.message}`).join('\n'))
   return pools[0] as PoolConfig
 }
 
@@ -21,5 +27,9 @@ export function poolConfig(entry: PoolEntry, dir = process.cwd()): PoolConfig {
  */
 export async function readSse(res: Response): Promise<unknown[]> {
   const text = await res.text()
-  return text.split('\n\n').map((e) => e.replace(/^data: /, '').trim()).filter((d) => d !== '' && d !== '[DONE]').map((d) => JSON.parse(d) as unknown)
+  return text
+    .split('\n\n')
+    .map((e) => e.replace(/^data: /, '').trim())
+    .filter((d) => d !== '' && d !== '[DONE]')
+    .map((d) => JSON.parse(d) as unknown)
 }

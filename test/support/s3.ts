@@ -36,7 +36,11 @@ export async function startTestS3(buckets: string[]): Promise<TestS3> {
     }
   }
   const dir = mkdtempSync(join(tmpdir(), 'sovra-s3rver-'))
-  const child: ChildProcess = spawn(process.execPath, ['--openssl-legacy-provider', join(ROOT, 'test/support/s3rver-process.mjs'), dir, ...buckets], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ['--openssl-legacy-provider', join(ROOT, 'test/support/s3rver-process.mjs'), dir, ...buckets],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   const events: Array<Record<string, unknown>> = []
   const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
   const port = await new Promise<number>((resolve, reject) => {
@@ -48,7 +52,12 @@ export async function startTestS3(buckets: string[]): Promise<TestS3> {
     })
   })
   return {
-    settings: { endpoint: `http://127.0.0.1:${port}`, region: 'us-east-1', accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
+    settings: {
+      endpoint: `http://127.0.0.1:${port}`,
+      region: 'us-east-1',
+      accessKeyId: 'S3RVER',
+      secretAccessKey: 'S3RVER',
+    },
     events,
     external: false,
     async stop() {

@@ -4,7 +4,13 @@
 import S3rver from 's3rver'
 
 const [dir, ...buckets] = process.argv.slice(2)
-const server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: buckets.map((name) => ({ name })) })
+const server = new S3rver({
+  port: 0,
+  address: '127.0.0.1',
+  silent: true,
+  directory: dir,
+  configureBuckets: buckets.map((name) => ({ name })),
+})
 server.on('event', (event) => process.stdout.write(`${JSON.stringify({ event })}\n`))
 const { port } = await server.run()
 process.stdout.write(`${JSON.stringify({ port })}\n`)

@@ -27,7 +27,10 @@ export interface Schedule {
 function toDate(value: string | number, what: string, spec: CronSpec): Date {
   const d = new Date(value)
   if (Number.isNaN(d.getTime())) {
-    throw new SovraError('ERR_CONFIG', `function "${spec.function}": ${what} ${JSON.stringify(value)} is not a date; use ISO 8601 (2026-12-01T00:00:00+09:00) or epoch milliseconds`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `function "${spec.function}": ${what} ${JSON.stringify(value)} is not a date; use ISO 8601 (2026-12-01T00:00:00+09:00) or epoch milliseconds`,
+    )
   }
   return d
 }
@@ -42,19 +45,34 @@ function toDate(value: string | number, what: string, spec: CronSpec): Date {
 export function parseSchedule(spec: CronSpec): Schedule {
   const fields = spec.cron.trim().split(/\s+/).length
   if (fields !== 5 && fields !== 6) {
-    throw new SovraError('ERR_CONFIG', `function "${spec.function}": cron ${JSON.stringify(spec.cron)} has ${fields} fields; use 5 (minute hour day month weekday) or 6 (second first)`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `function "${spec.function}": cron ${JSON.stringify(spec.cron)} has ${fields} fields; use 5 (minute hour day month weekday) or 6 (second first)`,
+    )
   }
   const start = spec.startDate === undefined ? undefined : toDate(spec.startDate, 'start_date', spec)
   const stop = spec.stopDate === undefined ? undefined : toDate(spec.stopDate, 'stop_date', spec)
   if (start !== undefined && stop !== undefined && stop <= start) {
-    throw new SovraError('ERR_CONFIG', `function "${spec.function}": stop_date ${stop.toISOString()} is not after start_date ${start.toISOString()}`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `function "${spec.function}": stop_date ${stop.toISOString()} is not after start_date ${start.toISOString()}`,
+    )
   }
   let cron: Cron
   try {
-    cron = new Cron(spec.cron, { paused: true, ...(spec.timezone === undefined ? {} : { timezone: spec.timezone }), ...(start === undefined ? {} : { startAt: start }), ...(stop === undefined ? {} : { stopAt: stop }) })
+    cron = new Cron(spec.cron, {
+      paused: true,
+      ...(spec.timezone === undefined ? {} : { timezone: spec.timezone }),
+      ...(start === undefined ? {} : { startAt: start }),
+      ...(stop === undefined ? {} : { stopAt: stop }),
+    })
     cron.nextRun(new Date(0))
   } catch (error) {
-    throw new SovraError('ERR_CONFIG', `function "${spec.function}": invalid schedule ${JSON.stringify(spec.cron)}${spec.timezone === undefined ? '' : ` in ${spec.timezone}`}: ${(error as Error).message}`, { cause: error })
+    throw new SovraError(
+      'ERR_CONFIG',
+      `function "${spec.function}": invalid schedule ${JSON.stringify(spec.cron)}${spec.timezone === undefined ? '' : ` in ${spec.timezone}`}: ${(error as Error).message}`,
+      { cause: error },
+    )
   }
   return {
     spec,

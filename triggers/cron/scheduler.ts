@@ -114,8 +114,11 @@ export class CronScheduler {
    * @param cron which of its crons (default the first)
    */
   async fire(fn: string, cron?: string): Promise<CronRunRecord> {
-    const state = this.#states.find((s) => s.schedule.spec.function === fn && (cron === undefined || s.schedule.spec.cron === cron))
-    if (state === undefined) throw new Error(`function "${fn}" has no cron${cron === undefined ? '' : ` ${JSON.stringify(cron)}`}`)
+    const state = this.#states.find(
+      (s) => s.schedule.spec.function === fn && (cron === undefined || s.schedule.spec.cron === cron),
+    )
+    if (state === undefined)
+      throw new Error(`function "${fn}" has no cron${cron === undefined ? '' : ` ${JSON.stringify(cron)}`}`)
     return this.#due(state, this.#clock.now())
   }
 
@@ -141,7 +144,14 @@ export class CronScheduler {
   #due(state: State, scheduledTime: number): Promise<CronRunRecord> {
     const { spec } = state.schedule
     if (state.running !== undefined) {
-      return this.#record({ function: spec.function, cron: spec.cron, scheduledTime, status: 'skipped', attempts: 0, error: 'the previous run was still going' })
+      return this.#record({
+        function: spec.function,
+        cron: spec.cron,
+        scheduledTime,
+        status: 'skipped',
+        attempts: 0,
+        error: 'the previous run was still going',
+      })
     }
     const running = this.#runWithRetries(spec, scheduledTime).finally(() => {
       state.running = undefined
@@ -159,9 +169,23 @@ export class CronScheduler {
       } catch (error) {
         result = { ok: false, noRetry: false, error: (error as Error).message }
       }
-      if (result.ok) return this.#record({ function: spec.function, cron: spec.cron, scheduledTime, status: 'ok', attempts: attempt })
+      if (result.ok)
+        return this.#record({
+          function: spec.function,
+          cron: spec.cron,
+          scheduledTime,
+          status: 'ok',
+          attempts: attempt,
+        })
       if (result.noRetry || attempt > max || this.#stopped) {
-        return this.#record({ function: spec.function, cron: spec.cron, scheduledTime, status: result.noRetry ? 'failed' : 'dead', attempts: attempt, error: result.error })
+        return this.#record({
+          function: spec.function,
+          cron: spec.cron,
+          scheduledTime,
+          status: result.noRetry ? 'failed' : 'dead',
+          attempts: attempt,
+          error: result.error,
+        })
       }
       const base = (this.#opts.backoffMs ?? 1000) * 2 ** (attempt - 1)
       await new Promise<void>((resolve) => this.#clock.setTimer(resolve, base + Math.floor(Math.random() * base * 0.2)))

@@ -30,14 +30,31 @@ export interface Verdict {
  * @param canary the canary's numbers on the window
  */
 export function judgeCanary(t: RolloutThresholds, stable: WindowStats, canary: WindowStats): Verdict {
-  if (canary.requests < t.minRequests) return { verdict: 'insufficient', reason: `${canary.requests} canary requests in ${t.windowS} s, fewer than min_requests ${t.minRequests}` }
+  if (canary.requests < t.minRequests)
+    return {
+      verdict: 'insufficient',
+      reason: `${canary.requests} canary requests in ${t.windowS} s, fewer than min_requests ${t.minRequests}`,
+    }
   const rate = canary.errors / canary.requests
   const stableRate = stable.requests === 0 ? 0 : stable.errors / stable.requests
   if (rate > t.maxErrorRate && rate > stableRate) {
-    return { verdict: 'rollback', reason: `canary error rate ${(rate * 100).toFixed(2)}% over max_error_rate ${(t.maxErrorRate * 100).toFixed(2)}% (stable ${(stableRate * 100).toFixed(2)}%) on ${canary.requests} requests` }
+    return {
+      verdict: 'rollback',
+      reason: `canary error rate ${(rate * 100).toFixed(2)}% over max_error_rate ${(t.maxErrorRate * 100).toFixed(2)}% (stable ${(stableRate * 100).toFixed(2)}%) on ${canary.requests} requests`,
+    }
   }
-  if (canary.p95Ms !== undefined && canary.p95Ms > t.maxP95Ms && (stable.p95Ms === undefined || canary.p95Ms > stable.p95Ms)) {
-    return { verdict: 'rollback', reason: `canary p95 ${Math.round(canary.p95Ms)} ms over max_p95_ms ${t.maxP95Ms} (stable ${stable.p95Ms === undefined ? '-' : Math.round(stable.p95Ms)} ms)` }
+  if (
+    canary.p95Ms !== undefined &&
+    canary.p95Ms > t.maxP95Ms &&
+    (stable.p95Ms === undefined || canary.p95Ms > stable.p95Ms)
+  ) {
+    return {
+      verdict: 'rollback',
+      reason: `canary p95 ${Math.round(canary.p95Ms)} ms over max_p95_ms ${t.maxP95Ms} (stable ${stable.p95Ms === undefined ? '-' : Math.round(stable.p95Ms)} ms)`,
+    }
   }
-  return { verdict: 'healthy', reason: `canary error rate ${(rate * 100).toFixed(2)}%, p95 ${canary.p95Ms === undefined ? '-' : Math.round(canary.p95Ms)} ms within thresholds` }
+  return {
+    verdict: 'healthy',
+    reason: `canary error rate ${(rate * 100).toFixed(2)}%, p95 ${canary.p95Ms === undefined ? '-' : Math.round(canary.p95Ms)} ms within thresholds`,
+  }
 }

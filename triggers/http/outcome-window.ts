@@ -21,7 +21,10 @@ export class OutcomeWindow {
    * @param max outcomes kept at most
    * @param now the clock
    */
-  constructor(private readonly max = 20_000, private readonly now: () => number = Date.now) {
+  constructor(
+    private readonly max = 20_000,
+    private readonly now: () => number = Date.now,
+  ) {
     this.#at = new Float64Array(max)
     this.#ms = new Float64Array(max)
     this.#status = new Uint16Array(max)
@@ -54,7 +57,11 @@ export class OutcomeWindow {
       if ((this.#status[i] as number) >= 500) errors++
     }
     latencies.sort((a, b) => a - b)
-    return { requests: latencies.length, errors, p95Ms: latencies.length === 0 ? undefined : latencies[Math.ceil(0.95 * latencies.length) - 1] }
+    return {
+      requests: latencies.length,
+      errors,
+      p95Ms: latencies.length === 0 ? undefined : latencies[Math.ceil(0.95 * latencies.length) - 1],
+    }
   }
 }
 

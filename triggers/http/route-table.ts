@@ -17,17 +17,26 @@ export function normalizeRoute(input: RouteInput): { pattern: string; droppedHos
   if (!pattern.startsWith('/')) {
     const slash = pattern.indexOf('/')
     if (slash <= 0) {
-      throw new SovraError('ERR_CONFIG', `invalid route ${JSON.stringify(raw)}: expected a path such as "/v1/echo" or "/v1/items/*"`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `invalid route ${JSON.stringify(raw)}: expected a path such as "/v1/echo" or "/v1/items/*"`,
+      )
     }
     droppedHost = pattern.slice(0, slash)
     pattern = pattern.slice(slash)
   }
   if (/[?#\s]/.test(pattern)) {
-    throw new SovraError('ERR_CONFIG', `invalid route ${JSON.stringify(raw)}: a route is a path without query, fragment or spaces`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `invalid route ${JSON.stringify(raw)}: a route is a path without query, fragment or spaces`,
+    )
   }
   const star = pattern.indexOf('*')
   if (star >= 0 && star !== pattern.length - 1) {
-    throw new SovraError('ERR_CONFIG', `invalid route ${JSON.stringify(raw)}: "*" may only end a route, e.g. "/v1/items/*"`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `invalid route ${JSON.stringify(raw)}: "*" may only end a route, e.g. "/v1/items/*"`,
+    )
   }
   return { pattern, droppedHost }
 }
@@ -59,7 +68,10 @@ export class RouteTable<T> {
     for (const { pattern, target } of routes) {
       const other = seen.get(pattern)
       if (other !== undefined) {
-        throw new SovraError('ERR_CONFIG', `route ${JSON.stringify(pattern)} is claimed by both ${describe(other)} and ${describe(target)}; a route belongs to one function`)
+        throw new SovraError(
+          'ERR_CONFIG',
+          `route ${JSON.stringify(pattern)} is claimed by both ${describe(other)} and ${describe(target)}; a route belongs to one function`,
+        )
       }
       seen.set(pattern, target)
       const match = { target, pattern }

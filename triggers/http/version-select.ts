@@ -37,12 +37,20 @@ export function bucketOf(requestId: string): number {
  * @param state the function's routing state
  * @param request the request id (absent for triggers) and the caller's attributes
  */
-export function selectVersion(state: RoutingState, request: { requestId?: string | undefined; attributes?: Readonly<Record<string, string | undefined>> }): Selection {
+export function selectVersion(
+  state: RoutingState,
+  request: { requestId?: string | undefined; attributes?: Readonly<Record<string, string | undefined>> },
+): Selection {
   for (const pin of state.pins) {
     if (request.attributes?.[pin.attribute] === pin.value) return { version: pin.version, reason: 'pin' }
   }
   const c = state.canary
-  if (c !== undefined && c.weight > 0 && request.requestId !== undefined && bucketOf(request.requestId) < c.weight * 100) {
+  if (
+    c !== undefined &&
+    c.weight > 0 &&
+    request.requestId !== undefined &&
+    bucketOf(request.requestId) < c.weight * 100
+  ) {
     return { version: c.version, reason: 'canary' }
   }
   return { version: state.stable, reason: 'stable' }

@@ -17,10 +17,12 @@ export interface ObjectTrigger {
  * @param event the event
  */
 export function matches(trigger: ObjectTrigger, event: ObjectEvent): boolean {
-  return trigger.bucket === event.bucket &&
+  return (
+    trigger.bucket === event.bucket &&
     (trigger.events === undefined || trigger.events.includes(event.type)) &&
     event.key.startsWith(trigger.prefix ?? '') &&
     event.key.endsWith(trigger.suffix ?? '')
+  )
 }
 
 /**
@@ -30,7 +32,13 @@ export function matches(trigger: ObjectTrigger, event: ObjectEvent): boolean {
  */
 export function dedupeKey(event: ObjectEvent): string {
   // JSON keeps the parts apart unambiguously (and PostgreSQL text cannot hold NUL separators).
-  return JSON.stringify([event.bucket, event.key, event.versionId ?? event.etag ?? '', event.sequencer ?? '', event.type])
+  return JSON.stringify([
+    event.bucket,
+    event.key,
+    event.versionId ?? event.etag ?? '',
+    event.sequencer ?? '',
+    event.type,
+  ])
 }
 
 /**
@@ -39,7 +47,8 @@ export function dedupeKey(event: ObjectEvent): string {
  * @param fallback used when the store sent none (arrival order)
  */
 export function orderKey(sequencer: string | undefined, fallback: number): string {
-  const hex = sequencer !== undefined && /^[0-9a-fA-F]+$/.test(sequencer) ? sequencer.toLowerCase() : fallback.toString(16)
+  const hex =
+    sequencer !== undefined && /^[0-9a-fA-F]+$/.test(sequencer) ? sequencer.toLowerCase() : fallback.toString(16)
   return hex.padStart(32, '0')
 }
 
@@ -48,8 +57,13 @@ export function orderKey(sequencer: string | undefined, fallback: number): strin
  * @param functions each function's name and triggers
  * @param events the events
  */
-export function deliveriesFor(functions: ReadonlyArray<{ name: string; triggers: readonly ObjectTrigger[] }>, events: readonly ObjectEvent[]): Array<{ function: string; event: ObjectEvent }> {
-  return events.flatMap((event) => functions.filter((f) => f.triggers.some((t) => matches(t, event))).map((f) => ({ function: f.name, event })))
+export function deliveriesFor(
+  functions: ReadonlyArray<{ name: string; triggers: readonly ObjectTrigger[] }>,
+  events: readonly ObjectEvent[],
+): Array<{ function: string; event: ObjectEvent }> {
+  return events.flatMap((event) =>
+    functions.filter((f) => f.triggers.some((t) => matches(t, event))).map((f) => ({ function: f.name, event })),
+  )
 }
 
 /**

@@ -5,7 +5,18 @@ interface S3Record {
   eventName?: unknown
   eventTime?: unknown
   eventSource?: unknown
-  s3?: { bucket?: { name?: unknown }; object?: { key?: unknown; size?: unknown; eTag?: unknown; contentType?: unknown; userMetadata?: unknown; versionId?: unknown; sequencer?: unknown } }
+  s3?: {
+    bucket?: { name?: unknown }
+    object?: {
+      key?: unknown
+      size?: unknown
+      eTag?: unknown
+      contentType?: unknown
+      userMetadata?: unknown
+      versionId?: unknown
+      sequencer?: unknown
+    }
+  }
 }
 
 /**
@@ -28,20 +39,30 @@ export function decodeEventKey(key: string): string {
  */
 export function normalizeRecords(records: unknown, source: string): ObjectEvent[] {
   if (!Array.isArray(records) || records.length === 0) {
-    throw new SovraError('ERR_BAD_REQUEST', `expected a non-empty "Records" array of S3 event records, received ${JSON.stringify(records)?.slice(0, 80)}`)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `expected a non-empty "Records" array of S3 event records, received ${JSON.stringify(records)?.slice(0, 80)}`,
+    )
   }
   return records.map((raw, i) => {
     const r = raw as S3Record
     const bad = (what: string, value: unknown): never => {
-      throw new SovraError('ERR_BAD_REQUEST', `Records[${i}].${what}: expected ${what === 'eventName' ? 'a string like "s3:ObjectCreated:Put"' : 'a string'}, received ${JSON.stringify(value)}`)
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        `Records[${i}].${what}: expected ${what === 'eventName' ? 'a string like "s3:ObjectCreated:Put"' : 'a string'}, received ${JSON.stringify(value)}`,
+      )
     }
     const eventName = typeof r?.eventName === 'string' ? r.eventName : bad('eventName', r?.eventName)
-    const bucket = typeof r?.s3?.bucket?.name === 'string' ? r.s3.bucket.name : bad('s3.bucket.name', r?.s3?.bucket?.name)
+    const bucket =
+      typeof r?.s3?.bucket?.name === 'string' ? r.s3.bucket.name : bad('s3.bucket.name', r?.s3?.bucket?.name)
     const rawKey = typeof r?.s3?.object?.key === 'string' ? r.s3.object.key : bad('s3.object.key', r?.s3?.object?.key)
     const name = eventName.replace(/^s3:/, '')
     const type = name.startsWith('ObjectCreated') ? 'created' : name.startsWith('ObjectRemoved') ? 'removed' : undefined
     if (type === undefined) {
-      throw new SovraError('ERR_BAD_REQUEST', `Records[${i}].eventName: ${JSON.stringify(eventName)} is neither ObjectCreated:* nor ObjectRemoved:*`)
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        `Records[${i}].eventName: ${JSON.stringify(eventName)} is neither ObjectCreated:* nor ObjectRemoved:*`,
+      )
     }
     const o = r.s3?.object ?? {}
     const metadata: Record<string, string> = {}

@@ -33,7 +33,10 @@ export interface EventQueue {
    * Stores deliveries, dropping ones already stored (same function and identity); resolves once committed. Staged
    * ones wait for {@link EventQueue.release} (the write they describe is not visible yet).
    */
-  enqueue(deliveries: Delivery[], options?: { staged?: boolean }): Promise<{ inserted: number; duplicates: number; ids: number[] }>
+  enqueue(
+    deliveries: Delivery[],
+    options?: { staged?: boolean },
+  ): Promise<{ inserted: number; duplicates: number; ids: number[] }>
   /** Staged events become pending. */
   release(ids: number[]): Promise<void>
   /** Staged events whose write never happened are closed (done, with the reason). */

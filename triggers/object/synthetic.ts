@@ -8,7 +8,12 @@ import type { Bucket } from '../../runtime/core/ports.ts'
  * @param type created or removed
  * @param buckets the adapters, to read the object's metadata
  */
-export async function syntheticEvent(bucket: string, key: string, type: 'created' | 'removed', buckets?: (name: string) => Bucket): Promise<ObjectEvent> {
+export async function syntheticEvent(
+  bucket: string,
+  key: string,
+  type: 'created' | 'removed',
+  buckets?: (name: string) => Bucket,
+): Promise<ObjectEvent> {
   const head = type === 'created' && buckets !== undefined ? await buckets(bucket).head(key) : null
   return {
     type,

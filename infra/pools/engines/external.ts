@@ -30,7 +30,11 @@ export function createExternalEngine(options: ExternalEngineOptions): Engine {
   async function post(path: string, body: Record<string, unknown>, signal: AbortSignal): Promise<Response> {
     const res = await fetch(`${base}${path}`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` }), ...options.headers },
+      headers: {
+        'content-type': 'application/json',
+        ...(options.apiKey === undefined ? {} : { authorization: `Bearer ${options.apiKey}` }),
+        ...options.headers,
+      },
       body: JSON.stringify({ ...(options.remoteModel === undefined ? {} : { model: options.remoteModel }), ...body }),
       signal,
     }).catch((e: unknown) => {
@@ -39,25 +43,46 @@ export function createExternalEngine(options: ExternalEngineOptions): Engine {
     })
     if (!res.ok) {
       const text = await res.text().catch(() => '')
-      throw new SovraError('ERR_UPSTREAM', `external provider ${base}${path} answered ${res.status}: ${text.slice(0, 200)}`)
+      throw new SovraError(
+        'ERR_UPSTREAM',
+        `external provider ${base}${path} answered ${res.status}: ${text.slice(0, 200)}`,
+      )
     }
     return res
   }
 
   async function chat(p: EngineChatParams): Promise<EngineChatOutput> {
     const body: Record<string, unknown> = {
-      messages: p.messages, max_tokens: p.maxTokens, temperature: p.temperature,
+      messages: p.messages,
+      max_tokens: p.maxTokens,
+      temperature: p.temperature,
       ...(p.seed === undefined ? {} : { seed: p.seed }),
       ...(p.topP === undefined ? {} : { top_p: p.topP }),
-      ...(p.jsonSchema === undefined ? {} : { response_format: { type: 'json_schema', json_schema: { name: 'output', schema: p.jsonSchema, strict: true } } }),
+      ...(p.jsonSchema === undefined
+        ? {}
+        : {
+            response_format: {
+              type: 'json_schema',
+              json_schema: { name: 'output', schema: p.jsonSchema, strict: true },
+            },
+          }),
     }
     if (p.onText === undefined) {
       const json = (await (await post('/chat/completions', body, p.signal)).json()) as OpenAiChat
       const choice = json.choices?.[0]
       const text = choice?.message?.content ?? ''
-      return { text, finishReason: choice?.finish_reason === 'length' ? 'length' : 'stop', inputTokens: json.usage?.prompt_tokens ?? 0, outputTokens: json.usage?.completion_tokens ?? 0 }
+      return {
+        text,
+        finishReason: choice?.finish_reason === 'length' ? 'length' : 'stop',
+        inputTokens: json.usage?.prompt_tokens ?? 0,
+        outputTokens: json.usage?.completion_tokens ?? 0,
+      }
     }
-    const res = await post('/chat/completions', { ...body, stream: true, stream_options: { include_usage: true } }, p.signal)
+    const res = await post(
+      '/chat/completions',
+      { ...body, stream: true, stream_options: { include_usage: true } },
+      p.signal,
+    )
     let text = ''
     let finish: 'stop' | 'length' = 'stop'
     let usage = { prompt_tokens: 0, completion_tokens: 0 }
@@ -69,10 +94,22 @@ export function createExternalEngine(options: ExternalEngineOptions): Engine {
       while ((nl = buffer.indexOf('\n\n')) >= 0) {
         const event = buffer.slice(0, nl)
         buffer = buffer.slice(nl + 2)
-        const data = event.split('\n').filter((l) => l.startsWith('data:')).map((l) => l.slice(5).trim()).join('')
+        const data = event
+          .split('\n')
+          .filter((l) => l.startsWith('data:'))
+          .map((l) => l.slice(5).trim())
+          .join('')
         if (data === '' || data === '[DONE]') continue
-        const j = JSON.parse(data) as { choices?: Array<{ delta?: { content?: string }; finish_reason?: string | null }>; usage?: typeof usage; error?: { message?: string } }
-        if (j.error !== undefined) throw new SovraError('ERR_UPSTREAM', `external provider stream error: ${j.error.message ?? JSON.stringify(j.error)}`)
+        const j = JSON.parse(data) as {
+          choices?: Array<{ delta?: { content?: string }; finish_reason?: string | null }>
+          usage?: typeof usage
+          error?: { message?: string }
+        }
+        if (j.error !== undefined)
+          throw new SovraError(
+            'ERR_UPSTREAM',
+            `external provider stream error: ${j.error.message ?? JSON.stringify(j.error)}`,
+          )
         const c = j.choices?.[0]
         if (c?.delta?.content) {
           text += c.delta.content
@@ -92,13 +129,22 @@ export function createExternalEngine(options: ExternalEngineOptions): Engine {
     operations: new Set(['chat', 'embed', 'classify']),
     chat,
     async embed(texts, signal): Promise<EngineEmbedOutput> {
-      const json = (await (await post('/embeddings', { input: texts }, signal)).json()) as { data: Array<{ index: number; embedding: number[] }>; usage?: { prompt_tokens?: number } }
+      const json = (await (await post('/embeddings', { input: texts }, signal)).json()) as {
+        data: Array<{ index: number; embedding: number[] }>
+        usage?: { prompt_tokens?: number }
+      }
       const vectors = [...json.data].sort((a, b) => a.index - b.index).map((d) => d.embedding)
       return { vectors, inputTokens: json.usage?.prompt_tokens ?? 0 }
     },
     async classify(texts, signal): Promise<EngineClassifyOutput> {
-      const json = (await (await post('/classify', { input: texts }, signal)).json()) as { data: Array<{ index: number; labels: Array<{ label: string; score: number }> }>; usage?: { prompt_tokens?: number } }
-      return { results: [...json.data].sort((a, b) => a.index - b.index).map((d) => d.labels), inputTokens: json.usage?.prompt_tokens ?? 0 }
+      const json = (await (await post('/classify', { input: texts }, signal)).json()) as {
+        data: Array<{ index: number; labels: Array<{ label: string; score: number }> }>
+        usage?: { prompt_tokens?: number }
+      }
+      return {
+        results: [...json.data].sort((a, b) => a.index - b.index).map((d) => d.labels),
+        inputTokens: json.usage?.prompt_tokens ?? 0,
+      }
     },
     async close() {},
   }

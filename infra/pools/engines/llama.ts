@@ -1,4 +1,11 @@
-import type { ChatHistoryItem, Llama, LlamaContext, LlamaContextSequence, LlamaGrammar, LlamaModel } from 'node-llama-cpp'
+import type {
+  ChatHistoryItem,
+  Llama,
+  LlamaContext,
+  LlamaContextSequence,
+  LlamaGrammar,
+  LlamaModel,
+} from 'node-llama-cpp'
 
 import { SovraError } from '../../../runtime/core/errors.ts'
 import type { Engine, EngineChatOutput, EngineChatParams } from '../engine.ts'
@@ -51,15 +58,27 @@ export async function loadLlamaEngine(options: LlamaEngineOptions): Promise<Engi
   const { getLlama, LlamaChat, LlamaLogLevel } = await import('node-llama-cpp')
   let llama: Llama
   try {
-    llama = await getLlama({ gpu: options.gpu ?? false, build: 'never', maxThreads: options.threads, logLevel: LlamaLogLevel.error })
+    llama = await getLlama({
+      gpu: options.gpu ?? false,
+      build: 'never',
+      maxThreads: options.threads,
+      logLevel: LlamaLogLevel.error,
+    })
   } catch (e) {
-    throw new SovraError('ERR_CONFIG', `llama engine: no usable prebuilt binary for gpu ${JSON.stringify(options.gpu ?? false)}: ${(e as Error).message}. Valid gpu values: "auto", "cuda", "vulkan", false`, { cause: e })
+    throw new SovraError(
+      'ERR_CONFIG',
+      `llama engine: no usable prebuilt binary for gpu ${JSON.stringify(options.gpu ?? false)}: ${(e as Error).message}. Valid gpu values: "auto", "cuda", "vulkan", false`,
+      { cause: e },
+    )
   }
   let loaded: LlamaModel
   const contexts: LlamaContext[] = []
   const reserved = Math.max(0, Math.min(options.slots - 1, options.reservedSlots ?? 0))
   try {
-    loaded = await llama.loadModel({ modelPath: model.path, ...(options.gpuLayers === undefined ? {} : { gpuLayers: options.gpuLayers }) })
+    loaded = await llama.loadModel({
+      modelPath: model.path,
+      ...(options.gpuLayers === undefined ? {} : { gpuLayers: options.gpuLayers }),
+    })
     const contextSize = options.contextSize ?? Math.min(4096, loaded.trainContextSize)
     for (const sequences of reserved > 0 ? [options.slots - reserved, reserved] : [options.slots]) {
       contexts.push(await loaded.createContext({ contextSize, sequences, threads: options.threads }))
@@ -67,7 +86,11 @@ export async function loadLlamaEngine(options: LlamaEngineOptions): Promise<Engi
   } catch (e) {
     for (const c of contexts) await c.dispose().catch(() => undefined)
     await llama.dispose().catch(() => undefined)
-    throw new SovraError('ERR_CONFIG', `llama engine: model ${JSON.stringify(model.path)} failed to load: ${(e as Error).message}`, { cause: e })
+    throw new SovraError(
+      'ERR_CONFIG',
+      `llama engine: model ${JSON.stringify(model.path)} failed to load: ${(e as Error).message}`,
+      { cause: e },
+    )
   }
   const sequences: LlamaContextSequence[] = []
   for (const context of contexts) {
@@ -84,7 +107,10 @@ export async function loadLlamaEngine(options: LlamaEngineOptions): Promise<Engi
       // node-llama-cpp's schema type is narrower than JSON Schema; unsupported keywords fail here with its message.
       g = llama.createGrammarForJsonSchema(schema as never).catch((e: unknown) => {
         grammars.delete(key)
-        throw new SovraError('ERR_BAD_REQUEST', `response_format.json_schema: not supported by the llama grammar: ${(e as Error).message}`)
+        throw new SovraError(
+          'ERR_BAD_REQUEST',
+          `response_format.json_schema: not supported by the llama grammar: ${(e as Error).message}`,
+        )
       })
       if (grammars.size >= GRAMMAR_CACHE_MAX) grammars.delete(grammars.keys().next().value as string)
       grammars.set(key, g)
@@ -95,11 +121,14 @@ export async function loadLlamaEngine(options: LlamaEngineOptions): Promise<Engi
   async function chat(params: EngineChatParams, slot: number): Promise<EngineChatOutput> {
     const sequence = sequences[slot]
     const session = chats[slot]
-    if (sequence === undefined || session === undefined) throw new SovraError('ERR_INTERNAL', `llama engine: slot ${slot} out of range 0..${options.slots - 1}`)
+    if (sequence === undefined || session === undefined)
+      throw new SovraError('ERR_INTERNAL', `llama engine: slot ${slot} out of range 0..${options.slots - 1}`)
     const grammar = params.jsonSchema === undefined ? undefined : await grammarFor(params.jsonSchema)
     const history = toHistory(params)
     // OpenAI's prompt_tokens counts the whole prompt, cached prefix included (~0.4 ms to render and tokenize here).
-    const inputTokens = session.chatWrapper.generateContextState({ chatHistory: history }).contextText.tokenize(loaded.tokenizer).length
+    const inputTokens = session.chatWrapper
+      .generateContextState({ chatHistory: history })
+      .contextText.tokenize(loaded.tokenizer).length
     const before = sequence.tokenMeter.getState()
     const res = await session.generateResponse(history, {
       maxTokens: params.maxTokens,
@@ -112,7 +141,12 @@ export async function loadLlamaEngine(options: LlamaEngineOptions): Promise<Engi
       ...(params.onToken === undefined ? {} : { onToken: params.onToken }),
     })
     const used = sequence.tokenMeter.diff(before)
-    return { text: res.response, finishReason: res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop', inputTokens, outputTokens: used.usedOutputTokens }
+    return {
+      text: res.response,
+      finishReason: res.metadata.stopReason === 'maxTokens' ? 'length' : 'stop',
+      inputTokens,
+      outputTokens: used.usedOutputTokens,
+    }
   }
 
   return {

@@ -20,7 +20,11 @@ export interface OnnxEngineOptions {
 }
 
 const INPUTS = ['input_ids', 'attention_mask', 'token_type_ids']
-const isFile = (p: string) => stat(p).then((s) => s.isFile(), () => false)
+const isFile = (p: string) =>
+  stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  )
 
 async function modelFile(modelPath: string): Promise<string> {
   const abs = resolve(modelPath)
@@ -29,7 +33,10 @@ async function modelFile(modelPath: string): Promise<string> {
   if (!st.isDirectory()) return abs
   const tried = [join(abs, 'model.onnx'), join(abs, 'onnx', 'model.onnx')]
   for (const p of tried) if (await isFile(p)) return p
-  throw new SovraError('ERR_CONFIG', `no ONNX model in directory ${JSON.stringify(abs)}; looked for ${tried.join(', ')}`)
+  throw new SovraError(
+    'ERR_CONFIG',
+    `no ONNX model in directory ${JSON.stringify(abs)}; looked for ${tried.join(', ')}`,
+  )
 }
 
 /** Looks for a side file next to the model, then in its parent (HF exports keep onnx/model.onnx below it). */
@@ -45,13 +52,19 @@ async function readConfig(model: string): Promise<Record<string, unknown>> {
   try {
     return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
   } catch (e) {
-    throw new SovraError('ERR_CONFIG', `model config ${JSON.stringify(path)} is not valid JSON: ${(e as Error).message}`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `model config ${JSON.stringify(path)} is not valid JSON: ${(e as Error).message}`,
+    )
   }
 }
 
 function positiveInt(name: string, value: unknown): number {
   if (typeof value === 'number' && Number.isInteger(value) && value > 0) return value
-  throw new SovraError('ERR_CONFIG', `onnx engine ${name}: expected a positive integer, received ${JSON.stringify(value)}`)
+  throw new SovraError(
+    'ERR_CONFIG',
+    `onnx engine ${name}: expected a positive integer, received ${JSON.stringify(value)}`,
+  )
 }
 
 function normalise(v: number[]): number[] {
@@ -98,31 +111,55 @@ export async function loadOnnxEngine(options: OnnxEngineOptions): Promise<Engine
   const file = await modelFile(options.modelPath)
   const model = await describeModelFile(file)
   const tok = await sideFile(file, 'tokenizer.json')
-  if (tok.path === undefined) throw new SovraError('ERR_CONFIG', `no tokenizer.json for model ${JSON.stringify(file)}; looked in ${tok.tried.join(', ')}`)
+  if (tok.path === undefined)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `no tokenizer.json for model ${JSON.stringify(file)}; looked in ${tok.tried.join(', ')}`,
+    )
   const tokenizer: Tokenizer = await loadTokenizer(tok.path)
   const config = await readConfig(file)
-  const maxPositions = typeof config['max_position_embeddings'] === 'number' ? config['max_position_embeddings'] : Infinity
+  const maxPositions =
+    typeof config['max_position_embeddings'] === 'number' ? config['max_position_embeddings'] : Infinity
   const maxLength = positiveInt('maxLength', options.maxLength ?? Math.min(512, maxPositions))
-  if (maxLength > maxPositions) throw new SovraError('ERR_CONFIG', `onnx engine maxLength: expected at most ` +
-    `${maxPositions} (max_position_embeddings of ${JSON.stringify(file)}), received ${maxLength}`)
+  if (maxLength > maxPositions)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `onnx engine maxLength: expected at most ` +
+        `${maxPositions} (max_position_embeddings of ${JSON.stringify(file)}), received ${maxLength}`,
+    )
   const specials = tokenizer.encode('', 1024).length
-  if (maxLength <= specials) throw new SovraError('ERR_CONFIG', `onnx engine maxLength: expected more than the ` +
-    `${specials} special tokens of ${JSON.stringify(tok.path)}, received ${maxLength}`)
+  if (maxLength <= specials)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `onnx engine maxLength: expected more than the ` +
+        `${specials} special tokens of ${JSON.stringify(tok.path)}, received ${maxLength}`,
+    )
 
   // Loaded here, not at the top: onnxruntime-node is a heavy native package only pools need.
   const ort = await import('onnxruntime-node')
   let session: InferenceSession
   try {
-    session = await ort.InferenceSession.create(file, { intraOpNumThreads: threads, interOpNumThreads: 1,
-      executionProviders: ['cpu'], logSeverityLevel: 3 })
+    session = await ort.InferenceSession.create(file, {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionProviders: ['cpu'],
+      logSeverityLevel: 3,
+    })
   } catch (e) {
-    throw new SovraError('ERR_CONFIG', `model ${JSON.stringify(file)} cannot be loaded by onnxruntime: ${(e as Error).message}`, { cause: e })
+    throw new SovraError(
+      'ERR_CONFIG',
+      `model ${JSON.stringify(file)} cannot be loaded by onnxruntime: ${(e as Error).message}`,
+      { cause: e },
+    )
   }
   const unknown = session.inputNames.filter((n) => !INPUTS.includes(n))
   if (!session.inputNames.includes('input_ids') || unknown.length > 0) {
     await session.release()
-    throw new SovraError('ERR_CONFIG', `model ${JSON.stringify(file)} has inputs ${JSON.stringify(session.inputNames)}; ` +
-      `supported: input_ids (required), attention_mask, token_type_ids`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `model ${JSON.stringify(file)} has inputs ${JSON.stringify(session.inputNames)}; ` +
+        `supported: input_ids (required), attention_mask, token_type_ids`,
+    )
   }
   // Some exports take int32 ids; the metadata says which (missing metadata means the usual int64).
   const int32 = new Set(session.inputMetadata.filter((m) => m.isTensor && m.type === 'int32').map((m) => m.name))
@@ -130,19 +167,29 @@ export async function loadOnnxEngine(options: OnnxEngineOptions): Promise<Engine
   const classify = session.outputNames.includes('logits')
   if (classify && (typeof id2label !== 'object' || id2label === null)) {
     await session.release()
-    throw new SovraError('ERR_CONFIG', `model ${JSON.stringify(file)} outputs logits but its config.json has no id2label; ` +
-      `a classifier needs id2label ({"0": "negative", ...}) next to the model`)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `model ${JSON.stringify(file)} outputs logits but its config.json has no id2label; ` +
+        `a classifier needs id2label ({"0": "negative", ...}) next to the model`,
+    )
   }
-  const labels = Object.entries(id2label ?? {}).sort(([a], [b]) => Number(a) - Number(b)).map(([, l]) => String(l))
-  const rank2 = (name: string) => session.outputMetadata.some((m) => m.name === name && (!m.isTensor || m.shape.length !== 3))
-  const output = classify ? 'logits'
-    : ['sentence_embedding', 'pooled_output'].find((n) => session.outputNames.includes(n) && rank2(n))
-      ?? (session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : session.outputNames[0] ?? '')
+  const labels = Object.entries(id2label ?? {})
+    .sort(([a], [b]) => Number(a) - Number(b))
+    .map(([, l]) => String(l))
+  const rank2 = (name: string) =>
+    session.outputMetadata.some((m) => m.name === name && (!m.isTensor || m.shape.length !== 3))
+  const output = classify
+    ? 'logits'
+    : (['sentence_embedding', 'pooled_output'].find((n) => session.outputNames.includes(n) && rank2(n)) ??
+      (session.outputNames.includes('last_hidden_state') ? 'last_hidden_state' : (session.outputNames[0] ?? '')))
 
   /** Tokenizes a batch, pads it to its longest text and runs the model once. */
   async function run(texts: string[], signal: AbortSignal): Promise<{ out: Tensor; mask: number[]; tokens: number }> {
     if (!Array.isArray(texts) || texts.length === 0 || texts.some((t) => typeof t !== 'string')) {
-      throw new SovraError('ERR_BAD_REQUEST', `input: expected a non-empty array of strings, received ${Array.isArray(texts) ? `an array of ${texts.length}` : typeof texts}`)
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        `input: expected a non-empty array of strings, received ${Array.isArray(texts) ? `an array of ${texts.length}` : typeof texts}`,
+      )
     }
     signal.throwIfAborted()
     const rows = texts.map((t) => tokenizer.encode(t, maxLength))
@@ -152,8 +199,13 @@ export async function loadOnnxEngine(options: OnnxEngineOptions): Promise<Engine
     const feeds: Record<string, Tensor> = {}
     const feed = (name: string, values: number[]) => {
       if (!session.inputNames.includes(name)) return
-      feeds[name] = int32.has(name) ? new ort.Tensor('int32', Int32Array.from(values), [rows.length, seq])
-        : new ort.Tensor('int64', BigInt64Array.from(values, (v) => BigInt(v)), [rows.length, seq])
+      feeds[name] = int32.has(name)
+        ? new ort.Tensor('int32', Int32Array.from(values), [rows.length, seq])
+        : new ort.Tensor(
+            'int64',
+            BigInt64Array.from(values, (v) => BigInt(v)),
+            [rows.length, seq],
+          )
     }
     feed('input_ids', ids)
     feed('attention_mask', mask)
@@ -169,7 +221,10 @@ export async function loadOnnxEngine(options: OnnxEngineOptions): Promise<Engine
   let closed = false
   const operations = new Set<EngineOperation>([classify ? 'classify' : 'embed'])
   const engine: Engine = {
-    kind: 'onnx', model, slots, operations,
+    kind: 'onnx',
+    model,
+    slots,
+    operations,
     async close() {
       // Idempotent: a pool may close on both shutdown and a failed health check.
       if (closed) return
@@ -189,10 +244,17 @@ export async function loadOnnxEngine(options: OnnxEngineOptions): Promise<Engine
       const { out, mask, tokens } = await run(texts, signal)
       const data = out.data as Float32Array
       const dims = out.dims
-      if (dims.length !== 2 && dims.length !== 3) throw new SovraError('ERR_CONFIG', `model ${JSON.stringify(file)} ` +
-        `output ${output} has shape [${dims.join(', ')}]; expected [batch, dim] or [batch, seq, dim]`)
+      if (dims.length !== 2 && dims.length !== 3)
+        throw new SovraError(
+          'ERR_CONFIG',
+          `model ${JSON.stringify(file)} ` +
+            `output ${output} has shape [${dims.join(', ')}]; expected [batch, dim] or [batch, seq, dim]`,
+        )
       const dim = dims[1] ?? 0
-      const rows = dims.length === 3 ? meanPool(data, dims, mask) : texts.map((_, b) => Array.from(data.subarray(b * dim, (b + 1) * dim)))
+      const rows =
+        dims.length === 3
+          ? meanPool(data, dims, mask)
+          : texts.map((_, b) => Array.from(data.subarray(b * dim, (b + 1) * dim)))
       return { vectors: rows.map(normalise), inputTokens: tokens }
     }
   }

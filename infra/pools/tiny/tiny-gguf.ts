@@ -28,10 +28,60 @@ export interface TinyLlamaOptions {
 
 /** Common word pieces, so English and some Japanese text tokenize into more than raw bytes. */
 const PIECES = [
-  '▁the', '▁a', '▁of', '▁and', '▁to', '▁in', '▁is', '▁for', '▁on', '▁with', '▁report', '▁risk', '▁bank', '▁loan',
-  '▁data', '▁model', '▁yes', '▁no', '▁true', '▁false', '▁answer', '▁question', '▁policy', '▁audit', '▁month',
-  '▁end', '▁user', '▁system', '▁assistant', '▁hello', '▁world', 'ing', 'ed', 'er', 's', '.', ',', '?', '!', ':', '"',
-  '{', '}', '[', ']', '▁', '銀行', 'リスク', '報告', 'です', 'ます', 'は', 'の', 'を',
+  '▁the',
+  '▁a',
+  '▁of',
+  '▁and',
+  '▁to',
+  '▁in',
+  '▁is',
+  '▁for',
+  '▁on',
+  '▁with',
+  '▁report',
+  '▁risk',
+  '▁bank',
+  '▁loan',
+  '▁data',
+  '▁model',
+  '▁yes',
+  '▁no',
+  '▁true',
+  '▁false',
+  '▁answer',
+  '▁question',
+  '▁policy',
+  '▁audit',
+  '▁month',
+  '▁end',
+  '▁user',
+  '▁system',
+  '▁assistant',
+  '▁hello',
+  '▁world',
+  'ing',
+  'ed',
+  'er',
+  's',
+  '.',
+  ',',
+  '?',
+  '!',
+  ':',
+  '"',
+  '{',
+  '}',
+  '[',
+  ']',
+  '▁',
+  '銀行',
+  'リスク',
+  '報告',
+  'です',
+  'ます',
+  'は',
+  'の',
+  'を',
 ]
 
 class Writer {
@@ -70,17 +120,41 @@ class Writer {
   }
 }
 
-type Kv = [string, 'u32', number] | [string, 'f32', number] | [string, 'string', string] |
-  [string, 'strings', string[]] | [string, 'f32s', number[]] | [string, 'i32s', number[]]
+type Kv =
+  | [string, 'u32', number]
+  | [string, 'f32', number]
+  | [string, 'string', string]
+  | [string, 'strings', string[]]
+  | [string, 'f32s', number[]]
+  | [string, 'i32s', number[]]
 
 function writeKv(w: Writer, [key, type, value]: Kv): void {
   w.str(key)
   switch (type) {
-    case 'u32': w.u32(GGUF_TYPE.u32); w.u32(value); break
-    case 'f32': w.u32(GGUF_TYPE.f32); w.f32(value); break
-    case 'string': w.u32(GGUF_TYPE.string); w.str(value); break
-    case 'strings': w.u32(GGUF_TYPE.array); w.u32(GGUF_TYPE.string); w.u64(value.length); for (const s of value) w.str(s); break
-    case 'f32s': w.u32(GGUF_TYPE.array); w.u32(GGUF_TYPE.f32); w.u64(value.length); for (const f of value) w.f32(f); break
+    case 'u32':
+      w.u32(GGUF_TYPE.u32)
+      w.u32(value)
+      break
+    case 'f32':
+      w.u32(GGUF_TYPE.f32)
+      w.f32(value)
+      break
+    case 'string':
+      w.u32(GGUF_TYPE.string)
+      w.str(value)
+      break
+    case 'strings':
+      w.u32(GGUF_TYPE.array)
+      w.u32(GGUF_TYPE.string)
+      w.u64(value.length)
+      for (const s of value) w.str(s)
+      break
+    case 'f32s':
+      w.u32(GGUF_TYPE.array)
+      w.u32(GGUF_TYPE.f32)
+      w.u64(value.length)
+      for (const f of value) w.f32(f)
+      break
     case 'i32s': {
       w.u32(GGUF_TYPE.array)
       w.u32(5) // int32

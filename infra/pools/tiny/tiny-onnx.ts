@@ -46,14 +46,19 @@ function node(op: string, inputs: string[], outputs: string[], attrs: Record<str
     ...outputs.map((o) => stringField(2, o)),
     stringField(3, `${op}_${outputs[0] ?? ''}`),
     stringField(4, op),
-    ...Object.entries(attrs).map(([name, i]) => bytesField(5, concat([stringField(1, name), intField(3, i), intField(20, ATTR_INT)]))),
+    ...Object.entries(attrs).map(([name, i]) =>
+      bytesField(5, concat([stringField(1, name), intField(3, i), intField(20, ATTR_INT)])),
+    ),
   ])
 }
 
 /** A ValueInfoProto of a tensor; string dims are symbolic (dim_param), numbers fixed (dim_value). */
 function valueInfo(name: string, elemType: number, dims: Array<number | string>): Uint8Array {
   const shape = concat(dims.map((d) => bytesField(1, typeof d === 'number' ? intField(1, d) : stringField(2, d))))
-  return concat([stringField(1, name), bytesField(2, bytesField(1, concat([intField(1, elemType), bytesField(2, shape)])))])
+  return concat([
+    stringField(1, name),
+    bytesField(2, bytesField(1, concat([intField(1, elemType), bytesField(2, shape)]))),
+  ])
 }
 
 function model(nodes: Uint8Array[], initializers: Uint8Array[], output: Uint8Array): Uint8Array {
@@ -98,8 +103,9 @@ tell ask feel try leave call keep let begin seem show hear play run move live be
 sit stand lose pay meet include continue set learn change lead understand watch follow stop create speak read spend
 grow offer remember consider appear buy wait serve die send expect build stay fall cut reach kill remain food money
 music movie game team life family friend child man woman person name part place case point government company number
-group problem fact hand eye head face service product price quality customer order support issue bug error fix test`
-  .split(/\s+/)
+group problem fact hand eye head face service product price quality customer order support issue bug error fix test`.split(
+  /\s+/,
+)
 const HIRAGANA = Array.from({ length: 0x3094 - 0x3041 }, (_, i) => String.fromCodePoint(0x3041 + i))
 const KATAKANA = Array.from({ length: 0x30fb - 0x30a1 }, (_, i) => String.fromCodePoint(0x30a1 + i))
 const KANJI = '日本語東京人大学生先時間年月火水木金土山川田中上下今何私好愛猫犬会社電話車'.split('')
@@ -107,8 +113,16 @@ const KANJI = '日本語東京人大学生先時間年月火水木金土山川�
 /** The WordPiece vocabulary: specials first ([PAD]=0 .. [SEP]=3), then pieces, each once, in a fixed order. */
 function vocabulary(): Record<string, number> {
   const kana = [...HIRAGANA, ...KATAKANA]
-  const pieces = [...SPECIALS, ...LETTERS, ...DIGITS, ...PUNCT, ...[...LETTERS, ...DIGITS, ...kana].map((c) => `##${c}`),
-    ...WORDS, ...kana, ...KANJI]
+  const pieces = [
+    ...SPECIALS,
+    ...LETTERS,
+    ...DIGITS,
+    ...PUNCT,
+    ...[...LETTERS, ...DIGITS, ...kana].map((c) => `##${c}`),
+    ...WORDS,
+    ...kana,
+    ...KANJI,
+  ]
   const vocab: Record<string, number> = {}
   for (const p of pieces) if (!(p in vocab)) vocab[p] = Object.keys(vocab).length
   return vocab
@@ -116,32 +130,76 @@ function vocabulary(): Record<string, number> {
 
 /** A tokenizer.json in the HuggingFace `tokenizers` format, shaped like bert-base-uncased's. */
 function tokenizerJson(vocab: Record<string, number>): unknown {
-  const special = (content: string) => ({ id: vocab[content], content, single_word: false, lstrip: false, rstrip: false,
-    normalized: false, special: true })
+  const special = (content: string) => ({
+    id: vocab[content],
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized: false,
+    special: true,
+  })
   const token = (id: string) => ({ SpecialToken: { id, type_id: 0 } })
   return {
-    version: '1.0', truncation: null, padding: null, added_tokens: SPECIALS.map(special),
-    normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: SPECIALS.map(special),
+    normalizer: {
+      type: 'BertNormalizer',
+      clean_text: true,
+      handle_chinese_chars: true,
+      strip_accents: null,
+      lowercase: true,
+    },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: {
       type: 'TemplateProcessing',
       single: [token('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, token('[SEP]')],
-      pair: [token('[CLS]'), { Sequence: { id: 'A', type_id: 0 } }, token('[SEP]'), { Sequence: { id: 'B', type_id: 1 } },
-        { SpecialToken: { id: '[SEP]', type_id: 1 } }],
+      pair: [
+        token('[CLS]'),
+        { Sequence: { id: 'A', type_id: 0 } },
+        token('[SEP]'),
+        { Sequence: { id: 'B', type_id: 1 } },
+        { SpecialToken: { id: '[SEP]', type_id: 1 } },
+      ],
       special_tokens: Object.fromEntries(['[CLS]', '[SEP]'].map((t) => [t, { id: t, ids: [vocab[t]], tokens: [t] }])),
     },
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab,
+    },
   }
 }
 
-async function writeFiles(dir: string, onnx: Uint8Array, vocab: Record<string, number>, config: object): Promise<string> {
+async function writeFiles(
+  dir: string,
+  onnx: Uint8Array,
+  vocab: Record<string, number>,
+  config: object,
+): Promise<string> {
   await mkdir(dir, { recursive: true })
   const modelPath = join(dir, 'model.onnx')
   await writeFile(modelPath, onnx)
   await writeFile(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson(vocab), null, 2))
-  await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'sovra-tiny', max_position_embeddings: 512,
-    vocab_size: Object.keys(vocab).length, pad_token_id: 0, ...config }, null, 2))
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify(
+      {
+        model_type: 'sovra-tiny',
+        max_position_embeddings: 512,
+        vocab_size: Object.keys(vocab).length,
+        pad_token_id: 0,
+        ...config,
+      },
+      null,
+      2,
+    ),
+  )
   return modelPath
 }
 
@@ -165,9 +223,11 @@ export async function writeTinyEmbeddingModel(dir: string, opts: TinyEmbeddingOp
   const vocab = vocabulary()
   const size = Object.keys(vocab).length
   const rand = mulberry32(opts.seed ?? 1)
-  const onnx = model(maskedEmbeddingNodes('last_hidden_state'),
+  const onnx = model(
+    maskedEmbeddingNodes('last_hidden_state'),
     [floatTensor('embeddings', [size, dim], weights(rand, size * dim, 1)), int64Tensor('axes_2', [1], [2])],
-    valueInfo('last_hidden_state', FLOAT, ['batch', 'seq', dim]))
+    valueInfo('last_hidden_state', FLOAT, ['batch', 'seq', dim]),
+  )
   return writeFiles(dir, onnx, vocab, { architectures: ['SovraTinyModel'], hidden_size: dim })
 }
 
@@ -185,21 +245,26 @@ export async function writeTinyClassifierModel(dir: string, opts: TinyClassifier
   const vocab = vocabulary()
   const size = Object.keys(vocab).length
   const rand = mulberry32(opts.seed ?? 1)
-  const onnx = model([
-    ...maskedEmbeddingNodes('masked_embeddings'),
-    // Opset 13 moved ReduceSum's axes to an input as well (onnx/docs/Changelog.md, ReduceSum-13).
-    node('ReduceSum', ['masked_embeddings', 'axes_1'], ['pooled'], { keepdims: 0 }),
-    node('MatMul', ['pooled', 'classifier_weight'], ['scores']),
-    node('Add', ['scores', 'classifier_bias'], ['logits']),
-  ], [
-    floatTensor('embeddings', [size, dim], weights(rand, size * dim, 1)),
-    int64Tensor('axes_2', [1], [2]),
-    int64Tensor('axes_1', [1], [1]),
-    floatTensor('classifier_weight', [dim, labels.length], weights(rand, dim * labels.length, 1 / Math.sqrt(dim))),
-    floatTensor('classifier_bias', [labels.length], weights(rand, labels.length, 0.1)),
-  ], valueInfo('logits', FLOAT, ['batch', labels.length]))
+  const onnx = model(
+    [
+      ...maskedEmbeddingNodes('masked_embeddings'),
+      // Opset 13 moved ReduceSum's axes to an input as well (onnx/docs/Changelog.md, ReduceSum-13).
+      node('ReduceSum', ['masked_embeddings', 'axes_1'], ['pooled'], { keepdims: 0 }),
+      node('MatMul', ['pooled', 'classifier_weight'], ['scores']),
+      node('Add', ['scores', 'classifier_bias'], ['logits']),
+    ],
+    [
+      floatTensor('embeddings', [size, dim], weights(rand, size * dim, 1)),
+      int64Tensor('axes_2', [1], [2]),
+      int64Tensor('axes_1', [1], [1]),
+      floatTensor('classifier_weight', [dim, labels.length], weights(rand, dim * labels.length, 1 / Math.sqrt(dim))),
+      floatTensor('classifier_bias', [labels.length], weights(rand, labels.length, 0.1)),
+    ],
+    valueInfo('logits', FLOAT, ['batch', labels.length]),
+  )
   return writeFiles(dir, onnx, vocab, {
-    architectures: ['SovraTinyForSequenceClassification'], hidden_size: dim,
+    architectures: ['SovraTinyForSequenceClassification'],
+    hidden_size: dim,
     id2label: Object.fromEntries(labels.map((l, i) => [String(i), l])),
     label2id: Object.fromEntries(labels.map((l, i) => [l, i])),
   })

@@ -37,11 +37,19 @@ export const local = defineTarget<Built[], Planned[]>({
     const out: Built[] = []
     for (const fn of req.functions) {
       const bundle = await bundleFunction(fn, buildDir(project))
-      await registry.push(bundle.path, { kind: 'bundle', name: fn.name, version: bundle.version, createdBy: ctx.actor }, key).catch((e: unknown) => {
-        if (!(e instanceof Error) || !/already exists/.test(e.message)) throw e
-      })
+      await registry
+        .push(bundle.path, { kind: 'bundle', name: fn.name, version: bundle.version, createdBy: ctx.actor }, key)
+        .catch((e: unknown) => {
+          if (!(e instanceof Error) || !/already exists/.test(e.message)) throw e
+        })
       const verified = await registry.verify(`registry:${fn.name}@sha256:${bundle.sha256}`, 'bundle', trust)
-      out.push({ fn: fn.name, bundle, configSha256: configDigest(project, fn), manifest: verified.manifest, signer: verified.signer })
+      out.push({
+        fn: fn.name,
+        bundle,
+        configSha256: configDigest(project, fn),
+        manifest: verified.manifest,
+        signer: verified.signer,
+      })
     }
     return out
   },
@@ -53,7 +61,11 @@ export const local = defineTarget<Built[], Planned[]>({
         const version = versionId(b.fn, b.bundle.sha256, b.configSha256)
         const current = (await cp.routing(b.fn))?.stable === version && req.canary === undefined
         plan.push({ ...b, version, current })
-        lines.push(current ? `${b.fn}: ${version} is already stable` : `plan: ${b.fn} ${version} -> ${req.canary === undefined ? 'stable' : `canary ${req.canary}%`}`)
+        lines.push(
+          current
+            ? `${b.fn}: ${version} is already stable`
+            : `plan: ${b.fn} ${version} -> ${req.canary === undefined ? 'stable' : `canary ${req.canary}%`}`,
+        )
       }
       return { plan, lines }
     })
@@ -63,9 +75,25 @@ export const local = defineTarget<Built[], Planned[]>({
     await withControlPlane(ctx.project, ctx.state, async (cp) => {
       for (const p of plan.filter((x) => !x.current)) {
         const fnRisk = risk.get(p.fn) ?? 'low'
-        const version = await cp.recordVersion({ function: p.fn, bundleSha256: p.bundle.sha256, configSha256: p.configSha256, manifest: p.manifest, risk: fnRisk, createdBy: ctx.actor })
-        const change = await cp.requestChange({ function: p.fn, version: version.id, action: req.canary === undefined ? 'promote' : 'canary', ...(req.canary === undefined ? {} : { weight: req.canary }), risk: fnRisk, author: ctx.actor })
-        ctx.say(`${p.fn}: ${version.id} (bundle sha256:${p.bundle.sha256.slice(0, 12)}..., signed by ${p.signer}) -> ${describeChange(change)}`)
+        const version = await cp.recordVersion({
+          function: p.fn,
+          bundleSha256: p.bundle.sha256,
+          configSha256: p.configSha256,
+          manifest: p.manifest,
+          risk: fnRisk,
+          createdBy: ctx.actor,
+        })
+        const change = await cp.requestChange({
+          function: p.fn,
+          version: version.id,
+          action: req.canary === undefined ? 'promote' : 'canary',
+          ...(req.canary === undefined ? {} : { weight: req.canary }),
+          risk: fnRisk,
+          author: ctx.actor,
+        })
+        ctx.say(
+          `${p.fn}: ${version.id} (bundle sha256:${p.bundle.sha256.slice(0, 12)}..., signed by ${p.signer}) -> ${describeChange(change)}`,
+        )
       }
     })
   },
@@ -77,13 +105,21 @@ export const local = defineTarget<Built[], Planned[]>({
         case 'status': {
           const r = await cp.routing(req.fn)
           if (r === undefined) return ctx.say(`${req.fn}: not deployed (sovra deploy ${req.fn})`)
-          ctx.say(`${req.fn}: stable ${r.stable}${r.canary ? `, canary ${r.canary.version} at ${r.canary.weight}%` : ''}${r.previous ? `, previous ${r.previous}` : ''}`)
+          ctx.say(
+            `${req.fn}: stable ${r.stable}${r.canary ? `, canary ${r.canary.version} at ${r.canary.weight}%` : ''}${r.previous ? `, previous ${r.previous}` : ''}`,
+          )
           for (const p of r.pins) ctx.say(`  pin ${p.attribute}=${p.value} -> ${p.version}`)
-          for (const c of await cp.pending(req.fn)) ctx.say(`  pending ${c.id}: ${c.action} ${c.version} by ${c.author}, ${c.approvers.length}/${c.required} approvals`)
+          for (const c of await cp.pending(req.fn))
+            ctx.say(
+              `  pending ${c.id}: ${c.action} ${c.version} by ${c.author}, ${c.approvers.length}/${c.required} approvals`,
+            )
           return
         }
         case 'promote': {
-          const c = await cp.promote(req.fn, ctx.actor, config.risk, { required: config.rollout.require_eval === true, runId: req.evalRun })
+          const c = await cp.promote(req.fn, ctx.actor, config.risk, {
+            required: config.rollout.require_eval === true,
+            runId: req.evalRun,
+          })
           return ctx.say(`${req.fn}: ${c.version} -> ${describeChange(c)}`)
         }
         case 'rollback': {

@@ -17,21 +17,39 @@ const BRIDGE = fileURLToPath(new URL('../../../runtime/hosts/openwhisk/events-br
 /** The name of the events bridge action in a project's package. */
 export const BRIDGE_ACTION = '_events'
 
-async function bundleCjs(name: string, contents: string, outDir: string, root: string): Promise<{ path: string; sha256: string; bytes: number }> {
+async function bundleCjs(
+  name: string,
+  contents: string,
+  outDir: string,
+  root: string,
+): Promise<{ path: string; sha256: string; bytes: number }> {
   let result: esbuild.BuildResult
   try {
     // Reproducible: no temp paths, and the path comments esbuild writes are relative to the project folder.
     result = await esbuild.build({
-      stdin: { contents, resolveDir: root, sourcefile: `${name}.action.mjs`, loader: 'js' }, absWorkingDir: root, bundle: true,
-      format: 'cjs', platform: 'node', target: 'node20', write: false, legalComments: 'none', logLevel: 'silent', sourcemap: false, minify: false,
+      stdin: { contents, resolveDir: root, sourcefile: `${name}.action.mjs`, loader: 'js' },
+      absWorkingDir: root,
+      bundle: true,
+      format: 'cjs',
+      platform: 'node',
+      target: 'node20',
+      write: false,
+      legalComments: 'none',
+      logLevel: 'silent',
+      sourcemap: false,
+      minify: false,
     })
   } catch (error) {
     throw buildError(name, error, process.cwd())
   }
   const code = result.outputFiles?.[0]?.contents
-  if (code === undefined) throw new SovraError('ERR_BUILD', `Could not build the OpenWhisk action of "${name}": esbuild produced no output`)
+  if (code === undefined)
+    throw new SovraError('ERR_BUILD', `Could not build the OpenWhisk action of "${name}": esbuild produced no output`)
   if (code.byteLength > CODE_LIMIT_BYTES) {
-    throw new SovraError('ERR_BUILD', `the OpenWhisk action of "${name}" is ${code.byteLength} bytes, over OpenWhisk's code limit of ${CODE_LIMIT_BYTES} bytes (48 MB); move large data to a bucket`)
+    throw new SovraError(
+      'ERR_BUILD',
+      `the OpenWhisk action of "${name}" is ${code.byteLength} bytes, over OpenWhisk's code limit of ${CODE_LIMIT_BYTES} bytes (48 MB); move large data to a bucket`,
+    )
   }
   mkdirSync(outDir, { recursive: true })
   // Actions are CommonJS; inside a `"type": "module"` project Node would read `<fn>.js` as ESM when required locally.
@@ -46,8 +64,16 @@ async function bundleCjs(name: string, contents: string, outDir: string, root: s
  * @param outDir where it goes
  * @param root the project folder
  */
-export async function buildBridgeAction(outDir: string, root: string = process.cwd()): Promise<{ path: string; sha256: string; bytes: number }> {
-  return bundleCjs(BRIDGE_ACTION, `import { createEventsBridgeMain, fireTrigger } from ${JSON.stringify(BRIDGE)}\nexport const main = createEventsBridgeMain(fireTrigger)\n`, outDir, root)
+export async function buildBridgeAction(
+  outDir: string,
+  root: string = process.cwd(),
+): Promise<{ path: string; sha256: string; bytes: number }> {
+  return bundleCjs(
+    BRIDGE_ACTION,
+    `import { createEventsBridgeMain, fireTrigger } from ${JSON.stringify(BRIDGE)}\nexport const main = createEventsBridgeMain(fireTrigger)\n`,
+    outDir,
+    root,
+  )
 }
 
 /** One built action. */
@@ -71,16 +97,26 @@ export interface ActionArtifact {
  * @param outDir where `<fn>.js` goes (bundles go to `<outDir>/.bundles`)
  * @param root the project folder (paths in the output are relative to it, so builds are reproducible)
  */
-export async function buildAction(fn: FunctionConfig, outDir: string, root: string = process.cwd()): Promise<ActionArtifact> {
+export async function buildAction(
+  fn: FunctionConfig,
+  outDir: string,
+  root: string = process.cwd(),
+): Promise<ActionArtifact> {
   const bundle = await bundleFunction(fn, join(outDir, '.bundles'))
-  const options = { name: fn.name, version: bundle.version, limits: { timeout_ms: fn.limits.timeout_ms, max_body_bytes: fn.limits.max_body_bytes } }
+  const options = {
+    name: fn.name,
+    version: bundle.version,
+    limits: { timeout_ms: fn.limits.timeout_ms, max_body_bytes: fn.limits.max_body_bytes },
+  }
   // env: vars and secrets, plus each binding kind's action side (`runtime/bindings/<type>/action.ts`), bundled only
   // for the kinds this function uses so other actions stay small.
   const types = [...new Set(fn.bindings.map((b) => b.type))]
   const contents = [
     `import mod from ${JSON.stringify(bundle.path)}`,
     `import { createActionMain } from ${JSON.stringify(ENTRY)}`,
-    ...types.map((t, i) => `import { actionEnv as env${i} } from ${JSON.stringify(join(BINDINGS_DIR, t, 'action.ts'))}`),
+    ...types.map(
+      (t, i) => `import { actionEnv as env${i} } from ${JSON.stringify(join(BINDINGS_DIR, t, 'action.ts'))}`,
+    ),
     `export const main = createActionMain(mod, { ...${JSON.stringify(options)}, env: (c) => Object.assign({ ...c.vars, ...c.secrets }${types.map((_, i) => `, env${i}(c, ${JSON.stringify(fn.name)})`).join('')}) })`,
     '',
   ].join('\n')

@@ -17,7 +17,11 @@ export interface OwTarget {
  * @param flags `--apihost`, `--namespace`
  * @param env environment variables
  */
-export function owTarget(project: Project, flags: { apihost?: string | undefined; namespace?: string | undefined }, env: Record<string, string | undefined> = process.env): OwTarget {
+export function owTarget(
+  project: Project,
+  flags: { apihost?: string | undefined; namespace?: string | undefined },
+  env: Record<string, string | undefined> = process.env,
+): OwTarget {
   const t = (project.config.targets?.['openwhisk'] ?? {}) as { apihost?: string; namespace?: string; ai_url?: string }
   return {
     apihost: flags.apihost ?? env['SOVRA_OW_APIHOST'] ?? t.apihost,
@@ -33,7 +37,15 @@ export function owTarget(project: Project, flags: { apihost?: string | undefined
  * @param usage the command's usage line
  */
 export function requireCluster(t: OwTarget, usage: string): OwTarget & { apihost: string; auth: string } {
-  if (t.apihost === undefined) throw new SovraError('ERR_USAGE', `no OpenWhisk API host: pass --apihost, set SOVRA_OW_APIHOST, or [targets.openwhisk] apihost in the config\nusage: ${usage}`)
-  if (t.auth === undefined || !t.auth.includes(':')) throw new SovraError('ERR_USAGE', `no OpenWhisk key: set SOVRA_OW_AUTH=uuid:key (or the secret OW_AUTH); received ${t.auth === undefined ? 'nothing' : 'a value without ":"'}`)
+  if (t.apihost === undefined)
+    throw new SovraError(
+      'ERR_USAGE',
+      `no OpenWhisk API host: pass --apihost, set SOVRA_OW_APIHOST, or [targets.openwhisk] apihost in the config\nusage: ${usage}`,
+    )
+  if (t.auth === undefined || !t.auth.includes(':'))
+    throw new SovraError(
+      'ERR_USAGE',
+      `no OpenWhisk key: set SOVRA_OW_AUTH=uuid:key (or the secret OW_AUTH); received ${t.auth === undefined ? 'nothing' : 'a value without ":"'}`,
+    )
   return t as OwTarget & { apihost: string; auth: string }
 }

@@ -46,10 +46,28 @@ export interface Plan {
 }
 
 interface OwClient {
-  packages: { get(o: object): Promise<Record<string, unknown>>; update(o: object): Promise<unknown>; delete(o: object): Promise<unknown> }
-  actions: { list(o: object): Promise<Array<Record<string, unknown>>>; update(o: object): Promise<unknown>; delete(o: object): Promise<unknown> }
-  triggers: { list(o: object): Promise<Array<Record<string, unknown>>>; update(o: object): Promise<unknown>; delete(o: object): Promise<unknown> }
-  rules: { list(o: object): Promise<Array<Record<string, unknown>>>; get(o: object): Promise<Record<string, unknown>>; update(o: object): Promise<unknown>; delete(o: object): Promise<unknown>; enable(o: object): Promise<unknown> }
+  packages: {
+    get(o: object): Promise<Record<string, unknown>>
+    update(o: object): Promise<unknown>
+    delete(o: object): Promise<unknown>
+  }
+  actions: {
+    list(o: object): Promise<Array<Record<string, unknown>>>
+    update(o: object): Promise<unknown>
+    delete(o: object): Promise<unknown>
+  }
+  triggers: {
+    list(o: object): Promise<Array<Record<string, unknown>>>
+    update(o: object): Promise<unknown>
+    delete(o: object): Promise<unknown>
+  }
+  rules: {
+    list(o: object): Promise<Array<Record<string, unknown>>>
+    get(o: object): Promise<Record<string, unknown>>
+    update(o: object): Promise<unknown>
+    delete(o: object): Promise<unknown>
+    enable(o: object): Promise<unknown>
+  }
   feeds: { create(o: object): Promise<unknown>; delete(o: object): Promise<unknown> }
 }
 
@@ -59,7 +77,12 @@ interface OwClient {
  */
 export function owClient(s: OwSettings): OwClient {
   const openwhisk = createRequire(import.meta.url)('openwhisk') as (o: Record<string, unknown>) => OwClient
-  return openwhisk({ apihost: s.apihost, api_key: s.auth, ...(s.namespace === undefined ? {} : { namespace: s.namespace }), ignore_certs: s.ignoreCerts ?? false })
+  return openwhisk({
+    apihost: s.apihost,
+    api_key: s.auth,
+    ...(s.namespace === undefined ? {} : { namespace: s.namespace }),
+    ignore_certs: s.ignoreCerts ?? false,
+  })
 }
 
 function annotation(entity: Record<string, unknown>, key: string): unknown {
@@ -68,10 +91,19 @@ function annotation(entity: Record<string, unknown>, key: string): unknown {
 
 function failure(op: string, kind: string, name: string, e: unknown): SovraError {
   const err = e as { statusCode?: number; message?: string; error?: { error?: string } }
-  return new SovraError('ERR_UPSTREAM', `${op} ${kind} ${name} failed: ${err.statusCode ?? ''} ${err.error?.error ?? err.message ?? String(e)}`.replace(/ +/g, ' '), { cause: e })
+  return new SovraError(
+    'ERR_UPSTREAM',
+    `${op} ${kind} ${name} failed: ${err.statusCode ?? ''} ${err.error?.error ?? err.message ?? String(e)}`.replace(
+      / +/g,
+      ' ',
+    ),
+    { cause: e },
+  )
 }
 
-async function listAll(list: (o: object) => Promise<Array<Record<string, unknown>>>): Promise<Array<Record<string, unknown>>> {
+async function listAll(
+  list: (o: object) => Promise<Array<Record<string, unknown>>>,
+): Promise<Array<Record<string, unknown>>> {
   const all: Array<Record<string, unknown>> = []
   for (let skip = 0; ; skip += 200) {
     const page = await list({ limit: 200, skip })
@@ -96,17 +128,34 @@ export async function readActual(ow: OwClient, pkg: string): Promise<ActualEntit
   }
   try {
     const p = await ow.packages.get({ name: pkg })
-    out.push({ kind: 'package', name: pkg, digest: annotation(p, 'sovra-digest') as string | undefined, function: undefined, current: (annotation(p, 'sovra-current') ?? {}) as Record<string, string>, routing: (annotation(p, 'sovra-routing') ?? {}) as NonNullable<ActualEntity['routing']> })
+    out.push({
+      kind: 'package',
+      name: pkg,
+      digest: annotation(p, 'sovra-digest') as string | undefined,
+      function: undefined,
+      current: (annotation(p, 'sovra-current') ?? {}) as Record<string, string>,
+      routing: (annotation(p, 'sovra-routing') ?? {}) as NonNullable<ActualEntity['routing']>,
+    })
   } catch (e) {
     if ((e as { statusCode?: number }).statusCode !== 404) throw failure('get', 'package', pkg, e)
   }
   for (const a of await step('list', 'actions', '', () => listAll((o) => ow.actions.list(o)))) {
     if (String(a['namespace'] ?? '').split('/')[1] !== pkg) continue
-    out.push({ kind: 'action', name: `${pkg}/${String(a['name'])}`, digest: annotation(a, 'sovra-digest') as string | undefined, function: annotation(a, 'sovra-function') as string | undefined })
+    out.push({
+      kind: 'action',
+      name: `${pkg}/${String(a['name'])}`,
+      digest: annotation(a, 'sovra-digest') as string | undefined,
+      function: annotation(a, 'sovra-function') as string | undefined,
+    })
   }
   for (const t of await step('list', 'triggers', '', () => listAll((o) => ow.triggers.list(o)))) {
     if (annotation(t, 'sovra-project') !== pkg) continue
-    out.push({ kind: 'trigger', name: String(t['name']), digest: annotation(t, 'sovra-digest') as string | undefined, function: annotation(t, 'sovra-function') as string | undefined })
+    out.push({
+      kind: 'trigger',
+      name: String(t['name']),
+      digest: annotation(t, 'sovra-digest') as string | undefined,
+      function: annotation(t, 'sovra-function') as string | undefined,
+    })
   }
   for (const r of await step('list', 'rules', '', () => listAll((o) => ow.rules.list(o)))) {
     const name = String(r['name'])
@@ -115,7 +164,13 @@ export async function readActual(ow: OwClient, pkg: string): Promise<ActualEntit
     const trig = full['trigger'] as { name?: string } | undefined
     const act = full['action'] as { name?: string; path?: string } | undefined
     const actPkg = String(act?.path ?? '').split('/')[1]
-    out.push({ kind: 'rule', name, digest: undefined, function: undefined, rule: { trigger: String(trig?.name ?? ''), action: `${actPkg}/${String(act?.name ?? '')}` } })
+    out.push({
+      kind: 'rule',
+      name,
+      digest: undefined,
+      function: undefined,
+      rule: { trigger: String(trig?.name ?? ''), action: `${actPkg}/${String(act?.name ?? '')}` },
+    })
   }
   return out
 }
@@ -128,7 +183,11 @@ export async function readActual(ow: OwClient, pkg: string): Promise<ActualEntit
  * @param actual what the cluster has
  * @param options prune, and the functions a partial deploy covers
  */
-export function planDeploy(desired: readonly DesiredEntity[], actual: readonly ActualEntity[], options: { prune: boolean; functions?: readonly string[] }): Plan {
+export function planDeploy(
+  desired: readonly DesiredEntity[],
+  actual: readonly ActualEntity[],
+  options: { prune: boolean; functions?: readonly string[] },
+): Plan {
   const key = (k: Kind, n: string): string => `${k} ${n}`
   const have = new Map(actual.map((a) => [key(a.kind, a.name), a]))
   const want = new Set(desired.map((d) => key(d.kind, d.name)))
@@ -139,24 +198,58 @@ export function planDeploy(desired: readonly DesiredEntity[], actual: readonly A
     if (a === undefined) steps.push({ op: 'create', kind: d.kind, name: d.name, why: 'new', desired: d })
     else if (d.kind === 'rule') {
       const r = d.body as { trigger: string; action: string }
-      if (a.rule?.trigger !== r.trigger || a.rule?.action !== r.action) steps.push({ op: 'update', kind: d.kind, name: d.name, why: `action ${a.rule?.action} -> ${r.action}`, desired: d, actual: a })
+      if (a.rule?.trigger !== r.trigger || a.rule?.action !== r.action)
+        steps.push({
+          op: 'update',
+          kind: d.kind,
+          name: d.name,
+          why: `action ${a.rule?.action} -> ${r.action}`,
+          desired: d,
+          actual: a,
+        })
       else unchanged.push(key(d.kind, d.name))
-    } else if (a.digest !== d.digest) steps.push({ op: 'update', kind: d.kind, name: d.name, why: 'definition changed', desired: d, actual: a })
+    } else if (a.digest !== d.digest)
+      steps.push({ op: 'update', kind: d.kind, name: d.name, why: 'definition changed', desired: d, actual: a })
     else unchanged.push(key(d.kind, d.name))
   }
   if (options.prune) {
-    const ruleActions = new Set(desired.filter((d) => d.kind === 'rule').map((d) => (d.body as { action: string }).action))
+    const ruleActions = new Set(
+      desired.filter((d) => d.kind === 'rule').map((d) => (d.body as { action: string }).action),
+    )
     for (const a of actual) {
       if (want.has(key(a.kind, a.name)) || a.kind === 'package') continue
       if (options.functions !== undefined) {
         const fn = a.function ?? (a.kind === 'rule' ? undefined : '')
-        if (a.kind === 'rule' ? !options.functions.some((f) => a.name.includes(`-${f}-`)) : !options.functions.includes(fn ?? '')) continue
+        if (
+          a.kind === 'rule'
+            ? !options.functions.some((f) => a.name.includes(`-${f}-`))
+            : !options.functions.includes(fn ?? '')
+        )
+          continue
       }
       if (a.kind === 'action' && ruleActions.has(a.name)) continue
-      steps.push({ op: 'delete', kind: a.kind, name: a.name, why: a.kind === 'action' && a.function !== undefined ? 'not the current version' : 'no longer in the config', actual: a })
+      steps.push({
+        op: 'delete',
+        kind: a.kind,
+        name: a.name,
+        why: a.kind === 'action' && a.function !== undefined ? 'not the current version' : 'no longer in the config',
+        actual: a,
+      })
     }
   }
-  const order: Record<string, number> = { 'create package': 0, 'update package': 0, 'create action': 1, 'update action': 1, 'delete rule': 2, 'create trigger': 3, 'update trigger': 3, 'create rule': 4, 'update rule': 4, 'delete trigger': 5, 'delete action': 6 }
+  const order: Record<string, number> = {
+    'create package': 0,
+    'update package': 0,
+    'create action': 1,
+    'update action': 1,
+    'delete rule': 2,
+    'create trigger': 3,
+    'update trigger': 3,
+    'create rule': 4,
+    'update rule': 4,
+    'delete trigger': 5,
+    'delete action': 6,
+  }
   steps.sort((x, y) => (order[`${x.op} ${x.kind}`] ?? 9) - (order[`${y.op} ${y.kind}`] ?? 9))
   return { steps, unchanged }
 }
@@ -168,7 +261,11 @@ export function planDeploy(desired: readonly DesiredEntity[], actual: readonly A
  * @param plan the plan from {@link planDeploy}
  * @param onStep progress (one call per step, before it runs)
  */
-export async function applyPlan(ow: OwClient, plan: Plan, onStep: (s: PlanStep) => void = () => undefined): Promise<void> {
+export async function applyPlan(
+  ow: OwClient,
+  plan: Plan,
+  onStep: (s: PlanStep) => void = () => undefined,
+): Promise<void> {
   for (const s of plan.steps) {
     onStep(s)
     const d = s.desired
@@ -191,7 +288,8 @@ export async function applyPlan(ow: OwClient, plan: Plan, onStep: (s: PlanStep) 
           await ow.triggers.delete({ name: d.name })
         }
         await ow.triggers.update({ name: d.name, trigger: d.body })
-        if (d.feed !== undefined) await ow.feeds.create({ name: '/whisk.system/alarms/alarm', trigger: d.name, params: d.feed })
+        if (d.feed !== undefined)
+          await ow.feeds.create({ name: '/whisk.system/alarms/alarm', trigger: d.name, params: d.feed })
       } else {
         const r = d.body as { trigger: string; action: string }
         await ow.rules.update({ name: d.name, trigger: r.trigger, action: r.action })

@@ -56,7 +56,8 @@ export interface OwRouting {
 }
 
 const digestOf = (v: unknown): string => createHash('sha256').update(JSON.stringify(v)).digest('hex')
-const ann = (o: Record<string, unknown>): Array<{ key: string; value: unknown }> => Object.entries(o).map(([key, value]) => ({ key, value }))
+const ann = (o: Record<string, unknown>): Array<{ key: string; value: unknown }> =>
+  Object.entries(o).map(([key, value]) => ({ key, value }))
 
 /**
  * The action name of a function version: the function and the first 8 hex digits of its action's sha256.
@@ -76,8 +77,14 @@ export function checkLimits(project: Project): void {
   for (const fn of project.functions) {
     const [tMin, tMax] = OW_LIMITS.timeout_ms
     const [mMin, mMax] = OW_LIMITS.memory_mb
-    if (fn.limits.timeout_ms < tMin || fn.limits.timeout_ms > tMax) problems.push(`function "${fn.name}": limits.timeout_ms ${fn.limits.timeout_ms} is outside OpenWhisk's range ${tMin}-${tMax} ms`)
-    if (fn.limits.memory_mb < mMin || fn.limits.memory_mb > mMax) problems.push(`function "${fn.name}": limits.memory_mb ${fn.limits.memory_mb} is outside OpenWhisk's range ${mMin}-${mMax} MB`)
+    if (fn.limits.timeout_ms < tMin || fn.limits.timeout_ms > tMax)
+      problems.push(
+        `function "${fn.name}": limits.timeout_ms ${fn.limits.timeout_ms} is outside OpenWhisk's range ${tMin}-${tMax} ms`,
+      )
+    if (fn.limits.memory_mb < mMin || fn.limits.memory_mb > mMax)
+      problems.push(
+        `function "${fn.name}": limits.memory_mb ${fn.limits.memory_mb} is outside OpenWhisk's range ${mMin}-${mMax} MB`,
+      )
   }
   if (problems.length > 0) throw new SovraError('ERR_CONFIG', `cannot deploy to OpenWhisk:\n  ${problems.join('\n  ')}`)
 }
@@ -91,7 +98,11 @@ export function checkLimits(project: Project): void {
  * @param artifacts the built actions by function name
  * @param inputs secrets and cluster settings
  */
-export function desiredState(project: Project, artifacts: ReadonlyMap<string, ActionArtifact>, inputs: DeployInputs): DesiredEntity[] {
+export function desiredState(
+  project: Project,
+  artifacts: ReadonlyMap<string, ActionArtifact>,
+  inputs: DeployInputs,
+): DesiredEntity[] {
   checkLimits(project)
   const pkg = project.name
   const out: DesiredEntity[] = []
@@ -105,13 +116,27 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
     const name = actionName(fn.name, a.sha256)
     const before = routing[fn.name]
     const pins = before?.pins === undefined || before.pins.length === 0 ? {} : { pins: before.pins }
-    routing[fn.name] = inputs.canaryWeight !== undefined && before !== undefined && before.stable !== name
-      ? { stable: before.stable, canary: { version: name, weight: inputs.canaryWeight }, ...pins }
-      : { stable: name, ...pins }
+    routing[fn.name] =
+      inputs.canaryWeight !== undefined && before !== undefined && before.stable !== name
+        ? { stable: before.stable, canary: { version: name, weight: inputs.canaryWeight }, ...pins }
+        : { stable: name, ...pins }
   }
   const current = Object.fromEntries(Object.entries(routing).map(([fn, r]) => [fn, r.stable]))
   const pkgDigest = digestOf({ package: pkg, routing })
-  out.push({ kind: 'package', name: pkg, body: { parameters: [], annotations: ann({ 'sovra-project': pkg, 'sovra-current': current, 'sovra-routing': routing, 'sovra-digest': pkgDigest }) }, digest: pkgDigest })
+  out.push({
+    kind: 'package',
+    name: pkg,
+    body: {
+      parameters: [],
+      annotations: ann({
+        'sovra-project': pkg,
+        'sovra-current': current,
+        'sovra-routing': routing,
+        'sovra-digest': pkgDigest,
+      }),
+    },
+    digest: pkgDigest,
+  })
   for (const fn of project.functions) {
     const a = artifacts.get(fn.name)
     if (a === undefined) throw new SovraError('ERR_BUILD', `no built action for function "${fn.name}"`)
@@ -119,7 +144,8 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
     // Triggers (crons, object events) always run stable: during a canary their rules keep the stable action.
     const stableAction = `${pkg}/${routing[fn.name]?.stable ?? actionName(fn.name, a.sha256)}`
     const missing = fn.secrets.filter((s) => inputs.secrets[s] === undefined)
-    if (missing.length > 0) throw new SovraError('ERR_CONFIG', `function "${fn.name}" needs secrets ${missing.join(', ')}, which are not set`)
+    if (missing.length > 0)
+      throw new SovraError('ERR_CONFIG', `function "${fn.name}" needs secrets ${missing.join(', ')}, which are not set`)
     const sovra = {
       vars: fn.vars,
       secrets: Object.fromEntries(fn.secrets.map((s) => [s, inputs.secrets[s] as string])),
@@ -127,29 +153,66 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
     }
     const web = fn.routes.length > 0
     const annotations = {
-      'sovra-project': pkg, 'sovra-function': fn.name, 'sovra-sha256': a.sha256,
+      'sovra-project': pkg,
+      'sovra-function': fn.name,
+      'sovra-sha256': a.sha256,
       ...(web ? { 'web-export': true, 'raw-http': true, final: true } : {}),
     }
     const code = readFileSync(a.path)
     // What is sent is what was signed and verified: the file must still hash to the built digest.
-    if (createHash('sha256').update(code).digest('hex') !== a.sha256) throw new SovraError('ERR_SIGNATURE', `the action of "${fn.name}" changed on disk after it was built and signed (${a.path}); build and deploy again`)
+    if (createHash('sha256').update(code).digest('hex') !== a.sha256)
+      throw new SovraError(
+        'ERR_SIGNATURE',
+        `the action of "${fn.name}" changed on disk after it was built and signed (${a.path}); build and deploy again`,
+      )
     const definition = {
       exec: { kind: a.kind, main: a.main, code: code.toString('utf8') },
       parameters: [{ key: '__sovra', value: sovra }],
-      limits: { timeout: fn.limits.timeout_ms, memory: Math.max(OW_LIMITS.memory_mb[0], fn.limits.memory_mb), concurrency: 1 },
+      limits: {
+        timeout: fn.limits.timeout_ms,
+        memory: Math.max(OW_LIMITS.memory_mb[0], fn.limits.memory_mb),
+        concurrency: 1,
+      },
     }
     // The digest covers the code (by sha256), parameters, limits and annotations, not the code text itself.
-    const digest = digestOf({ sha256: a.sha256, parameters: definition.parameters, limits: definition.limits, annotations })
-    out.push({ kind: 'action', name: action, body: { ...definition, annotations: ann({ ...annotations, 'sovra-digest': digest }) }, digest, function: fn.name })
+    const digest = digestOf({
+      sha256: a.sha256,
+      parameters: definition.parameters,
+      limits: definition.limits,
+      annotations,
+    })
+    out.push({
+      kind: 'action',
+      name: action,
+      body: { ...definition, annotations: ann({ ...annotations, 'sovra-digest': digest }) },
+      digest,
+      function: fn.name,
+    })
     fn.crons.forEach((cron, i) => {
       const trigger = `${pkg}-${fn.name}-cron-${i}`
       const feed = {
-        cron, ...(fn.timezone === undefined ? {} : { timezone: fn.timezone }),
-        ...(fn.startDate === undefined ? {} : { startDate: fn.startDate }), ...(fn.stopDate === undefined ? {} : { stopDate: fn.stopDate }),
+        cron,
+        ...(fn.timezone === undefined ? {} : { timezone: fn.timezone }),
+        ...(fn.startDate === undefined ? {} : { startDate: fn.startDate }),
+        ...(fn.stopDate === undefined ? {} : { stopDate: fn.stopDate }),
         trigger_payload: { __sovra_trigger: 'cron', cron },
       }
       const tDigest = digestOf(feed)
-      out.push({ kind: 'trigger', name: trigger, body: { annotations: ann({ 'sovra-project': pkg, 'sovra-function': fn.name, feed: '/whisk.system/alarms/alarm', 'sovra-digest': tDigest }) }, digest: tDigest, feed, function: fn.name })
+      out.push({
+        kind: 'trigger',
+        name: trigger,
+        body: {
+          annotations: ann({
+            'sovra-project': pkg,
+            'sovra-function': fn.name,
+            feed: '/whisk.system/alarms/alarm',
+            'sovra-digest': tDigest,
+          }),
+        },
+        digest: tDigest,
+        feed,
+        function: fn.name,
+      })
       const rule = { trigger, action: stableAction }
       out.push({ kind: 'rule', name: `${trigger}-rule`, body: rule, digest: digestOf(rule), function: fn.name })
     })
@@ -157,20 +220,61 @@ export function desiredState(project: Project, artifacts: ReadonlyMap<string, Ac
       const trigger = `${pkg}-${fn.name}-object`
       const filters = fn.objectTriggers
       const tDigest = digestOf(filters)
-      out.push({ kind: 'trigger', name: trigger, body: { annotations: ann({ 'sovra-project': pkg, 'sovra-function': fn.name, 'sovra-object-triggers': filters, 'sovra-digest': tDigest }) }, digest: tDigest, function: fn.name })
+      out.push({
+        kind: 'trigger',
+        name: trigger,
+        body: {
+          annotations: ann({
+            'sovra-project': pkg,
+            'sovra-function': fn.name,
+            'sovra-object-triggers': filters,
+            'sovra-digest': tDigest,
+          }),
+        },
+        digest: tDigest,
+        function: fn.name,
+      })
       const rule = { trigger, action: stableAction }
       out.push({ kind: 'rule', name: `${trigger}-rule`, body: rule, digest: digestOf(rule), function: fn.name })
     }
   }
   const routed = (inputs.bridgeFunctions ?? project.functions).filter((f) => f.objectTriggers.length > 0)
   if (routed.length > 0) {
-    if (inputs.bridge === undefined) throw new SovraError('ERR_BUILD', 'functions have object triggers but the events bridge was not built')
-    if (inputs.webhookToken === undefined) throw new SovraError('ERR_CONFIG', `functions ${routed.map((f) => f.name).join(', ')} have object triggers: the events bridge needs the secret MINIO_WEBHOOK_TOKEN (the auth_token MinIO's webhook sends)`)
-    const sovra = { routes: routed.map((f) => ({ function: f.name, trigger: `${pkg}-${f.name}-object`, filters: f.objectTriggers })), webhook_token: inputs.webhookToken }
-    const annotations = { 'sovra-project': pkg, 'web-export': true, 'raw-http': true, final: true, 'provide-api-key': true }
-    const definition = { exec: { kind: 'nodejs:20', main: 'main', code: readFileSync(inputs.bridge.path, 'utf8') }, parameters: [{ key: '__sovra', value: sovra }], limits: { timeout: 60_000, memory: 128, concurrency: 1 } }
-    const digest = digestOf({ sha256: inputs.bridge.sha256, parameters: definition.parameters, limits: definition.limits, annotations })
-    out.push({ kind: 'action', name: `${pkg}/${BRIDGE_ACTION}`, body: { ...definition, annotations: ann({ ...annotations, 'sovra-digest': digest }) }, digest })
+    if (inputs.bridge === undefined)
+      throw new SovraError('ERR_BUILD', 'functions have object triggers but the events bridge was not built')
+    if (inputs.webhookToken === undefined)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `functions ${routed.map((f) => f.name).join(', ')} have object triggers: the events bridge needs the secret MINIO_WEBHOOK_TOKEN (the auth_token MinIO's webhook sends)`,
+      )
+    const sovra = {
+      routes: routed.map((f) => ({ function: f.name, trigger: `${pkg}-${f.name}-object`, filters: f.objectTriggers })),
+      webhook_token: inputs.webhookToken,
+    }
+    const annotations = {
+      'sovra-project': pkg,
+      'web-export': true,
+      'raw-http': true,
+      final: true,
+      'provide-api-key': true,
+    }
+    const definition = {
+      exec: { kind: 'nodejs:20', main: 'main', code: readFileSync(inputs.bridge.path, 'utf8') },
+      parameters: [{ key: '__sovra', value: sovra }],
+      limits: { timeout: 60_000, memory: 128, concurrency: 1 },
+    }
+    const digest = digestOf({
+      sha256: inputs.bridge.sha256,
+      parameters: definition.parameters,
+      limits: definition.limits,
+      annotations,
+    })
+    out.push({
+      kind: 'action',
+      name: `${pkg}/${BRIDGE_ACTION}`,
+      body: { ...definition, annotations: ann({ ...annotations, 'sovra-digest': digest }) },
+      digest,
+    })
   }
   return out
 }
@@ -191,7 +295,9 @@ export function minioCommands(project: Project, bridgeUrl: string, alias = 'mini
   for (const f of project.functions) {
     for (const t of f.objectTriggers) {
       const events = (t.events ?? ['created', 'removed']).map((e) => (e === 'created' ? 'put' : 'delete')).join(',')
-      lines.push(`mc event add ${alias}/${t.bucket} arn:minio:sqs::sovra:webhook --event ${events}${t.prefix ? ` --prefix "${t.prefix}"` : ''}${t.suffix ? ` --suffix "${t.suffix}"` : ''}   # ${f.name}`)
+      lines.push(
+        `mc event add ${alias}/${t.bucket} arn:minio:sqs::sovra:webhook --event ${events}${t.prefix ? ` --prefix "${t.prefix}"` : ''}${t.suffix ? ` --suffix "${t.suffix}"` : ''}   # ${f.name}`,
+      )
     }
   }
   return lines
@@ -206,7 +312,14 @@ function bindingParams(fn: FunctionConfig, inputs: DeployInputs): Record<string,
   const out: Record<string, unknown> = {}
   for (const type of new Set(fn.bindings.map((b) => b.type))) {
     const kind = bindingKind(type)
-    Object.assign(out, kind.actionParams?.(fn.bindings.filter((b) => b.type === type), inputs, fn.name))
+    Object.assign(
+      out,
+      kind.actionParams?.(
+        fn.bindings.filter((b) => b.type === type),
+        inputs,
+        fn.name,
+      ),
+    )
   }
   return out
 }

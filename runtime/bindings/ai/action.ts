@@ -10,6 +10,7 @@ import { httpCallHost } from './http.ts'
  */
 export function actionEnv(config: SovraParams, fn: string): Record<string, unknown> {
   const ai = config['ai'] as { binding: string; url: string; token: string } | undefined
-  if (ai === undefined) throw new Error('sovra: this action binds AI but was deployed without the router settings (__sovra.ai)')
+  if (ai === undefined)
+    throw new Error('sovra: this action binds AI but was deployed without the router settings (__sovra.ai)')
   return { [ai.binding]: aiClient(httpCallHost(ai.url, ai.token, fn)) }
 }

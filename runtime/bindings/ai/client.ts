@@ -5,7 +5,12 @@ import type { Ai, ChatRequest, OutputSchema } from '../../core/ports.ts'
 import type { CallHost } from '../define.ts'
 
 interface StandardSchema {
-  readonly '~standard': { validate(value: unknown): { value?: unknown; issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }> } | Promise<unknown> }
+  readonly '~standard': {
+    validate(
+      value: unknown,
+    ):
+      { value?: unknown; issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }> } | Promise<unknown>
+  }
 }
 
 function isStandard(schema: OutputSchema): schema is StandardSchema {
@@ -35,18 +40,29 @@ export function aiClient(call: CallHost): Ai {
         try {
           jsonSchema = toJsonSchema(standard as never, { errorMode: 'throw' }) as Record<string, unknown>
         } catch (e) {
-          throw new SovraError('ERR_BAD_REQUEST', `schema: this valibot schema has no JSON Schema equivalent for a grammar: ${(e as Error).message}`)
+          throw new SovraError(
+            'ERR_BAD_REQUEST',
+            `schema: this valibot schema has no JSON Schema equivalent for a grammar: ${(e as Error).message}`,
+          )
         }
         delete jsonSchema['$schema']
       } else if (schema !== undefined) {
         jsonSchema = schema as Record<string, unknown>
       }
-      const result = (await call('chat', [{ ...rest, ...(jsonSchema === undefined ? {} : { schema: jsonSchema }) }])) as Awaited<ReturnType<Ai['chat']>>
+      const result = (await call('chat', [
+        { ...rest, ...(jsonSchema === undefined ? {} : { schema: jsonSchema }) },
+      ])) as Awaited<ReturnType<Ai['chat']>>
       if (standard !== undefined) {
-        const checked = (await standard['~standard'].validate(result.json)) as { value?: unknown; issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }> }
+        const checked = (await standard['~standard'].validate(result.json)) as {
+          value?: unknown
+          issues?: ReadonlyArray<{ message: string; path?: ReadonlyArray<unknown> }>
+        }
         if (checked.issues !== undefined) {
           const first = checked.issues[0]
-          throw new SovraError('ERR_MODEL_OUTPUT', `model output does not match the schema: ${pathOf(first?.path)}: ${first?.message ?? 'invalid'}`)
+          throw new SovraError(
+            'ERR_MODEL_OUTPUT',
+            `model output does not match the schema: ${pathOf(first?.path)}: ${first?.message ?? 'invalid'}`,
+          )
         }
         return { ...result, json: checked.value as T }
       }

@@ -19,7 +19,9 @@ export function httpCallHost(url: string, token: string, fn: string): CallHost {
     }).catch((e: unknown) => {
       throw new SovraError('ERR_UPSTREAM', `AI router ${base} unreachable: ${(e as Error).message}`)
     })
-    const body = (await res.json().catch(() => ({}))) as Record<string, unknown> & { error?: { code?: string; message?: string } }
+    const body = (await res.json().catch(() => ({}))) as Record<string, unknown> & {
+      error?: { code?: string; message?: string }
+    }
     if (!res.ok) {
       const code = (body.error?.code ?? 'ERR_UPSTREAM') as ConstructorParameters<typeof SovraError>[0]
       throw new SovraError(code, body.error?.message ?? `AI router answered ${res.status}`, { status: res.status })

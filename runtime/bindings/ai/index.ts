@@ -29,11 +29,15 @@ export const ai = defineBinding({
     const out: AiBinding[] = [...native]
     const name = worker.ai?.binding
     if (name !== undefined) {
-      if (!ENV_NAME.test(name)) ctx.error(ctx.at('ai.binding'), `expected a JavaScript identifier for env (e.g. "AI"), received ${show(name)}`)
+      if (!ENV_NAME.test(name))
+        ctx.error(ctx.at('ai.binding'), `expected a JavaScript identifier for env (e.g. "AI"), received ${show(name)}`)
       else out.push({ type: 'ai', name })
     }
     if (out.length > 0 && ctx.pools.length === 0) {
-      ctx.warn(ctx.at('ai'), `function ${show(worker.name)} binds ${out.map((b) => b.name).join(', ')} but the config declares no [[pools]]; every call will fail`)
+      ctx.warn(
+        ctx.at('ai'),
+        `function ${show(worker.name)} binds ${out.map((b) => b.name).join(', ')} but the config declares no [[pools]]; every call will fail`,
+      )
     }
     return out
   },
@@ -41,7 +45,10 @@ export const ai = defineBinding({
   serve(spec, services, caller) {
     const service = services.ai
     if (service === undefined) {
-      throw new SovraError('ERR_CONFIG', `function "${caller.function}" binds ${spec.name} ([ai] binding) but this host runs no inference pools; add [[pools]] to the config`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `function "${caller.function}" binds ${spec.name} ([ai] binding) but this host runs no inference pools; add [[pools]] to the config`,
+      )
     }
     return (method, args) => serveAiCall(service, caller, method, args)
   },
@@ -49,7 +56,10 @@ export const ai = defineBinding({
     const spec = specs[0]
     if (spec === undefined) return {}
     if (inputs.ai === undefined) {
-      throw new SovraError('ERR_CONFIG', `function "${fn}" binds ${spec.name} ([ai]): on OpenWhisk its calls go to the router in the gateway; set [targets.openwhisk] ai_url = "http://<gateway>:8788" and the secret AI_ROUTER_TOKEN`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `function "${fn}" binds ${spec.name} ([ai]): on OpenWhisk its calls go to the router in the gateway; set [targets.openwhisk] ai_url = "http://<gateway>:8788" and the secret AI_ROUTER_TOKEN`,
+      )
     }
     return { ai: { binding: spec.name, url: inputs.ai.url, token: inputs.ai.token } }
   },

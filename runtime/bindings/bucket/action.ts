@@ -13,7 +13,8 @@ export function actionEnv(config: SovraParams): Record<string, unknown> {
   const buckets = (config['buckets'] ?? []) as Array<{ binding: string; bucket: string }>
   if (buckets.length > 0) {
     const s3 = config['s3'] as S3Settings | undefined
-    if (s3 === undefined) throw new Error('sovra: this action binds buckets but was deployed without S3 settings (__sovra.s3)')
+    if (s3 === undefined)
+      throw new Error('sovra: this action binds buckets but was deployed without S3 settings (__sovra.s3)')
     const client = createS3Client(s3)
     for (const b of buckets) env[b.binding] = new S3Bucket(b.bucket, client)
   }

@@ -10,10 +10,15 @@ export interface GetReply {
 }
 
 async function toBytes(value: BucketPutValue): Promise<Uint8Array | string | null> {
-  if (value === null || value === undefined || typeof value === 'string' || value instanceof Uint8Array) return value ?? null
+  if (value === null || value === undefined || typeof value === 'string' || value instanceof Uint8Array)
+    return value ?? null
   if (value instanceof ArrayBuffer) return new Uint8Array(value)
-  if (typeof (value as ReadableStream<Uint8Array>).getReader === 'function') return new Uint8Array(await new Response(value).arrayBuffer())
-  throw new SovraError('ERR_BAD_REQUEST', `put: expected a string, ArrayBuffer, Uint8Array, ReadableStream or null, received ${typeof value}`)
+  if (typeof (value as ReadableStream<Uint8Array>).getReader === 'function')
+    return new Uint8Array(await new Response(value).arrayBuffer())
+  throw new SovraError(
+    'ERR_BAD_REQUEST',
+    `put: expected a string, ArrayBuffer, Uint8Array, ReadableStream or null, received ${typeof value}`,
+  )
 }
 
 /**
@@ -27,10 +32,15 @@ export function bucketClient(call: CallHost): Bucket {
       const reply = (await call('get', [key])) as GetReply | null
       if (reply === null) return null
       const { bytes } = reply
-      return objectBody(reply.meta, new ReadableStream<Uint8Array>({ start(c) {
-        if (bytes.byteLength > 0) c.enqueue(bytes)
-        c.close()
-      } })) as BucketObjectBody
+      return objectBody(
+        reply.meta,
+        new ReadableStream<Uint8Array>({
+          start(c) {
+            if (bytes.byteLength > 0) c.enqueue(bytes)
+            c.close()
+          },
+        }),
+      ) as BucketObjectBody
     },
     head: async (key) => (await call('head', [key])) as BucketObject | null,
     async put(key, value, options) {

@@ -30,7 +30,10 @@ export const BucketBindingSchema = v.object({
   name: v.pipe(v.string(), v.regex(ENV_NAME, 'a JavaScript identifier for env (e.g. "DOCS")')),
   bucket: v.pipe(
     v.string(),
-    v.check((b) => bucketNameIssue(b) === undefined, (issue) => bucketNameIssue(String(issue.input)) ?? 'invalid bucket name'),
+    v.check(
+      (b) => bucketNameIssue(b) === undefined,
+      (issue) => bucketNameIssue(String(issue.input)) ?? 'invalid bucket name',
+    ),
   ),
 })
 export type BucketBinding = v.InferOutput<typeof BucketBindingSchema>
@@ -47,10 +50,15 @@ export const bucket = defineBinding({
     ;(worker.r2_buckets ?? []).forEach((b, i) => {
       const at = (key: string): string => ctx.at(`r2_buckets[${i}].${key}`)
       const name = b.bucket_name
-      if (name === undefined) return ctx.error(at('bucket_name'), `expected the bucket name for binding ${show(b.binding)}, received nothing`)
+      if (name === undefined)
+        return ctx.error(at('bucket_name'), `expected the bucket name for binding ${show(b.binding)}, received nothing`)
       const issue = bucketNameIssue(name)
       if (issue !== undefined) return ctx.error(at('bucket_name'), issue)
-      if (!ENV_NAME.test(b.binding)) return ctx.error(at('binding'), `expected a JavaScript identifier for env (e.g. "DOCS"), received ${show(b.binding)}`)
+      if (!ENV_NAME.test(b.binding))
+        return ctx.error(
+          at('binding'),
+          `expected a JavaScript identifier for env (e.g. "DOCS"), received ${show(b.binding)}`,
+        )
       out.push({ type: 'bucket', name: b.binding, bucket: name })
     })
     return out
@@ -58,14 +66,20 @@ export const bucket = defineBinding({
   client: (call) => bucketClient(call),
   serve(spec, services, caller) {
     if (services.buckets === undefined) {
-      throw new SovraError('ERR_CONFIG', `function "${caller.function}" binds bucket ${spec.name} but this host has no storage configured`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `function "${caller.function}" binds bucket ${spec.name} but this host has no storage configured`,
+      )
     }
     const adapter = services.buckets(spec.bucket)
     return (method, args) => serveBucketCall(adapter, method, args)
   },
   actionParams(specs, inputs, fn) {
     if (inputs.s3 === undefined) {
-      throw new SovraError('ERR_CONFIG', `function "${fn}" binds buckets; deploying it needs the cluster's S3 settings ([storage] endpoint + SOVRA_S3_* variables)`)
+      throw new SovraError(
+        'ERR_CONFIG',
+        `function "${fn}" binds buckets; deploying it needs the cluster's S3 settings ([storage] endpoint + SOVRA_S3_* variables)`,
+      )
     }
     return { buckets: specs.map((s) => ({ binding: s.name, bucket: s.bucket })), s3: inputs.s3 }
   },

@@ -13,7 +13,10 @@ const METHODS = ['get', 'head', 'put', 'list', 'delete'] as const
  */
 export async function serveBucketCall(bucket: Bucket, method: string, args: unknown[]): Promise<Served> {
   if (!(METHODS as readonly string[]).includes(method)) {
-    throw new SovraError('ERR_BAD_REQUEST', `unknown bucket method ${JSON.stringify(method)}; valid: ${METHODS.join(', ')}`)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `unknown bucket method ${JSON.stringify(method)}; valid: ${METHODS.join(', ')}`,
+    )
   }
   const [a, b, c] = args
   switch (method) {
@@ -22,15 +25,24 @@ export async function serveBucketCall(bucket: Bucket, method: string, args: unkn
       if (obj === null) return { value: null, transfer: [] }
       const bytes = new Uint8Array(await obj.arrayBuffer())
       const plain: BucketObject = {
-        key: obj.key, size: obj.size, etag: obj.etag, httpEtag: obj.httpEtag, uploaded: obj.uploaded,
-        httpMetadata: { ...obj.httpMetadata }, customMetadata: { ...obj.customMetadata }, version: obj.version,
+        key: obj.key,
+        size: obj.size,
+        etag: obj.etag,
+        httpEtag: obj.httpEtag,
+        uploaded: obj.uploaded,
+        httpMetadata: { ...obj.httpMetadata },
+        customMetadata: { ...obj.customMetadata },
+        version: obj.version,
       }
       return { value: { meta: plain, bytes } satisfies GetReply, transfer: [bytes.buffer as ArrayBuffer] }
     }
     case 'head':
       return { value: await bucket.head(a as string), transfer: [] }
     case 'put':
-      return { value: await bucket.put(a as string, b as BucketPutValue, (c ?? {}) as Parameters<Bucket['put']>[2]), transfer: [] }
+      return {
+        value: await bucket.put(a as string, b as BucketPutValue, (c ?? {}) as Parameters<Bucket['put']>[2]),
+        transfer: [],
+      }
     case 'list':
       return { value: await bucket.list((a ?? {}) as Parameters<Bucket['list']>[0]), transfer: [] }
     default:

@@ -45,7 +45,10 @@ export interface Executor {
 export async function readHead(call: ExecutorCall): Promise<RequestHead> {
   const limit = call.fn.limits.max_body_bytes
   const incoming = call.env?.incoming
-  const head = incoming === undefined ? await headFromRequest(call.request, limit, call.fn.name) : await headFromIncoming(incoming, call.url, limit, call.fn.name)
+  const head =
+    incoming === undefined
+      ? await headFromRequest(call.request, limit, call.fn.name)
+      : await headFromIncoming(incoming, call.url, limit, call.fn.name)
   if (call.caller.token === true) head.headers = withoutHeader(head.headers, 'authorization')
   return head
 }
@@ -56,7 +59,8 @@ export async function readHead(call: ExecutorCall): Promise<RequestHead> {
  * @param name a lower-case header name
  */
 export function headerOf(head: Pick<RequestHead, 'headers'>, name: string): string | undefined {
-  for (let i = 0; i < head.headers.length; i += 2) if (head.headers[i]?.toLowerCase() === name) return head.headers[i + 1]
+  for (let i = 0; i < head.headers.length; i += 2)
+    if (head.headers[i]?.toLowerCase() === name) return head.headers[i + 1]
   return undefined
 }
 
@@ -66,9 +70,13 @@ export function headerOf(head: Pick<RequestHead, 'headers'>, name: string): stri
  * @param head the request head
  * @param caller the authenticated caller
  */
-export function callerAttributes(head: Pick<RequestHead, 'headers'>, caller: Authenticated): Record<string, string | undefined> {
+export function callerAttributes(
+  head: Pick<RequestHead, 'headers'>,
+  caller: Authenticated,
+): Record<string, string | undefined> {
   const attrs: Record<string, string | undefined> = {}
-  for (let i = 0; i < head.headers.length; i += 2) attrs[`header:${head.headers[i]?.toLowerCase()}`] = head.headers[i + 1]
+  for (let i = 0; i < head.headers.length; i += 2)
+    attrs[`header:${head.headers[i]?.toLowerCase()}`] = head.headers[i + 1]
   for (const [k, v] of Object.entries(caller.claims ?? {})) if (typeof v === 'string') attrs[`claim:${k}`] = v
   attrs['tenant'] = caller.principal.tenant ?? attrs['header:x-sovra-tenant']
   return attrs
@@ -76,6 +84,7 @@ export function callerAttributes(head: Pick<RequestHead, 'headers'>, caller: Aut
 
 function withoutHeader(headers: readonly string[], name: string): string[] {
   const out: string[] = []
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]?.toLowerCase() !== name) out.push(headers[i] as string, headers[i + 1] as string)
+  for (let i = 0; i < headers.length; i += 2)
+    if (headers[i]?.toLowerCase() !== name) out.push(headers[i] as string, headers[i + 1] as string)
   return out
 }

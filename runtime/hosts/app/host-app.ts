@@ -7,7 +7,12 @@ import { ADMIN_PREFIX, type Project } from '../../config/resolve.ts'
 import type { FunctionConfig } from '../../config/schema.ts'
 import { RouteTable } from '../../../triggers/http/route-table.ts'
 import { createAuthenticator, type Authenticate } from '../../auth/authenticate.ts'
-import { callerFromIncoming, callerFromRequest, principalMiddleware, type PrincipalVariables } from '../../auth/middleware.ts'
+import {
+  callerFromIncoming,
+  callerFromRequest,
+  principalMiddleware,
+  type PrincipalVariables,
+} from '../../auth/middleware.ts'
 import type { Executor, NodeEnv } from './executor.ts'
 
 /** The hono env of the admin API: Node bindings and the principal set by the principal middleware. */
@@ -68,7 +73,10 @@ export interface HostApp {
 export function createHostApp(options: HostAppOptions): HostApp {
   const { project, executor, log, onResponse } = options
   const shuttingDown = options.shuttingDown ?? (() => false)
-  const table = new RouteTable(project.functions.flatMap((f) => f.routes.map((pattern) => ({ pattern, target: f }))), (f: FunctionConfig) => f.name)
+  const table = new RouteTable(
+    project.functions.flatMap((f) => f.routes.map((pattern) => ({ pattern, target: f }))),
+    (f: FunctionConfig) => f.name,
+  )
   // One authentication step for every function request ([auth]: JWT, dev principals on loopback, else anonymous).
   const authenticate = options.authenticate ?? createAuthenticator(project.auth, project.tiers.names)
   const admin = adminApp(options, authenticate, shuttingDown)
@@ -79,7 +87,9 @@ export function createHostApp(options: HostAppOptions): HostApp {
     if (error instanceof SovraError && error.code === 'ERR_BODY_TOO_LARGE') res.headers.set('connection', 'close')
     return res
   }
-  admin.notFound((c) => errorToResponse(new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}`)))
+  admin.notFound((c) =>
+    errorToResponse(new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}`)),
+  )
   admin.onError((error, c) => toResponse(error, c.req.path))
 
   /** A function request: the route table, the caller, the executor; errors mapped like the admin API's. */
@@ -93,17 +103,46 @@ export function createHostApp(options: HostAppOptions): HostApp {
       fn = match.target.name
       const incoming = env?.incoming
       // Before the body is read: a refused caller costs no upload. In memory there is no socket (not loopback).
-      const caller = await authenticate(incoming === undefined ? callerFromRequest(request, undefined) : callerFromIncoming(incoming))
+      const caller = await authenticate(
+        incoming === undefined ? callerFromRequest(request, undefined) : callerFromIncoming(incoming),
+      )
       subject = caller.principal.subject
-      const response = await executor.fetch({ fn: match.target, request, url, path, env, caller, invocationId: randomUUID() })
+      const response = await executor.fetch({
+        fn: match.target,
+        request,
+        url,
+        path,
+        env,
+        caller,
+        invocationId: randomUUID(),
+      })
       if (shuttingDown()) response.headers.set('connection', 'close')
-      onResponse?.({ fn, path, method: request.method, status: response.status, durationMs: performance.now() - started, subject, response })
+      onResponse?.({
+        fn,
+        path,
+        method: request.method,
+        status: response.status,
+        durationMs: performance.now() - started,
+        subject,
+        response,
+      })
       return response
     } catch (error) {
       const res = toResponse(error, path)
       if (onResponse !== undefined) {
-        const e = error instanceof SovraError ? { code: error.code, message: error.message } : { code: 'ERR_HANDLER', message: String(error) }
-        onResponse({ fn, path, method: request.method, status: res.status, durationMs: performance.now() - started, subject, error: e })
+        const e =
+          error instanceof SovraError
+            ? { code: error.code, message: error.message }
+            : { code: 'ERR_HANDLER', message: String(error) }
+        onResponse({
+          fn,
+          path,
+          method: request.method,
+          status: res.status,
+          durationMs: performance.now() - started,
+          subject,
+          error: e,
+        })
       }
       return res
     }
@@ -143,7 +182,8 @@ function adminApp(options: HostAppOptions, authenticate: Authenticate, shuttingD
   })
   base.get('/functions', (c) => c.json(executor.describe()))
   for (const sub of options.admin ?? []) base.route('/', sub)
-  const valid = 'GET /_sovra/health, /_sovra/metrics, /_sovra/functions, /_sovra/whoami (and the host\'s own: events, objects, triggers, pools on the embedded host; ai on the gateway)'
+  const valid =
+    "GET /_sovra/health, /_sovra/metrics, /_sovra/functions, /_sovra/whoami (and the host's own: events, objects, triggers, pools on the embedded host; ai on the gateway)"
   base.all('*', (c) => {
     throw new SovraError('ERR_NOT_FOUND', `No admin endpoint ${c.req.method} ${c.req.path}; valid: ${valid}`)
   })

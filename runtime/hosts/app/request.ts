@@ -6,7 +6,10 @@ import { concatBytes, toHeaderList } from '../../isolate/codec.ts'
 const NO_BODY = new Set(['GET', 'HEAD'])
 
 function tooLarge(fn: string, limit: number, received: string): SovraError {
-  return new SovraError('ERR_BODY_TOO_LARGE', `request body is over limits.max_body_bytes of function "${fn}" (${limit} bytes); received ${received}`)
+  return new SovraError(
+    'ERR_BODY_TOO_LARGE',
+    `request body is over limits.max_body_bytes of function "${fn}" (${limit} bytes); received ${received}`,
+  )
 }
 
 /**
@@ -41,7 +44,12 @@ function checkLength(value: string | null | undefined, limit: number, fn: string
  * @param limit the function's max_body_bytes
  * @param fn the function name
  */
-export async function headFromIncoming(incoming: IncomingMessage, url: string, limit: number, fn: string): Promise<RequestHead> {
+export async function headFromIncoming(
+  incoming: IncomingMessage,
+  url: string,
+  limit: number,
+  fn: string,
+): Promise<RequestHead> {
   // Node's rawHeaders is already the flat list the isolate takes.
   const headers = incoming.rawHeaders
   const method = incoming.method ?? 'GET'
@@ -58,8 +66,9 @@ export async function headFromIncoming(incoming: IncomingMessage, url: string, l
  */
 export async function headFromRequest(request: Request, limit: number, fn: string): Promise<RequestHead> {
   checkLength(request.headers.get('content-length'), limit, fn)
-  const body = request.body === null || NO_BODY.has(request.method)
-    ? null
-    : await readLimited(request.body as unknown as AsyncIterable<Uint8Array>, limit, fn)
+  const body =
+    request.body === null || NO_BODY.has(request.method)
+      ? null
+      : await readLimited(request.body as unknown as AsyncIterable<Uint8Array>, limit, fn)
   return { method: request.method, url: request.url, headers: toHeaderList(request.headers), body }
 }

@@ -47,38 +47,70 @@ export function openWhiskExecutor(cluster: ClusterView): Executor {
       const head = await readHead(call)
       // A canary on the cluster: the same request id always reaches the same action (x-request-id, else random).
       const requestId = headerOf(head, 'x-request-id') ?? call.invocationId
-      const action = split === undefined
-        ? cluster.current()[fnName]
-        : selectVersion({ stable: split.stable, canary: split.canary, pins: split.pins ?? [] }, { requestId, ...(split.pins?.length ? { attributes: callerAttributes(head, call.caller) } : {}) }).version
-      if (action === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${fnName}" is not deployed to ${cluster.apihost} (no current version in package ${pkg})`)
+      const action =
+        split === undefined
+          ? cluster.current()[fnName]
+          : selectVersion(
+              { stable: split.stable, canary: split.canary, pins: split.pins ?? [] },
+              { requestId, ...(split.pins?.length ? { attributes: callerAttributes(head, call.caller) } : {}) },
+            ).version
+      if (action === undefined)
+        throw new SovraError(
+          'ERR_NOT_FOUND',
+          `function "${fnName}" is not deployed to ${cluster.apihost} (no current version in package ${pkg})`,
+        )
       try {
         const headers: Record<string, string> = {}
         for (let i = 0; i + 1 < head.headers.length; i += 2) {
           const k = (head.headers[i] as string).toLowerCase()
           if (k === 'authorization') continue
-          headers[k] = headers[k] === undefined ? (head.headers[i + 1] as string) : `${headers[k]}, ${head.headers[i + 1]}`
+          headers[k] =
+            headers[k] === undefined ? (head.headers[i + 1] as string) : `${headers[k]}, ${head.headers[i + 1]}`
         }
         const url = new URL(call.url)
         const params = {
-          __ow_method: head.method.toLowerCase(), __ow_path: url.pathname, __ow_query: url.search.slice(1), __ow_headers: headers,
-          ...(head.body !== null && head.body.byteLength > 0 ? { __ow_body: Buffer.from(head.body).toString('base64') } : {}),
+          __ow_method: head.method.toLowerCase(),
+          __ow_path: url.pathname,
+          __ow_query: url.search.slice(1),
+          __ow_headers: headers,
+          ...(head.body !== null && head.body.byteLength > 0
+            ? { __ow_body: Buffer.from(head.body).toString('base64') }
+            : {}),
           __sovra_principal: call.caller.principal,
         }
-        const r = await fetch(`${base}/actions/${encodeURIComponent(pkg)}/${encodeURIComponent(action)}?blocking=true&result=true`, {
-          method: 'POST', headers: { authorization: authHeader, 'content-type': 'application/json' }, body: JSON.stringify(params),
-        })
+        const r = await fetch(
+          `${base}/actions/${encodeURIComponent(pkg)}/${encodeURIComponent(action)}?blocking=true&result=true`,
+          {
+            method: 'POST',
+            headers: { authorization: authHeader, 'content-type': 'application/json' },
+            body: JSON.stringify(params),
+          },
+        )
         if (r.status === 202) {
           const { activationId } = (await r.json()) as { activationId?: string }
-          throw new SovraError('ERR_TIMEOUT', `function "${fnName}" did not answer within OpenWhisk's blocking window; activation ${activationId ?? '?'} still runs`)
+          throw new SovraError(
+            'ERR_TIMEOUT',
+            `function "${fnName}" did not answer within OpenWhisk's blocking window; activation ${activationId ?? '?'} still runs`,
+          )
         }
         const result = (await r.json()) as Record<string, unknown>
-        const web = (result['error'] ?? result) as { statusCode?: number; headers?: Record<string, string | string[]>; body?: string } | string
+        const web = (result['error'] ?? result) as
+          { statusCode?: number; headers?: Record<string, string | string[]>; body?: string } | string
         if (typeof web !== 'object' || web.statusCode === undefined) {
-          throw new SovraError('ERR_UPSTREAM', `OpenWhisk answered ${r.status} for ${action}: ${JSON.stringify(result).slice(0, 200)}`)
+          throw new SovraError(
+            'ERR_UPSTREAM',
+            `OpenWhisk answered ${r.status} for ${action}: ${JSON.stringify(result).slice(0, 200)}`,
+          )
         }
         const out = new Headers()
-        for (const [k, v] of Object.entries(web.headers ?? {})) for (const one of Array.isArray(v) ? v : [v]) out.append(k, String(one))
-        const payload = web.body === undefined ? null : TEXT_TYPES.test(out.get('content-type') ?? '') ? web.body : Buffer.from(web.body, 'base64')
+        for (const [k, v] of Object.entries(web.headers ?? {}))
+          for (const one of Array.isArray(v) ? v : [v]) out.append(k, String(one))
+        const payload =
+          web.body === undefined
+            ? null
+            : TEXT_TYPES.test(out.get('content-type') ?? '')
+              ? web.body
+              : Buffer.from(web.body, 'base64')
         cluster.record(action, web.statusCode, performance.now() - started)
         const response = new Response(payload, { status: web.statusCode, headers: out })
         ANSWERED_BY.set(response, action)
@@ -95,7 +127,12 @@ export function openWhiskExecutor(cluster: ClusterView): Executor {
     },
     describe() {
       const current = cluster.current()
-      return cluster.project.functions.map((f) => ({ name: f.name, routes: f.routes, tier: f.tier, action: current[f.name] ?? null }))
+      return cluster.project.functions.map((f) => ({
+        name: f.name,
+        routes: f.routes,
+        tier: f.tier,
+        action: current[f.name] ?? null,
+      }))
     },
   }
 }

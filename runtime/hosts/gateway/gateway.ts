@@ -45,11 +45,13 @@ export interface GatewayOptions {
    * what it saw itself (status >= 500 as errors, latency) and rolls it back through `rollback` when the thresholds
    * say so.
    */
-  canaryControl?: {
-    thresholds: (fn: string) => RolloutThresholds
-    rollback: (fn: string, reason: string) => Promise<void>
-    intervalMs?: number
-  } | undefined
+  canaryControl?:
+    | {
+        thresholds: (fn: string) => RolloutThresholds
+        rollback: (fn: string, reason: string) => Promise<void>
+        intervalMs?: number
+      }
+    | undefined
   /** The router behind actions' `env.AI` (`POST /_sovra/ai/<op>`), and the bearer token actions send. */
   ai?: { service: AiService; token: string } | undefined
 }
@@ -65,7 +67,10 @@ export interface Gateway {
   close(): Promise<void>
 }
 
-const NO_METRICS: GatewayMetrics = { onRequest() {}, render: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' }) }
+const NO_METRICS: GatewayMetrics = {
+  onRequest() {},
+  render: async () => ({ contentType: 'text/plain; version=0.0.4; charset=utf-8', body: '' }),
+}
 
 /**
  * The gateway in front of a cluster (`sovra gateway`): the same host app as the embedded host (routes from the
@@ -87,10 +92,17 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   const outcomes = new OutcomeWindows()
 
   async function refresh(): Promise<void> {
-    const get = (): Promise<Response> => fetch(`${base}/packages/${encodeURIComponent(project.name)}`, { headers: { authorization: authHeader } })
+    const get = (): Promise<Response> =>
+      fetch(`${base}/packages/${encodeURIComponent(project.name)}`, { headers: { authorization: authHeader } })
     // A kept-alive connection the server closed meanwhile fails once with ECONNRESET; a read is safe to repeat.
-    const res = await get().catch((e: unknown) => ((e as { cause?: { code?: string } }).cause?.code === 'ECONNRESET' ? get() : Promise.reject(e)))
-    if (!res.ok) throw new SovraError('ERR_UPSTREAM', `reading package ${project.name} from ${options.apihost} failed: ${res.status} ${(await res.text()).slice(0, 200)}; deploy first (sovra deploy --target openwhisk)`)
+    const res = await get().catch((e: unknown) =>
+      (e as { cause?: { code?: string } }).cause?.code === 'ECONNRESET' ? get() : Promise.reject(e),
+    )
+    if (!res.ok)
+      throw new SovraError(
+        'ERR_UPSTREAM',
+        `reading package ${project.name} from ${options.apihost} failed: ${res.status} ${(await res.text()).slice(0, 200)}; deploy first (sovra deploy --target openwhisk)`,
+      )
     const pkg = (await res.json()) as { annotations?: Array<{ key: string; value: unknown }> }
     current = (pkg.annotations?.find((a) => a.key === 'sovra-current')?.value ?? {}) as Record<string, string>
     routing = (pkg.annotations?.find((a) => a.key === 'sovra-routing')?.value ?? {}) as Record<string, ClusterRouting>
@@ -102,27 +114,50 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     for (const [fn, r] of Object.entries(routing)) {
       if (r.canary === undefined) continue
       const t = control.thresholds(fn)
-      const verdict = judgeCanary(t, outcomes.summary(r.stable, t.windowS), outcomes.summary(r.canary.version, t.windowS))
+      const verdict = judgeCanary(
+        t,
+        outcomes.summary(r.stable, t.windowS),
+        outcomes.summary(r.canary.version, t.windowS),
+      )
       if (verdict.verdict !== 'rollback') continue
-      log.warn({ function: fn, canary: r.canary.version, reason: verdict.reason }, 'gateway: rolling the cluster canary back')
+      log.warn(
+        { function: fn, canary: r.canary.version, reason: verdict.reason },
+        'gateway: rolling the cluster canary back',
+      )
       await control.rollback(fn, verdict.reason)
       await refresh()
     }
   }
 
   const executor = openWhiskExecutor({
-    project, apihost: options.apihost, auth: options.auth, namespace: options.namespace ?? '_',
-    current: () => current, routing: () => routing,
+    project,
+    apihost: options.apihost,
+    auth: options.auth,
+    namespace: options.namespace ?? '_',
+    current: () => current,
+    routing: () => routing,
     record: (action, status, ms) => outcomes.add(action, ms, status),
   })
   const authenticate = createAuthenticator(options.jwt ?? {}, project.tiers.names)
   const app = createHostApp({
-    project, executor, log, metrics, authenticate,
+    project,
+    executor,
+    log,
+    metrics,
+    authenticate,
     admin: [aiAdmin(project, options.ai)],
     onResponse(r) {
       if (r.fn !== undefined) metrics.onRequest(r.fn, r.status, r.durationMs / 1000)
       const action = r.response === undefined ? undefined : ANSWERED_BY.get(r.response)
-      const fields = { function: r.fn, action, status: r.status, duration_ms: Math.round(r.durationMs), subject: r.subject, method: r.method, path: r.path }
+      const fields = {
+        function: r.fn,
+        action,
+        status: r.status,
+        duration_ms: Math.round(r.durationMs),
+        subject: r.subject,
+        method: r.method,
+        path: r.path,
+      }
       if (r.error === undefined) log.info(fields, 'gateway request')
       else log.warn({ ...fields, code: r.error.code, error: r.error.message }, 'gateway request failed')
     },
@@ -135,9 +170,24 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     server.once('error', reject)
     server.listen(options.port ?? 8788, options.hostname ?? '127.0.0.1', () => resolve())
   })
-  const timer = setInterval(() => void refresh().catch((e: unknown) => log.error({ err: (e as Error).message }, 'gateway: reading current versions failed')), options.refreshMs ?? 10_000)
+  const timer = setInterval(
+    () =>
+      void refresh().catch((e: unknown) =>
+        log.error({ err: (e as Error).message }, 'gateway: reading current versions failed'),
+      ),
+    options.refreshMs ?? 10_000,
+  )
   timer.unref()
-  const controlTimer = options.canaryControl === undefined ? undefined : setInterval(() => void checkCanaries().catch((e: unknown) => log.error({ err: (e as Error).message }, 'gateway: canary check failed')), options.canaryControl.intervalMs ?? 5000)
+  const controlTimer =
+    options.canaryControl === undefined
+      ? undefined
+      : setInterval(
+          () =>
+            void checkCanaries().catch((e: unknown) =>
+              log.error({ err: (e as Error).message }, 'gateway: canary check failed'),
+            ),
+          options.canaryControl.intervalMs ?? 5000,
+        )
   controlTimer?.unref()
   return {
     url: `http://${options.hostname ?? '127.0.0.1'}:${(server.address() as AddressInfo).port}`,

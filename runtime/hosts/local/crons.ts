@@ -16,10 +16,23 @@ export interface CronOptions {
  * @param options store and clock
  * @param log where runs are reported
  */
-export function createScheduler(functions: FunctionSet, options: CronOptions | undefined, log: HostLogger): CronScheduler | undefined {
-  const schedules = functions.all().flatMap(({ config }) => config.crons.map((cron) => parseSchedule({
-    function: config.name, cron, timezone: config.timezone, startDate: config.startDate, stopDate: config.stopDate, catchUp: config.catchUpCrons,
-  })))
+export function createScheduler(
+  functions: FunctionSet,
+  options: CronOptions | undefined,
+  log: HostLogger,
+): CronScheduler | undefined {
+  const schedules = functions.all().flatMap(({ config }) =>
+    config.crons.map((cron) =>
+      parseSchedule({
+        function: config.name,
+        cron,
+        timezone: config.timezone,
+        startDate: config.startDate,
+        stopDate: config.stopDate,
+        catchUp: config.catchUpCrons,
+      }),
+    ),
+  )
   if (schedules.length === 0) return undefined
   return new CronScheduler({
     schedules,
@@ -34,7 +47,14 @@ export function createScheduler(functions: FunctionSet, options: CronOptions | u
       return { ok: r.ok, noRetry: r.noRetry, error: r.detail }
     },
     onRecord(run) {
-      const fields = { function: run.function, cron: run.cron, scheduled_time: new Date(run.scheduledTime).toISOString(), status: run.status, attempts: run.attempts, error: run.error }
+      const fields = {
+        function: run.function,
+        cron: run.cron,
+        scheduled_time: new Date(run.scheduledTime).toISOString(),
+        status: run.status,
+        attempts: run.attempts,
+        error: run.error,
+      }
       if (run.status === 'ok') log.info(fields, 'cron run')
       else log.warn(fields, 'cron run')
     },

@@ -14,21 +14,34 @@ export function isolateExecutor(functions: FunctionSet): Executor {
   return {
     async fetch(call) {
       const fn = functions.get(call.fn.name)
-      if (fn === undefined) throw new SovraError('ERR_NOT_FOUND', `function "${call.fn.name}" is not loaded on this host`)
+      if (fn === undefined)
+        throw new SovraError('ERR_NOT_FOUND', `function "${call.fn.name}" is not loaded on this host`)
       const head = await readHead(call)
       const versions = fn.versions
       // Caller attributes are only gathered when a pin could match them (not on every request).
-      const pool = versions === undefined
-        ? fn.pool
-        : (versions.pick(headerOf(head, 'x-request-id') ?? call.invocationId, versions.state?.pins.length ? callerAttributes(head, call.caller) : NO_ATTRIBUTES) ?? fn.pool)
+      const pool =
+        versions === undefined
+          ? fn.pool
+          : (versions.pick(
+              headerOf(head, 'x-request-id') ?? call.invocationId,
+              versions.state?.pins.length ? callerAttributes(head, call.caller) : NO_ATTRIBUTES,
+            ) ?? fn.pool)
       const outgoing = call.env?.outgoing
       outgoing?.once('close', () => {
         if (!outgoing.writableFinished) pool.cancel(call.invocationId, 'the client went away')
       })
-      return pool.fetch(head, { invocationId: call.invocationId, trigger: 'http', principal: call.caller.principal, fields: { method: head.method, path: call.path } })
+      return pool.fetch(head, {
+        invocationId: call.invocationId,
+        trigger: 'http',
+        principal: call.caller.principal,
+        fields: { method: head.method, path: call.path },
+      })
     },
     health() {
-      return { ready: functions.ready, functions: Object.fromEntries(functions.all().map((f) => [f.config.name, f.pool.ready ? 'ready' : 'starting'])) }
+      return {
+        ready: functions.ready,
+        functions: Object.fromEntries(functions.all().map((f) => [f.config.name, f.pool.ready ? 'ready' : 'starting'])),
+      }
     },
     describe() {
       return functions.all().map(({ config, pool }) => ({

@@ -69,28 +69,42 @@ export class FunctionSet {
     const spares = new SpareIsolates()
     const set = new FunctionSet(map, spares)
     try {
-      await Promise.all(wanted.map(async (config, i) => {
-        const fn = { ...config, isolates: { ...config.isolates, ...options.isolates } }
-        const poolOptions = {
-          name: fn.name,
-          limits: fn.limits,
-          isolates: fn.isolates,
-          bundle: bundles[i] as FunctionBundle,
-          env: buildEnvSpec(fn, project.secrets),
-          spares,
-          bindings: serveBindings(fn, options.services ?? {}),
-          ...(options.observer === undefined ? {} : { observer: options.observer }),
-        }
-        const pool = new IsolatePool(poolOptions)
-        const makePool = async (bundle: FunctionBundle, onInvocation?: (r: InvocationRecord) => void): Promise<IsolatePool> => {
-          const observer = onInvocation === undefined ? options.observer : { ...options.observer, onInvocation: (r: InvocationRecord) => { options.observer?.onInvocation?.(r); onInvocation(r) } }
-          const p = new IsolatePool({ ...poolOptions, bundle, ...(observer === undefined ? {} : { observer }) })
-          await p.start()
-          return p
-        }
-        map.set(fn.name, { config: fn, pool, makePool })
-        await pool.start()
-      }))
+      await Promise.all(
+        wanted.map(async (config, i) => {
+          const fn = { ...config, isolates: { ...config.isolates, ...options.isolates } }
+          const poolOptions = {
+            name: fn.name,
+            limits: fn.limits,
+            isolates: fn.isolates,
+            bundle: bundles[i] as FunctionBundle,
+            env: buildEnvSpec(fn, project.secrets),
+            spares,
+            bindings: serveBindings(fn, options.services ?? {}),
+            ...(options.observer === undefined ? {} : { observer: options.observer }),
+          }
+          const pool = new IsolatePool(poolOptions)
+          const makePool = async (
+            bundle: FunctionBundle,
+            onInvocation?: (r: InvocationRecord) => void,
+          ): Promise<IsolatePool> => {
+            const observer =
+              onInvocation === undefined
+                ? options.observer
+                : {
+                    ...options.observer,
+                    onInvocation: (r: InvocationRecord) => {
+                      options.observer?.onInvocation?.(r)
+                      onInvocation(r)
+                    },
+                  }
+            const p = new IsolatePool({ ...poolOptions, bundle, ...(observer === undefined ? {} : { observer }) })
+            await p.start()
+            return p
+          }
+          map.set(fn.name, { config: fn, pool, makePool })
+          await pool.start()
+        }),
+      )
     } catch (error) {
       await set.close(0)
       throw error
@@ -112,7 +126,12 @@ export class FunctionSet {
   async enableVersions(name: string, source: VersionSource, log: HostLogger): Promise<VersionedFunction | undefined> {
     const fn = this.#functions.get(name)
     if (fn === undefined) return undefined
-    const versions = new VersionedFunction(name, (bundle, onInvocation) => fn.makePool(bundle, onInvocation), source, log)
+    const versions = new VersionedFunction(
+      name,
+      (bundle, onInvocation) => fn.makePool(bundle, onInvocation),
+      source,
+      log,
+    )
     await versions.refresh()
     fn.versions = versions
     return versions

@@ -59,7 +59,14 @@ export class LocalHost {
   #stopping = false
   #drained: (() => void) | undefined
 
-  private constructor(functions: FunctionSet, server: Server, url: string, log: HostLogger, crons: CronScheduler | undefined, events: ObjectEvents | undefined) {
+  private constructor(
+    functions: FunctionSet,
+    server: Server,
+    url: string,
+    log: HostLogger,
+    crons: CronScheduler | undefined,
+    events: ObjectEvents | undefined,
+  ) {
     this.functions = functions
     this.server = server
     this.url = url
@@ -90,7 +97,8 @@ export class LocalHost {
         },
         onIsolate(e: IsolateEvent) {
           metrics.onIsolate(e)
-          if (e.event === 'exit' && e.reason !== 'unavailable') log.warn({ function: e.function, reason: e.reason }, 'isolate replaced')
+          if (e.event === 'exit' && e.reason !== 'unavailable')
+            log.warn({ function: e.function, reason: e.reason }, 'isolate replaced')
           if (e.event === 'init-error') log.error({ function: e.function, reason: e.reason }, 'isolate failed to load')
         },
       },
@@ -102,8 +110,21 @@ export class LocalHost {
     const events = options.events === undefined ? undefined : new ObjectEvents(functions, options.events, log)
     if (events !== undefined) metrics.setEventCounts?.(() => events.queue.counts())
     const webhookToken = project.secrets.pick(['MINIO_WEBHOOK_TOKEN'])['MINIO_WEBHOOK_TOKEN']
-    const app = createLocalApp({ project, functions, log, metrics, shuttingDown: () => ref.host?.stopping ?? false, crons, events, webhookToken, buckets: options.services?.buckets, pools: options.pools })
-    const server = createAdaptorServer({ fetch: (request, env) => app.fetch(request, env as { incoming?: IncomingMessage; outgoing?: ServerResponse }) }) as Server
+    const app = createLocalApp({
+      project,
+      functions,
+      log,
+      metrics,
+      shuttingDown: () => ref.host?.stopping ?? false,
+      crons,
+      events,
+      webhookToken,
+      buckets: options.services?.buckets,
+      pools: options.pools,
+    })
+    const server = createAdaptorServer({
+      fetch: (request, env) => app.fetch(request, env as { incoming?: IncomingMessage; outgoing?: ServerResponse }),
+    }) as Server
     server.on('request', (_req, res: ServerResponse) => ref.host?.track(res))
     const hostname = options.hostname ?? DEFAULT_HOSTNAME
     try {
@@ -115,7 +136,11 @@ export class LocalHost {
       await functions.close(0)
       const code = (error as { code?: string }).code
       if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
-        throw new SovraError('ERR_CONFIG', `cannot listen on ${hostname}:${options.port ?? DEFAULT_PORT} (${code}); pass a free --port (0 picks one) or another --host`, { cause: error })
+        throw new SovraError(
+          'ERR_CONFIG',
+          `cannot listen on ${hostname}:${options.port ?? DEFAULT_PORT} (${code}); pass a free --port (0 picks one) or another --host`,
+          { cause: error },
+        )
       }
       throw error
     }
@@ -126,7 +151,15 @@ export class LocalHost {
     await crons?.start()
     await events?.recoverStaged(options.services?.buckets)
     await events?.dispatcher.start()
-    log.info({ url, functions: functions.all().map((f) => ({ name: f.config.name, routes: f.config.routes, version: f.pool.bundle.version })) }, 'sovra listening')
+    log.info(
+      {
+        url,
+        functions: functions
+          .all()
+          .map((f) => ({ name: f.config.name, routes: f.config.routes, version: f.pool.bundle.version })),
+      },
+      'sovra listening',
+    )
     return host
   }
 

@@ -58,7 +58,14 @@ export class ObjectEvents {
       },
       onAttempt(item, outcome, error) {
         if (outcome === 'done') return
-        const fields = { event_id: item.id, function: item.function, bucket: item.event.bucket, key: item.event.key, attempts: item.attempts, error }
+        const fields = {
+          event_id: item.id,
+          function: item.function,
+          bucket: item.event.bucket,
+          key: item.event.key,
+          attempts: item.attempts,
+          error,
+        }
         if (outcome === 'dead') log.error(fields, 'object event dead-lettered')
         else log.warn(fields, 'object event will be retried')
       },
@@ -86,7 +93,9 @@ export class ObjectEvents {
    * says (created with that etag, or removed), discarded otherwise.
    * @param buckets the adapters to look at
    */
-  async recoverStaged(buckets: ((name: string) => Bucket) | undefined): Promise<{ released: number; discarded: number }> {
+  async recoverStaged(
+    buckets: ((name: string) => Bucket) | undefined,
+  ): Promise<{ released: number; discarded: number }> {
     const staged = await this.queue.list({ status: 'staged', limit: 100_000 })
     const release: number[] = []
     const discard: number[] = []

@@ -13,7 +13,6 @@ export interface HostMetrics extends Metrics {
   setEventCounts?(read: () => Promise<Record<string, number>>): void
 }
 
-
 /**
  * Returns a function that writes the structured log line of one invocation: id, function, version, trigger,
  * status, outcome, duration; the error's message and stack go to the log (never to the caller). Function and
@@ -26,7 +25,9 @@ export function invocationLogger(log: HostLogger): (r: InvocationRecord) => void
     const key = `${r.invocation.function}@${r.invocation.version}`
     let child = children.get(key)
     if (child === undefined) {
-      child = log.child?.({ function: r.invocation.function, version: r.invocation.version }) ?? bound(log, { function: r.invocation.function, version: r.invocation.version })
+      child =
+        log.child?.({ function: r.invocation.function, version: r.invocation.version }) ??
+        bound(log, { function: r.invocation.function, version: r.invocation.version })
       children.set(key, child)
     }
     logInvocation(child, r)

@@ -30,45 +30,47 @@ export async function watchFunctions(
   onReload: (e: ReloadEvent) => void = () => undefined,
 ): Promise<() => Promise<void>> {
   const outDir = buildDir(project)
-  const contexts = await Promise.all(host.functions.all().map(async ({ config, pool }) => {
-    let first = true
-    let current = pool.bundle.sha256
-    const reloader: esbuild.Plugin = {
-      name: 'sovra-reload',
-      setup(build) {
-        build.onEnd(async (result) => {
-          // The first build is the one the host already runs.
-          if (first) {
-            first = false
-            return
-          }
-          if (result.errors.length > 0) {
-            const error = buildError(config.name, { errors: result.errors }, project.dir).message
-            log.error({ function: config.name, error }, 'rebuild failed; still serving the previous version')
-            return onReload({ function: config.name, ok: false, error })
-          }
-          const out = result.outputFiles?.[0]
-          if (out === undefined) return
-          const bundle = writeBundle(config.name, out.contents, outDir)
-          if (bundle.sha256 === current) return
-          try {
-            await pool.reload(bundle)
-            current = bundle.sha256
-            log.info({ function: config.name, version: bundle.version }, 'function reloaded')
-            onReload({ function: config.name, ok: true, version: bundle.version })
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error)
-            log.error({ function: config.name, error: message }, 'reload failed; still serving the previous version')
-            onReload({ function: config.name, ok: false, error: message })
-          }
-        })
-      },
-    }
-    const options = bundleOptions(config.main)
-    const ctx = await esbuild.context({ ...options, plugins: [...(options.plugins ?? []), reloader] })
-    await ctx.watch()
-    return ctx
-  }))
+  const contexts = await Promise.all(
+    host.functions.all().map(async ({ config, pool }) => {
+      let first = true
+      let current = pool.bundle.sha256
+      const reloader: esbuild.Plugin = {
+        name: 'sovra-reload',
+        setup(build) {
+          build.onEnd(async (result) => {
+            // The first build is the one the host already runs.
+            if (first) {
+              first = false
+              return
+            }
+            if (result.errors.length > 0) {
+              const error = buildError(config.name, { errors: result.errors }, project.dir).message
+              log.error({ function: config.name, error }, 'rebuild failed; still serving the previous version')
+              return onReload({ function: config.name, ok: false, error })
+            }
+            const out = result.outputFiles?.[0]
+            if (out === undefined) return
+            const bundle = writeBundle(config.name, out.contents, outDir)
+            if (bundle.sha256 === current) return
+            try {
+              await pool.reload(bundle)
+              current = bundle.sha256
+              log.info({ function: config.name, version: bundle.version }, 'function reloaded')
+              onReload({ function: config.name, ok: true, version: bundle.version })
+            } catch (error) {
+              const message = error instanceof Error ? error.message : String(error)
+              log.error({ function: config.name, error: message }, 'reload failed; still serving the previous version')
+              onReload({ function: config.name, ok: false, error: message })
+            }
+          })
+        },
+      }
+      const options = bundleOptions(config.main)
+      const ctx = await esbuild.context({ ...options, plugins: [...(options.plugins ?? []), reloader] })
+      await ctx.watch()
+      return ctx
+    }),
+  )
   return async () => {
     await Promise.all(contexts.map((c) => c.dispose()))
   }

@@ -29,7 +29,15 @@ export class VersionedFunction {
    * @param source routing and bundles
    * @param log where refusals are reported
    */
-  constructor(readonly name: string, private readonly makePool: (bundle: FunctionBundle, onInvocation: (r: InvocationRecord) => void) => Promise<IsolatePool>, private readonly source: VersionSource, private readonly log: HostLogger) {}
+  constructor(
+    readonly name: string,
+    private readonly makePool: (
+      bundle: FunctionBundle,
+      onInvocation: (r: InvocationRecord) => void,
+    ) => Promise<IsolatePool>,
+    private readonly source: VersionSource,
+    private readonly log: HostLogger,
+  ) {}
 
   /** The routing in force, if the control plane manages this function. */
   get state(): RoutingState | undefined {
@@ -40,7 +48,11 @@ export class VersionedFunction {
   async refresh(): Promise<void> {
     const next = await this.source.routing(this.name)
     if (next === undefined) return
-    const wanted = new Set([next.stable, ...(next.canary ? [next.canary.version] : []), ...next.pins.map((p) => p.version)])
+    const wanted = new Set([
+      next.stable,
+      ...(next.canary ? [next.canary.version] : []),
+      ...next.pins.map((p) => p.version),
+    ])
     for (const v of wanted) {
       if (this.#pools.has(v)) continue
       try {
@@ -67,10 +79,16 @@ export class VersionedFunction {
    * @param requestId the request id (`x-request-id`, else the invocation id)
    * @param attributes caller attributes pins match on
    */
-  pick(requestId: string | undefined, attributes: Readonly<Record<string, string | undefined>>): IsolatePool | undefined {
+  pick(
+    requestId: string | undefined,
+    attributes: Readonly<Record<string, string | undefined>>,
+  ): IsolatePool | undefined {
     if (this.#state === undefined) return undefined
     const pool = this.#pools.get(selectVersion(this.#state, { requestId, attributes }).version)
-    if (pool === undefined) throw new SovraError('ERR_OVERLOADED', `function "${this.name}": the selected version is not loaded yet`, { details: { retry_after: 1 } })
+    if (pool === undefined)
+      throw new SovraError('ERR_OVERLOADED', `function "${this.name}": the selected version is not loaded yet`, {
+        details: { retry_after: 1 },
+      })
     return pool
   }
 

@@ -64,7 +64,13 @@ export function createActionMain(mod: AnyModule, options: ActionOptions): Action
 
   return async (params) => {
     const deadline = deadlineOf(options.limits.timeout_ms)
-    const trigger: TriggerKind = isWebParams(params) ? 'http' : params['__sovra_trigger'] === 'cron' ? 'cron' : params['__sovra_trigger'] === 'object' ? 'object' : 'invoke'
+    const trigger: TriggerKind = isWebParams(params)
+      ? 'http'
+      : params['__sovra_trigger'] === 'cron'
+        ? 'cron'
+        : params['__sovra_trigger'] === 'object'
+          ? 'object'
+          : 'invoke'
     const invocation: Invocation = { id: invocationId(), function: options.name, version: options.version, trigger }
     const controller = new AbortController()
     const waits = new WaitUntil()
@@ -82,16 +88,26 @@ export function createActionMain(mod: AnyModule, options: ActionOptions): Action
     }
     let timer: ReturnType<typeof setTimeout> | undefined
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        const e = new SovraError('ERR_TIMEOUT', `function "${options.name}" did not finish within limits.timeout_ms (${options.limits.timeout_ms} ms)`)
-        controller.abort(e)
-        reject(e)
-      }, Math.max(0, deadline - Date.now() - DEADLINE_MARGIN_MS))
+      timer = setTimeout(
+        () => {
+          const e = new SovraError(
+            'ERR_TIMEOUT',
+            `function "${options.name}" did not finish within limits.timeout_ms (${options.limits.timeout_ms} ms)`,
+          )
+          controller.abort(e)
+          reject(e)
+        },
+        Math.max(0, deadline - Date.now() - DEADLINE_MARGIN_MS),
+      )
     })
     try {
       const run = async (): Promise<Record<string, unknown>> => {
         if (trigger === 'http') {
-          const request = requestFromParams(params as unknown as Parameters<typeof requestFromParams>[0], options.limits.max_body_bytes, options.name)
+          const request = requestFromParams(
+            params as unknown as Parameters<typeof requestFromParams>[0],
+            options.limits.max_body_bytes,
+            options.name,
+          )
           const response = await dispatchFetch(mod, options.name, request, envOf(params), ctx)
           const result = await resultFromResponse(response, options.limits.max_body_bytes)
           await settle()
@@ -99,9 +115,14 @@ export function createActionMain(mod: AnyModule, options: ActionOptions): Action
           return result as unknown as Record<string, unknown>
         }
         if (trigger === 'cron' || trigger === 'object') {
-          const input: EventInput = trigger === 'cron'
-            ? { handler: 'scheduled', cron: String(params['cron'] ?? ''), scheduledTime: Number(params['scheduledTime'] ?? Date.now()) }
-            : { handler: 'object', event: params['event'] as ObjectEvent }
+          const input: EventInput =
+            trigger === 'cron'
+              ? {
+                  handler: 'scheduled',
+                  cron: String(params['cron'] ?? ''),
+                  scheduledTime: Number(params['scheduledTime'] ?? Date.now()),
+                }
+              : { handler: 'object', event: params['event'] as ObjectEvent }
           const outcome = await dispatchEvent(mod, options.name, input, envOf(params), ctx, waits)
           await settle()
           if (!outcome.ok) {
@@ -110,14 +131,25 @@ export function createActionMain(mod: AnyModule, options: ActionOptions): Action
           }
           return { ok: true, invocation_id: invocation.id }
         }
-        throw new SovraError('ERR_BAD_REQUEST', `action "${options.name}" received params it cannot route: expected a web action call (__ow_method) or __sovra_trigger "cron" | "object", received keys ${Object.keys(params).filter((k) => k !== '__sovra').join(', ') || '(none)'}`)
+        throw new SovraError(
+          'ERR_BAD_REQUEST',
+          `action "${options.name}" received params it cannot route: expected a web action call (__ow_method) or __sovra_trigger "cron" | "object", received keys ${
+            Object.keys(params)
+              .filter((k) => k !== '__sovra')
+              .join(', ') || '(none)'
+          }`,
+        )
       }
       return await Promise.race([run(), timedOut])
     } catch (error) {
-      if (error instanceof Error && !(error instanceof SovraError) && error.name !== 'SovraError') console.error(`[sovra] ${options.name} ${invocation.id}:`, error)
+      if (error instanceof Error && !(error instanceof SovraError) && error.name !== 'SovraError')
+        console.error(`[sovra] ${options.name} ${invocation.id}:`, error)
       const { status, body } = errorToBody(error, invocation.id)
       if (trigger === 'http') {
-        const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8', 'x-sovra-invocation-id': invocation.id }
+        const headers: Record<string, string> = {
+          'content-type': 'application/json; charset=utf-8',
+          'x-sovra-invocation-id': invocation.id,
+        }
         const retry = body.error['retry_after']
         if (typeof retry === 'number') headers['retry-after'] = String(retry)
         return { error: { statusCode: status, headers, body: JSON.stringify(body) } }

@@ -22,7 +22,8 @@ export interface WebResult {
 export const RESULT_LIMIT_BYTES = 1024 * 1024
 
 /** Content types a web action result carries as text; everything else travels base64. */
-export const TEXT_TYPES = /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded|problem\+json|ld\+json)|image\/svg\+xml)/i
+export const TEXT_TYPES =
+  /^(text\/|application\/(json|javascript|xml|x-www-form-urlencoded|problem\+json|ld\+json)|image\/svg\+xml)/i
 
 /**
  * True when a web action's params describe an HTTP request.
@@ -44,14 +45,22 @@ export function requestFromParams(p: WebParams, maxBodyBytes: number, fn: string
   for (const [k, v] of Object.entries(p.__ow_headers ?? {})) headers.set(k, v)
   const host = headers.get('x-forwarded-host') ?? headers.get('host') ?? 'localhost'
   const proto = headers.get('x-forwarded-proto') ?? 'https'
-  const path = p.__ow_path === undefined || p.__ow_path === '' ? '/' : p.__ow_path.startsWith('/') ? p.__ow_path : `/${p.__ow_path}`
+  const path =
+    p.__ow_path === undefined || p.__ow_path === ''
+      ? '/'
+      : p.__ow_path.startsWith('/')
+        ? p.__ow_path
+        : `/${p.__ow_path}`
   const url = `${proto}://${host}${path}${p.__ow_query ? `?${p.__ow_query}` : ''}`
   let body: Uint8Array | undefined
   if (p.__ow_body !== undefined && p.__ow_body !== '' && method !== 'GET' && method !== 'HEAD') {
     // raw-http: the body is base64 (FACTS.md).
     body = Uint8Array.from(atob(p.__ow_body), (c) => c.charCodeAt(0))
     if (body.byteLength > maxBodyBytes) {
-      throw new SovraError('ERR_BODY_TOO_LARGE', `request body is over limits.max_body_bytes of function "${fn}" (${maxBodyBytes} bytes); received ${body.byteLength} bytes`)
+      throw new SovraError(
+        'ERR_BODY_TOO_LARGE',
+        `request body is over limits.max_body_bytes of function "${fn}" (${maxBodyBytes} bytes); received ${body.byteLength} bytes`,
+      )
     }
   }
   return new Request(url, { method, headers, ...(body === undefined ? {} : { body: body as unknown as BodyInit }) })
@@ -79,7 +88,10 @@ export async function resultFromResponse(res: Response, maxBodyBytes: number): P
   if (cookies.length > 0) headers['set-cookie'] = cookies.length === 1 ? (cookies[0] as string) : cookies
   const bytes = res.body === null ? new Uint8Array(0) : new Uint8Array(await res.arrayBuffer())
   if (bytes.byteLength > maxBodyBytes) {
-    throw new SovraError('ERR_RESPONSE_TOO_LARGE', `response body is ${bytes.byteLength} bytes, over limits.max_body_bytes (${maxBodyBytes}); raise the limit or return less`)
+    throw new SovraError(
+      'ERR_RESPONSE_TOO_LARGE',
+      `response body is ${bytes.byteLength} bytes, over limits.max_body_bytes (${maxBodyBytes}); raise the limit or return less`,
+    )
   }
   const type = res.headers.get('content-type') ?? ''
   const text = bytes.byteLength === 0 || TEXT_TYPES.test(type)
@@ -87,7 +99,10 @@ export async function resultFromResponse(res: Response, maxBodyBytes: number): P
   const result: WebResult = { statusCode: res.status, headers, ...(bytes.byteLength === 0 ? {} : { body }) }
   const size = JSON.stringify(result).length
   if (size > RESULT_LIMIT_BYTES) {
-    throw new SovraError('ERR_RESPONSE_TOO_LARGE', `the action result is ${size} bytes (body ${bytes.byteLength} bytes${text ? '' : ', base64'}), over OpenWhisk's result limit of ${RESULT_LIMIT_BYTES} bytes; return less, or put the data in a bucket and return its key`)
+    throw new SovraError(
+      'ERR_RESPONSE_TOO_LARGE',
+      `the action result is ${size} bytes (body ${bytes.byteLength} bytes${text ? '' : ', base64'}), over OpenWhisk's result limit of ${RESULT_LIMIT_BYTES} bytes; return less, or put the data in a bucket and return its key`,
+    )
   }
   return result
 }

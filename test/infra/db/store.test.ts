@@ -9,8 +9,10 @@ import { loadMigrations, migrate } from '../../../infra/db/migrate.ts'
 import { dbCronStore } from '../../../infra/db/cron-store.ts'
 import { createTestSchema } from '../../support/pg.ts'
 
-
-function storeSuite(name: string, open: () => Promise<{ db: Db; reopen: () => Promise<Db>; cleanup: () => Promise<void> }>) {
+function storeSuite(
+  name: string,
+  open: () => Promise<{ db: Db; reopen: () => Promise<Db>; cleanup: () => Promise<void> }>,
+) {
   describe(`Db: ${name}`, () => {
     let db: Db
     let reopen: () => Promise<Db>
@@ -24,10 +26,18 @@ function storeSuite(name: string, open: () => Promise<{ db: Db; reopen: () => Pr
     })
 
     it('runs parameterised queries in the PostgreSQL dialect', async () => {
-      await db.exec('CREATE TABLE t_items (id serial PRIMARY KEY, name text NOT NULL, tags jsonb NOT NULL DEFAULT \'[]\')')
-      const ins = await db.query<{ id: number }>('INSERT INTO t_items (name, tags) VALUES ($1, $2), ($3, $4) RETURNING id', ['規程', JSON.stringify(['hr']), 'b', '[]'])
+      await db.exec(
+        "CREATE TABLE t_items (id serial PRIMARY KEY, name text NOT NULL, tags jsonb NOT NULL DEFAULT '[]')",
+      )
+      const ins = await db.query<{ id: number }>(
+        'INSERT INTO t_items (name, tags) VALUES ($1, $2), ($3, $4) RETURNING id',
+        ['規程', JSON.stringify(['hr']), 'b', '[]'],
+      )
       expect(ins.rowCount).toBe(2)
-      const { rows } = await db.query<{ name: string; tags: string[] }>('SELECT name, tags FROM t_items WHERE tags ? $1', ['hr'])
+      const { rows } = await db.query<{ name: string; tags: string[] }>(
+        'SELECT name, tags FROM t_items WHERE tags ? $1',
+        ['hr'],
+      )
       expect(rows).toEqual([{ name: '規程', tags: ['hr'] }])
     })
 
@@ -36,10 +46,12 @@ function storeSuite(name: string, open: () => Promise<{ db: Db; reopen: () => Pr
       await db.tx(async (t) => {
         await t.query('INSERT INTO t_tx VALUES ($1)', [1])
       })
-      await expect(db.tx(async (t) => {
-        await t.query('INSERT INTO t_tx VALUES ($1)', [2])
-        throw new Error('changed my mind')
-      })).rejects.toThrowError('changed my mind')
+      await expect(
+        db.tx(async (t) => {
+          await t.query('INSERT INTO t_tx VALUES ($1)', [2])
+          throw new Error('changed my mind')
+        }),
+      ).rejects.toThrowError('changed my mind')
       expect((await db.query<{ v: number }>('SELECT v FROM t_tx')).rows).toEqual([{ v: 1 }])
     })
 
@@ -49,19 +61,41 @@ function storeSuite(name: string, open: () => Promise<{ db: Db; reopen: () => Pr
       expect(await migrate(db)).toEqual([])
       const { rows } = await db.query<{ name: string }>('SELECT name FROM sovra_migrations ORDER BY version')
       expect(rows.map((r) => r.name)).toEqual(loadMigrations().map((m) => m.name))
-      await db.query("INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload) VALUES ('f', 'fs', 'k', 'b/k', '1', '{}')")
-      await expect(db.query("INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload) VALUES ('f', 'fs', 'k', 'b/k', '1', '{}')")).rejects.toThrowError(/duplicate key|unique/)
+      await db.query(
+        "INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload) VALUES ('f', 'fs', 'k', 'b/k', '1', '{}')",
+      )
+      await expect(
+        db.query(
+          "INSERT INTO sovra_events (function, source, dedupe_key, object_key, sequencer, payload) VALUES ('f', 'fs', 'k', 'b/k', '1', '{}')",
+        ),
+      ).rejects.toThrowError(/duplicate key|unique/)
     })
 
     it('records cron runs and answers the latest scheduled time per cron', async () => {
       const store = dbCronStore(db)
       expect(await store.lastScheduled('report', '0 2 * * *')).toBeUndefined()
       const t1 = Date.parse('2026-11-27T17:00:00Z')
-      await store.record({ function: 'report', cron: '0 2 * * *', scheduledTime: t1, status: 'failed', attempts: 1, error: 'x' })
+      await store.record({
+        function: 'report',
+        cron: '0 2 * * *',
+        scheduledTime: t1,
+        status: 'failed',
+        attempts: 1,
+        error: 'x',
+      })
       await store.record({ function: 'report', cron: '0 2 * * *', scheduledTime: t1, status: 'ok', attempts: 2 })
-      await store.record({ function: 'report', cron: '0 2 * * *', scheduledTime: t1 - 86_400_000, status: 'ok', attempts: 1 })
+      await store.record({
+        function: 'report',
+        cron: '0 2 * * *',
+        scheduledTime: t1 - 86_400_000,
+        status: 'ok',
+        attempts: 1,
+      })
       expect(await store.lastScheduled('report', '0 2 * * *')).toBe(t1)
-      const { rows } = await db.query<{ status: string; attempts: number }>('SELECT status, attempts FROM sovra_cron_runs WHERE scheduled_time = $1', [new Date(t1).toISOString()])
+      const { rows } = await db.query<{ status: string; attempts: number }>(
+        'SELECT status, attempts FROM sovra_cron_runs WHERE scheduled_time = $1',
+        [new Date(t1).toISOString()],
+      )
       expect(rows).toEqual([{ status: 'ok', attempts: 2 }])
     })
 
@@ -70,8 +104,12 @@ function storeSuite(name: string, open: () => Promise<{ db: Db; reopen: () => Pr
       writeFileSync(join(dir, '900_extra.sql'), 'CREATE TABLE t_extra (a int);')
       const [extra] = loadMigrations(dir)
       await migrate(db, [...loadMigrations(), extra!])
-      await expect(migrate(db, [...loadMigrations(), { ...extra!, sql: 'CREATE TABLE t_extra (a int, b int);', checksum: 'f'.repeat(64) }]))
-        .rejects.toThrowError(/migration 900_extra\.sql changed after it was applied .*append-only/)
+      await expect(
+        migrate(db, [
+          ...loadMigrations(),
+          { ...extra!, sql: 'CREATE TABLE t_extra (a int, b int);', checksum: 'f'.repeat(64) },
+        ]),
+      ).rejects.toThrowError(/migration 900_extra\.sql changed after it was applied .*append-only/)
       rmSync(dir, { recursive: true, force: true })
     })
 

@@ -21,11 +21,20 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
 
     it('chains entries and verifies the chain', async () => {
       const audit = auditLog(db)
-      const a = await audit.append({ actor: 'alice', action: 'deploy', subject: 'ask', after: 'sha256:aa', reason: 'release 1' })
+      const a = await audit.append({
+        actor: 'alice',
+        action: 'deploy',
+        subject: 'ask',
+        after: 'sha256:aa',
+        reason: 'release 1',
+      })
       const b = await audit.append({ actor: 'bob', action: 'approve', subject: 'change-1', details: { risk: 'high' } })
       expect(b.prevHash).toBe(a.hash)
       expect(await audit.verify()).toEqual({ ok: true, entries: 2 })
-      expect((await audit.list()).map((e) => [e.actor, e.action])).toEqual([['alice', 'deploy'], ['bob', 'approve']])
+      expect((await audit.list()).map((e) => [e.actor, e.action])).toEqual([
+        ['alice', 'deploy'],
+        ['bob', 'approve'],
+      ])
     })
 
     it('refuses UPDATE, DELETE and TRUNCATE in the database itself', async () => {
@@ -38,7 +47,9 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
       const audit = auditLog(db)
       await audit.append({ actor: 'carol', action: 'rollback', subject: 'ask', reason: 'error rate' })
       // The table owner can switch the triggers off; the chain still tells.
-      await db.exec("ALTER TABLE sovra_audit DISABLE TRIGGER sovra_audit_no_change; UPDATE sovra_audit SET reason = 'routine' WHERE actor = 'carol'; ALTER TABLE sovra_audit ENABLE TRIGGER sovra_audit_no_change")
+      await db.exec(
+        "ALTER TABLE sovra_audit DISABLE TRIGGER sovra_audit_no_change; UPDATE sovra_audit SET reason = 'routine' WHERE actor = 'carol'; ALTER TABLE sovra_audit ENABLE TRIGGER sovra_audit_no_change",
+      )
       const r = await audit.verify()
       expect(r.ok).toBe(false)
       if (!r.ok) {
@@ -57,5 +68,11 @@ suite('PGlite', async () => {
 suite('PostgreSQL server', async () => {
   const schema = await createTestSchema('audit')
   const db = await openPg(schema.url)
-  return { db, done: async () => { await db.close(); await schema.drop() } }
+  return {
+    db,
+    done: async () => {
+      await db.close()
+      await schema.drop()
+    },
+  }
 })

@@ -19,7 +19,16 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
     let done: () => Promise<void>
     let cp: ControlPlane
     const v = async (fn: string, c: string, risk: 'low' | 'medium' | 'high' = 'low'): Promise<string> =>
-      (await cp.recordVersion({ function: fn, bundleSha256: sha(c), configSha256: sha('0'), manifest: { signed: c }, risk, createdBy: 'alice' })).id
+      (
+        await cp.recordVersion({
+          function: fn,
+          bundleSha256: sha(c),
+          configSha256: sha('0'),
+          manifest: { signed: c },
+          risk,
+          createdBy: 'alice',
+        })
+      ).id
     beforeAll(async () => {
       ;({ db, done } = await open())
       await migrate(db)
@@ -33,15 +42,35 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
       const a = await v('ask', 'a')
       expect(await v('ask', 'a')).toBe(a)
       expect(a).toBe(`ask@${'a'.repeat(12)}-00000000`)
-      await expect(db.query("UPDATE sovra_versions SET created_by = 'mallory'")).rejects.toThrow(/immutable: UPDATE refused/)
+      await expect(db.query("UPDATE sovra_versions SET created_by = 'mallory'")).rejects.toThrow(
+        /immutable: UPDATE refused/,
+      )
     })
 
     it('first deploy is stable; a low-risk canary at 10% routes 10% +- 2% of 10,000 request ids; pins override it', async () => {
       const v1 = `ask@${'a'.repeat(12)}-00000000`
-      expect((await cp.requestChange({ function: 'ask', version: v1, action: 'canary', weight: 10, risk: 'low', author: 'alice' })).status).toBe('applied')
+      expect(
+        (
+          await cp.requestChange({
+            function: 'ask',
+            version: v1,
+            action: 'canary',
+            weight: 10,
+            risk: 'low',
+            author: 'alice',
+          })
+        ).status,
+      ).toBe('applied')
       expect((await cp.routing('ask'))?.stable).toBe(v1)
       const v2 = await v('ask', 'b')
-      await cp.requestChange({ function: 'ask', version: v2, action: 'canary', weight: 10, risk: 'low', author: 'alice' })
+      await cp.requestChange({
+        function: 'ask',
+        version: v2,
+        action: 'canary',
+        weight: 10,
+        risk: 'low',
+        author: 'alice',
+      })
       const state = (await cp.routing('ask'))!
       expect(state.canary).toEqual({ version: v2, weight: 10 })
       let canary = 0
@@ -49,7 +78,8 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
       expect(Math.abs(canary - 1000)).toBeLessThanOrEqual(200)
       await cp.pin('ask', 'tenant', 'legal', v1, 'alice')
       const pinned = (await cp.routing('ask'))!
-      for (let i = 0; i < 500; i++) expect(selectVersion(pinned, { requestId: `id-${i}`, attributes: { tenant: 'legal' } }).version).toBe(v1)
+      for (let i = 0; i < 500; i++)
+        expect(selectVersion(pinned, { requestId: `id-${i}`, attributes: { tenant: 'legal' } }).version).toBe(v1)
       await cp.unpin('ask', 'tenant', 'legal', 'alice')
       expect((await cp.routing('ask'))?.pins).toEqual([])
     })
@@ -59,16 +89,37 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
         version.includes('bbbb') ? { requests: 400, errors: 20, p95Ms: 120 } : { requests: 3600, errors: 7, p95Ms: 110 }
       const verdict = await checkCanary(cp, 'ask', DEFAULT_ROLLOUT, stats)
       expect(verdict?.verdict).toBe('rollback')
-      expect(verdict?.reason).toMatch(/canary error rate 5\.00% over max_error_rate 2\.00% \(stable 0\.19%\) on 400 requests/)
+      expect(verdict?.reason).toMatch(
+        /canary error rate 5\.00% over max_error_rate 2\.00% \(stable 0\.19%\) on 400 requests/,
+      )
       expect((await cp.routing('ask'))?.canary).toBeUndefined()
       const last = (await auditLog(db).list()).at(-1)
-      expect(last).toMatchObject({ actor: 'rollout-controller', action: 'rollback', subject: 'ask', before: expect.stringContaining('bbbb'), reason: verdict?.reason })
+      expect(last).toMatchObject({
+        actor: 'rollout-controller',
+        action: 'rollback',
+        subject: 'ask',
+        before: expect.stringContaining('bbbb'),
+        reason: verdict?.reason,
+      })
     })
 
     it('a high-risk change needs two distinct approvers who are not the author, and is not routed before', async () => {
       const v3 = await v('report', 'c', 'high')
-      await cp.requestChange({ function: 'report', version: await v('report', 'd', 'high'), action: 'promote', risk: 'low', author: 'alice' })
-      const change = await cp.requestChange({ function: 'report', version: v3, action: 'canary', weight: 50, risk: 'high', author: 'alice' })
+      await cp.requestChange({
+        function: 'report',
+        version: await v('report', 'd', 'high'),
+        action: 'promote',
+        risk: 'low',
+        author: 'alice',
+      })
+      const change = await cp.requestChange({
+        function: 'report',
+        version: v3,
+        action: 'canary',
+        weight: 50,
+        risk: 'high',
+        author: 'alice',
+      })
       expect(change).toMatchObject({ status: 'pending', required: 2 })
       expect((await cp.routing('report'))?.canary).toBeUndefined()
       const refuse = async (p: Promise<unknown>): Promise<string> => {
@@ -90,7 +141,9 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
       expect(isSovraError(noEval) && noEval.message).toMatch(/requires a passing eval run to promote/)
       expect((await cp.routing('report'))?.canary).toEqual(before.canary)
       await cp.promote('report', 'alice', 'low', { required: true, runId: 'eval-2026-11-27-01' })
-      expect((await auditLog(db).list()).find((e) => e.action === 'eval.attach')?.details).toEqual({ eval_run: 'eval-2026-11-27-01' })
+      expect((await auditLog(db).list()).find((e) => e.action === 'eval.attach')?.details).toEqual({
+        eval_run: 'eval-2026-11-27-01',
+      })
       const after = (await cp.routing('report'))!
       expect(after.stable).toBe(before.canary?.version)
       expect(await cp.rollback('report', 'bob', 'incident 42')).toEqual({ from: after.stable, to: before.stable })
@@ -102,9 +155,17 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
 
 describe('judgeCanary', () => {
   it('waits for min_requests and flags a slow canary', () => {
-    expect(judgeCanary(DEFAULT_ROLLOUT, { requests: 1000, errors: 0, p95Ms: 100 }, { requests: 50, errors: 10, p95Ms: 100 }).verdict).toBe('insufficient')
-    expect(judgeCanary(DEFAULT_ROLLOUT, { requests: 1000, errors: 0, p95Ms: 100 }, { requests: 300, errors: 1, p95Ms: 900 })).toMatchObject({ verdict: 'rollback', reason: expect.stringMatching(/p95 900 ms over max_p95_ms 800/) })
-    expect(judgeCanary(DEFAULT_ROLLOUT, { requests: 1000, errors: 50, p95Ms: 100 }, { requests: 300, errors: 9, p95Ms: 100 }).verdict).toBe('healthy')
+    expect(
+      judgeCanary(DEFAULT_ROLLOUT, { requests: 1000, errors: 0, p95Ms: 100 }, { requests: 50, errors: 10, p95Ms: 100 })
+        .verdict,
+    ).toBe('insufficient')
+    expect(
+      judgeCanary(DEFAULT_ROLLOUT, { requests: 1000, errors: 0, p95Ms: 100 }, { requests: 300, errors: 1, p95Ms: 900 }),
+    ).toMatchObject({ verdict: 'rollback', reason: expect.stringMatching(/p95 900 ms over max_p95_ms 800/) })
+    expect(
+      judgeCanary(DEFAULT_ROLLOUT, { requests: 1000, errors: 50, p95Ms: 100 }, { requests: 300, errors: 9, p95Ms: 100 })
+        .verdict,
+    ).toBe('healthy')
   })
 })
 
@@ -115,5 +176,11 @@ suite('PGlite', async () => {
 suite('PostgreSQL server', async () => {
   const schema = await createTestSchema('cp')
   const db = await openPg(schema.url)
-  return { db, done: async () => { await db.close(); await schema.drop() } }
+  return {
+    db,
+    done: async () => {
+      await db.close()
+      await schema.drop()
+    },
+  }
 })

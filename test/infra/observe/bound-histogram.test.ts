@@ -4,7 +4,12 @@ import { BoundHistogram } from '../../../infra/observe/bound-histogram.ts'
 import { createPromMetrics } from '../../../infra/observe/metrics.ts'
 import type { InvocationRecord } from '../../../runtime/isolate/pool.ts'
 
-const CONFIG = { name: 'x_seconds', help: 'a histogram', labelNames: ['function', 'status'] as const, buckets: [0.001, 0.01, 0.1, 1] }
+const CONFIG = {
+  name: 'x_seconds',
+  help: 'a histogram',
+  labelNames: ['function', 'status'] as const,
+  buckets: [0.001, 0.01, 0.1, 1],
+}
 
 describe('BoundHistogram', () => {
   it('renders bound series exactly as prom-client renders its own, in both formats', async () => {
@@ -44,8 +49,14 @@ describe('createPromMetrics', () => {
   it('counts invocations and their latency under the same names and labels', async () => {
     const metrics = createPromMetrics()
     const record = (status: number, outcome: InvocationRecord['outcome']): InvocationRecord => ({
-      invocation: { id: 'i', function: 'echo', version: 'v1', trigger: 'http' }, status, outcome, durationMs: 3, queuedMs: 0,
-      error: undefined, waitUntilErrors: [], fields: undefined,
+      invocation: { id: 'i', function: 'echo', version: 'v1', trigger: 'http' },
+      status,
+      outcome,
+      durationMs: 3,
+      queuedMs: 0,
+      error: undefined,
+      waitUntilErrors: [],
+      fields: undefined,
     })
     metrics.onInvocation(record(200, 'ok'))
     metrics.onInvocation(record(200, 'ok'))
@@ -53,11 +64,15 @@ describe('createPromMetrics', () => {
     const { body } = await metrics.render()
     expect(body).toContain('sovra_invocations_total{function="echo",trigger="http",status="200",outcome="ok"} 2')
     expect(body).toContain('sovra_invocations_total{function="echo",trigger="http",status="500",outcome="error"} 1')
-    expect(body).toContain('sovra_invocation_duration_seconds_bucket{le="0.005",function="echo",trigger="http",status="200"} 2')
+    expect(body).toContain(
+      'sovra_invocation_duration_seconds_bucket{le="0.005",function="echo",trigger="http",status="200"} 2',
+    )
     expect(body).toContain('sovra_invocation_duration_seconds_count{function="echo",trigger="http",status="500"} 1')
     expect(body).toContain('sovra_invocation_queue_seconds_count{function="echo"} 3')
     // A second scrape adds nothing twice.
     metrics.onInvocation(record(200, 'ok'))
-    expect((await metrics.render()).body).toContain('sovra_invocations_total{function="echo",trigger="http",status="200",outcome="ok"} 3')
+    expect((await metrics.render()).body).toContain(
+      'sovra_invocations_total{function="echo",trigger="http",status="200",outcome="ok"} 3',
+    )
   })
 })

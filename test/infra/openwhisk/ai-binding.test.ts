@@ -47,8 +47,21 @@ endpoints = ["${replicaUrl}"]
 
 beforeAll(async () => {
   state = await mkdtemp(join(tmpdir(), 'sovra-aiow-'))
-  const pool = poolConfig({ name: 'qa', engine: 'llama', model: 'tiny:llama', tier: 'confidential', threads: 1, probe: false })
-  replica = await startPoolServer({ pool, tiers: TIERS, replica: 'gpu1', log: captureLogger(), load: () => loadPoolEngine(pool, { stateDir: state, probe: false }) })
+  const pool = poolConfig({
+    name: 'qa',
+    engine: 'llama',
+    model: 'tiny:llama',
+    tier: 'confidential',
+    threads: 1,
+    probe: false,
+  })
+  replica = await startPoolServer({
+    pool,
+    tiers: TIERS,
+    replica: 'gpu1',
+    log: captureLogger(),
+    load: () => loadPoolEngine(pool, { stateDir: state, probe: false }),
+  })
   await replica.ready
   fake = await startFakeOpenWhisk()
   process.env['SOVRA_OW_AUTH'] = fake.auth
@@ -56,16 +69,43 @@ beforeAll(async () => {
   dir = tempProject({ 'wrangler-compat.toml': config(replica.url) })
   const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
   pools = await startPools(project, { log: captureLogger(), onLog: () => undefined })
-  gateway = await startGateway({ project, apihost: fake.apihost, auth: fake.auth, log: captureLogger(), port: 0, ai: { service: pools!.router, token: TOKEN } })
+  gateway = await startGateway({
+    project,
+    apihost: fake.apihost,
+    auth: fake.auth,
+    log: captureLogger(),
+    port: 0,
+    ai: { service: pools!.router, token: TOKEN },
+  })
   writeFileSync(join(dir, 'wrangler-compat.toml'), config(replica.url, gateway.url))
   expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
-  expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
+  expect(
+    (
+      await runCli([
+        'deploy',
+        '--target',
+        'openwhisk',
+        '--apihost',
+        fake.apihost,
+        '--config',
+        join(dir, 'wrangler-compat.toml'),
+      ])
+    ).code,
+  ).toBe(0)
   await gateway.refresh()
   fake.hooks.invoke = async (name, action, params) => {
     const proxy = await startActionProxy()
     proxies.push(proxy)
-    await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name, main: 'main', code: (action['exec'] as { code: string }).code } }) })
-    return (await fetch(`${proxy.url}/run`, { method: 'POST', body: JSON.stringify({ value: params, deadline: String(Date.now() + 30_000) }) })).json()
+    await fetch(`${proxy.url}/init`, {
+      method: 'POST',
+      body: JSON.stringify({ value: { name, main: 'main', code: (action['exec'] as { code: string }).code } }),
+    })
+    return (
+      await fetch(`${proxy.url}/run`, {
+        method: 'POST',
+        body: JSON.stringify({ value: params, deadline: String(Date.now() + 30_000) }),
+      })
+    ).json()
   }
 }, HEAVY_HOOK_MS)
 afterAll(async () => {
@@ -79,7 +119,10 @@ afterAll(async () => {
 
 describe('env.AI on OpenWhisk', () => {
   it('an action chats through the gateway router with the function tier from the config', async () => {
-    const res = await fetch(`${gateway.url}/ai/chat`, { method: 'POST', body: JSON.stringify({ model: 'qa', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }) })
+    const res = await fetch(`${gateway.url}/ai/chat`, {
+      method: 'POST',
+      body: JSON.stringify({ model: 'qa', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }),
+    })
     expect(res.status).toBe(200)
     const r = (await res.json()) as Record<string, unknown>
     expect(r).toMatchObject({ pool: 'qa', replica: 'gpu1', tier: 'internal' })
@@ -87,9 +130,16 @@ describe('env.AI on OpenWhisk', () => {
   })
 
   it('the router endpoint refuses calls without the token, and functions the config does not bind', async () => {
-    const anon = await fetch(`${gateway.url}/_sovra/ai/chat`, { method: 'POST', body: JSON.stringify({ function: 'ai', request: {} }) })
+    const anon = await fetch(`${gateway.url}/_sovra/ai/chat`, {
+      method: 'POST',
+      body: JSON.stringify({ function: 'ai', request: {} }),
+    })
     expect(anon.status).toBe(401)
-    const other = await fetch(`${gateway.url}/_sovra/ai/chat`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: JSON.stringify({ function: 'nope', request: {} }) })
+    const other = await fetch(`${gateway.url}/_sovra/ai/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify({ function: 'nope', request: {} }),
+    })
     expect(other.status).toBe(403)
   })
 })

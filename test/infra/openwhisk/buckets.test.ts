@@ -20,8 +20,9 @@ beforeAll(async () => {
   process.env['SOVRA_S3_ENDPOINT'] = s3.settings.endpoint
   process.env['SOVRA_S3_ACCESS_KEY_ID'] = s3.settings.accessKeyId
   process.env['SOVRA_S3_SECRET_ACCESS_KEY'] = s3.settings.secretAccessKey
-  const dir = withFixtures(tempProject({
-    'wrangler-compat.toml': `
+  const dir = withFixtures(
+    tempProject({
+      'wrangler-compat.toml': `
 name = "docs-ow"
 [[functions]]
 name = "docs"
@@ -29,14 +30,29 @@ main = "fixtures/docs.ts"
 routes = ["/docs", "/docs/*"]
 r2_buckets = [{ binding = "DOCS", bucket_name = "ow-documents" }]
 `,
-  }))
+    }),
+  )
   expect((await runCli(['keys', 'gen', '--config', join(dir, 'wrangler-compat.toml')])).code).toBe(0)
-  const res = await runCli(['deploy', '--target', 'openwhisk', '--apihost', fake.apihost, '--config', join(dir, 'wrangler-compat.toml')])
+  const res = await runCli([
+    'deploy',
+    '--target',
+    'openwhisk',
+    '--apihost',
+    fake.apihost,
+    '--config',
+    join(dir, 'wrangler-compat.toml'),
+  ])
   expect(res.code).toBe(0)
-  const action = [...fake.store.actions.values()][0] as { exec: { code: string }; parameters: Array<{ key: string; value: unknown }> }
+  const action = [...fake.store.actions.values()][0] as {
+    exec: { code: string }
+    parameters: Array<{ key: string; value: unknown }>
+  }
   bound = Object.fromEntries(action.parameters.map((p) => [p.key, p.value]))
   proxy = await startActionProxy()
-  await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name: 'docs', main: 'main', code: action.exec.code } }) })
+  await fetch(`${proxy.url}/init`, {
+    method: 'POST',
+    body: JSON.stringify({ value: { name: 'docs', main: 'main', code: action.exec.code } }),
+  })
 }, HEAVY_HOOK_MS)
 afterAll(async () => {
   for (const k of ['SOVRA_S3_ENDPOINT', 'SOVRA_S3_ACCESS_KEY_ID', 'SOVRA_S3_SECRET_ACCESS_KEY']) delete process.env[k]
@@ -45,15 +61,38 @@ afterAll(async () => {
   await s3?.stop()
 })
 
-async function run(method: string, path: string, body?: string, headers: Record<string, string> = {}): Promise<{ statusCode: number; headers: Record<string, string>; body?: string }> {
-  const value = { ...bound, __ow_method: method, __ow_path: path, __ow_query: '', __ow_headers: { host: 'ow', ...headers }, ...(body === undefined ? {} : { __ow_body: Buffer.from(body).toString('base64') }) }
-  return (await (await fetch(`${proxy.url}/run`, { method: 'POST', body: JSON.stringify({ value, deadline: String(Date.now() + 30_000) }) })).json()) as { statusCode: number; headers: Record<string, string>; body?: string }
+async function run(
+  method: string,
+  path: string,
+  body?: string,
+  headers: Record<string, string> = {},
+): Promise<{ statusCode: number; headers: Record<string, string>; body?: string }> {
+  const value = {
+    ...bound,
+    __ow_method: method,
+    __ow_path: path,
+    __ow_query: '',
+    __ow_headers: { host: 'ow', ...headers },
+    ...(body === undefined ? {} : { __ow_body: Buffer.from(body).toString('base64') }),
+  }
+  return (await (
+    await fetch(`${proxy.url}/run`, {
+      method: 'POST',
+      body: JSON.stringify({ value, deadline: String(Date.now() + 30_000) }),
+    })
+  ).json()) as { statusCode: number; headers: Record<string, string>; body?: string }
 }
 
 describe('bucket bindings on OpenWhisk', () => {
   it('binds the S3 settings and bucket at deploy, and the action puts and gets objects in the store', async () => {
-    expect(bound['__sovra']).toMatchObject({ buckets: [{ binding: 'DOCS', bucket: 'ow-documents' }], s3: { endpoint: s3.settings.endpoint } })
-    const put = await run('put', '/docs/policies/規程.md', '# 規程', { 'content-type': 'text/markdown', 'x-owner': 'legal' })
+    expect(bound['__sovra']).toMatchObject({
+      buckets: [{ binding: 'DOCS', bucket: 'ow-documents' }],
+      s3: { endpoint: s3.settings.endpoint },
+    })
+    const put = await run('put', '/docs/policies/規程.md', '# 規程', {
+      'content-type': 'text/markdown',
+      'x-owner': 'legal',
+    })
     expect(put.statusCode).toBe(201)
     const got = await run('get', `/docs/${encodeURIComponent('policies/規程.md')}`)
     expect(got.statusCode).toBe(200)

@@ -33,7 +33,17 @@ let fake: Awaited<ReturnType<typeof startFakeOpenWhisk>> | undefined
 let apihost: string
 let dir: string
 const writes = (calls: OwCall[]): OwCall[] => calls.filter((c) => c.method !== 'GET')
-const deploy = (...args: string[]): ReturnType<typeof runCli> => runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, '--config', join(dir, 'wrangler-compat.toml'), ...args])
+const deploy = (...args: string[]): ReturnType<typeof runCli> =>
+  runCli([
+    'deploy',
+    '--target',
+    'openwhisk',
+    '--apihost',
+    apihost,
+    '--config',
+    join(dir, 'wrangler-compat.toml'),
+    ...args,
+  ])
 
 beforeAll(async () => {
   if (REAL) {
@@ -54,9 +64,19 @@ afterAll(async () => {
 
 describe('sovra deploy --target openwhisk', () => {
   it('refuses limits outside OpenWhisk ranges before any call', async () => {
-    const bad = withFixtures(tempProject({ 'wrangler-compat.toml': config().replace('timeout_ms = 20000', 'timeout_ms = 400000') }))
+    const bad = withFixtures(
+      tempProject({ 'wrangler-compat.toml': config().replace('timeout_ms = 20000', 'timeout_ms = 400000') }),
+    )
     const before = fake?.calls.length ?? 0
-    const res = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, '--config', join(bad, 'wrangler-compat.toml')])
+    const res = await runCli([
+      'deploy',
+      '--target',
+      'openwhisk',
+      '--apihost',
+      apihost,
+      '--config',
+      join(bad, 'wrangler-compat.toml'),
+    ])
     expect(res.code).toBe(1)
     expect(res.err).toMatch(/function "echo": limits.timeout_ms 400000 is outside OpenWhisk's range 100-300000 ms/)
     expect(fake?.calls.length ?? 0).toBe(before)
@@ -65,17 +85,39 @@ describe('sovra deploy --target openwhisk', () => {
   it('ships signed actions only: no key, or a key not trusted for bundles, is refused before any call', async () => {
     const unsigned = withFixtures(tempProject({ 'wrangler-compat.toml': config() }))
     const before = fake?.calls.length ?? 0
-    const res = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, '--config', join(unsigned, 'wrangler-compat.toml')])
+    const res = await runCli([
+      'deploy',
+      '--target',
+      'openwhisk',
+      '--apihost',
+      apihost,
+      '--config',
+      join(unsigned, 'wrangler-compat.toml'),
+    ])
     expect(res.err).toMatch(/no signing key "default"/)
     await runCli(['keys', 'gen', '--kinds', 'model', '--config', join(unsigned, 'wrangler-compat.toml')])
-    const untrusted = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, '--config', join(unsigned, 'wrangler-compat.toml')])
+    const untrusted = await runCli([
+      'deploy',
+      '--target',
+      'openwhisk',
+      '--apihost',
+      apihost,
+      '--config',
+      join(unsigned, 'wrangler-compat.toml'),
+    ])
     expect(untrusted.code).toBe(1)
-    expect(untrusted.err).toMatch(/ERR_SIGNATURE: bundle registry:echo\.openwhisk@sha256:[0-9a-f]{64}: signed by unknown key/)
+    expect(untrusted.err).toMatch(
+      /ERR_SIGNATURE: bundle registry:echo\.openwhisk@sha256:[0-9a-f]{64}: signed by unknown key/,
+    )
     expect(fake?.calls.length ?? 0).toBe(before)
   }, 60_000)
 
   it('a high-risk function reaches the cluster only after two approvals', async () => {
-    const risky = withFixtures(tempProject({ 'wrangler-compat.toml': `name = "risky"\n[[functions]]\nname = "payments"\nmain = "fixtures/plain.js"\nroutes = ["/pay"]\nrisk = "high"\n` }))
+    const risky = withFixtures(
+      tempProject({
+        'wrangler-compat.toml': `name = "risky"\n[[functions]]\nname = "payments"\nmain = "fixtures/plain.js"\nroutes = ["/pay"]\nrisk = "high"\n`,
+      }),
+    )
     const c = ['--config', join(risky, 'wrangler-compat.toml')]
     process.env['SOVRA_ACTOR'] = 'alice'
     await runCli(['keys', 'gen', ...c])
@@ -88,7 +130,9 @@ describe('sovra deploy --target openwhisk', () => {
     process.env['SOVRA_ACTOR'] = 'bob'
     await runCli(['approve', id, ...c])
     process.env['SOVRA_ACTOR'] = 'alice'
-    expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])).err).toMatch(/1\/2 approvals/)
+    expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])).err).toMatch(
+      /1\/2 approvals/,
+    )
     process.env['SOVRA_ACTOR'] = 'carol'
     await runCli(['approve', id, ...c])
     process.env['SOVRA_ACTOR'] = 'alice'
@@ -114,7 +158,9 @@ describe('sovra deploy --target openwhisk', () => {
     const res = await deploy()
     expect(res.code).toBe(0)
     expect(res.out).toMatch(/applied 5 changes/)
-    expect(res.out).toMatch(/echo: .*\/api\/v1\/web\/_\/bank-demo\/echo-[0-9a-f]{8} {2}\(routes \/v1\/echo, \/v1\/echo\/\*\)/)
+    expect(res.out).toMatch(
+      /echo: .*\/api\/v1\/web\/_\/bank-demo\/echo-[0-9a-f]{8} {2}\(routes \/v1\/echo, \/v1\/echo\/\*\)/,
+    )
     if (!fake) return
     const w = writes(fake.calls.slice(before))
     expect(w.map((c) => `${c.method} ${c.path.replace(/-[0-9a-f]{8}$/, '-<sha8>')}`)).toEqual([
@@ -128,20 +174,45 @@ describe('sovra deploy --target openwhisk', () => {
     ])
     const echo = w[1] as OwCall
     expect(echo.query['overwrite']).toBe('true')
-    const body = echo.body as { exec: { kind: string; main: string; code: string }; limits: unknown; parameters: Array<{ key: string; value: unknown }>; annotations: Array<{ key: string; value: unknown }> }
+    const body = echo.body as {
+      exec: { kind: string; main: string; code: string }
+      limits: unknown
+      parameters: Array<{ key: string; value: unknown }>
+      annotations: Array<{ key: string; value: unknown }>
+    }
     expect(body.exec).toMatchObject({ kind: 'nodejs:20', main: 'main' })
     expect(body.exec.code).toBe(readFileSync(join(dir, 'dist', 'openwhisk', 'echo.js'), 'utf8'))
     expect(body.limits).toEqual({ timeout: 20000, memory: 256, concurrency: 1 })
-    expect(body.parameters).toEqual([{ key: '__sovra', value: { vars: { REGION: 'tokyo' }, secrets: { API_TOKEN: 'tok-123' } } }])
+    expect(body.parameters).toEqual([
+      { key: '__sovra', value: { vars: { REGION: 'tokyo' }, secrets: { API_TOKEN: 'tok-123' } } },
+    ])
     const annotations = Object.fromEntries(body.annotations.map((a) => [a.key, a.value]))
-    expect(annotations).toMatchObject({ 'web-export': true, 'raw-http': true, final: true, 'sovra-project': 'bank-demo', 'sovra-function': 'echo' })
-    const nightly = Object.fromEntries(((w[2] as OwCall).body as { annotations: Array<{ key: string; value: unknown }> }).annotations.map((a) => [a.key, a.value]))
+    expect(annotations).toMatchObject({
+      'web-export': true,
+      'raw-http': true,
+      final: true,
+      'sovra-project': 'bank-demo',
+      'sovra-function': 'echo',
+    })
+    const nightly = Object.fromEntries(
+      ((w[2] as OwCall).body as { annotations: Array<{ key: string; value: unknown }> }).annotations.map((a) => [
+        a.key,
+        a.value,
+      ]),
+    )
     expect(nightly['web-export']).toBeUndefined()
     expect((w[4] as OwCall).body).toMatchObject({
-      lifecycleEvent: 'CREATE', triggerName: '/_/bank-demo-nightly-cron-0', authKey: fake.auth,
-      cron: '0 2 * * *', timezone: 'Asia/Tokyo', trigger_payload: { __sovra_trigger: 'cron', cron: '0 2 * * *' },
+      lifecycleEvent: 'CREATE',
+      triggerName: '/_/bank-demo-nightly-cron-0',
+      authKey: fake.auth,
+      cron: '0 2 * * *',
+      timezone: 'Asia/Tokyo',
+      trigger_payload: { __sovra_trigger: 'cron', cron: '0 2 * * *' },
     })
-    expect((w[5] as OwCall).body).toEqual({ trigger: '/_/bank-demo-nightly-cron-0', action: expect.stringMatching(/^\/_\/bank-demo\/nightly-[0-9a-f]{8}$/) })
+    expect((w[5] as OwCall).body).toEqual({
+      trigger: '/_/bank-demo-nightly-cron-0',
+      action: expect.stringMatching(/^\/_\/bank-demo\/nightly-[0-9a-f]{8}$/),
+    })
     expect((w[6] as OwCall).body).toEqual({ status: 'active' })
   })
 
@@ -156,12 +227,30 @@ describe('sovra deploy --target openwhisk', () => {
 
   it('the deployed code answers through the action-proxy protocol as a web action', async () => {
     if (!fake) return
-    const action = [...fake.store.actions.entries()].find(([k]) => k.startsWith('bank-demo/echo-'))?.[1] as { exec: { code: string }; parameters: Array<{ key: string; value: unknown }> }
+    const action = [...fake.store.actions.entries()].find(([k]) => k.startsWith('bank-demo/echo-'))?.[1] as {
+      exec: { code: string }
+      parameters: Array<{ key: string; value: unknown }>
+    }
     const proxy = await startActionProxy()
     try {
-      await fetch(`${proxy.url}/init`, { method: 'POST', body: JSON.stringify({ value: { name: 'echo', main: 'main', code: action.exec.code, binary: false } }) })
+      await fetch(`${proxy.url}/init`, {
+        method: 'POST',
+        body: JSON.stringify({ value: { name: 'echo', main: 'main', code: action.exec.code, binary: false } }),
+      })
       const params = Object.fromEntries(action.parameters.map((p) => [p.key, p.value]))
-      const run = await fetch(`${proxy.url}/run`, { method: 'POST', body: JSON.stringify({ value: { ...params, __ow_method: 'get', __ow_path: '/v1/echo/hi', __ow_query: 'q=1', __ow_headers: { host: 'ow' } }, deadline: String(Date.now() + 20000) }) })
+      const run = await fetch(`${proxy.url}/run`, {
+        method: 'POST',
+        body: JSON.stringify({
+          value: {
+            ...params,
+            __ow_method: 'get',
+            __ow_path: '/v1/echo/hi',
+            __ow_query: 'q=1',
+            __ow_headers: { host: 'ow' },
+          },
+          deadline: String(Date.now() + 20000),
+        }),
+      })
       const result = (await run.json()) as { statusCode: number; body: string }
       expect(result.statusCode).toBe(200)
       expect(JSON.parse(result.body)).toMatchObject({ path: '/v1/echo/hi', query: { q: '1' } })
@@ -177,7 +266,9 @@ describe('sovra deploy --target openwhisk', () => {
     expect(plan.out).toMatch(/1 to create, 2 to update, 0 to delete/)
     expect(plan.out).toMatch(/~ package bank-demo \(definition changed\)/)
     expect(plan.out).toMatch(/\+ action bank-demo\/nightly-[0-9a-f]{8} \(new\)/)
-    expect(plan.out).toMatch(/~ rule bank-demo-nightly-cron-0-rule \(action bank-demo\/nightly-[0-9a-f]{8} -> bank-demo\/nightly-[0-9a-f]{8}\)/)
+    expect(plan.out).toMatch(
+      /~ rule bank-demo-nightly-cron-0-rule \(action bank-demo\/nightly-[0-9a-f]{8} -> bank-demo\/nightly-[0-9a-f]{8}\)/,
+    )
     expect((await deploy()).code).toBe(0)
     const pruned = await deploy('--prune', 'nightly')
     expect(pruned.out).toMatch(/0 to create, 0 to update, 1 to delete/)
@@ -197,7 +288,11 @@ describe('sovra deploy --target openwhisk', () => {
     if (fake) {
       expect(fake.store.triggers.size).toBe(0)
       expect(fake.store.feeds.size).toBe(0)
-      expect([...fake.store.actions.keys()].map((k) => k.replace(/-[0-9a-f]{8}$/, '')).filter((k) => k.startsWith('bank-demo/'))).toEqual(['bank-demo/echo'])
+      expect(
+        [...fake.store.actions.keys()]
+          .map((k) => k.replace(/-[0-9a-f]{8}$/, ''))
+          .filter((k) => k.startsWith('bank-demo/')),
+      ).toEqual(['bank-demo/echo'])
     }
   })
 

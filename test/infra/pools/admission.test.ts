@@ -27,7 +27,12 @@ describe('Admission', () => {
         order.push(name)
         a.release(g.slot)
       })
-    const all = Promise.all([wait('b1', 'batch'), wait('i1', 'interactive'), wait('b2', 'batch'), wait('i2', 'interactive')])
+    const all = Promise.all([
+      wait('b1', 'batch'),
+      wait('i1', 'interactive'),
+      wait('b2', 'batch'),
+      wait('i2', 'interactive'),
+    ])
     a.release(held.slot)
     await all
     expect(order).toEqual(['i1', 'i2', 'b1', 'b2'])

@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import {
-  activeSurge, businessCalendar, businessDaysOfMonth, nextSurgeWindows, surgeDays, surgeWindows, validateSurgeRule, zonedTimeToEpoch,
+  activeSurge,
+  businessCalendar,
+  businessDaysOfMonth,
+  nextSurgeWindows,
+  surgeDays,
+  surgeWindows,
+  validateSurgeRule,
+  zonedTimeToEpoch,
 } from '../../../infra/pools/calendar.ts'
 import type { SurgeRule } from '../../../infra/pools/calendar.ts'
 import { SovraError } from '../../../runtime/core/errors.ts'
@@ -9,7 +16,13 @@ const MIN = 60_000
 
 /** The rule from the brief: last 3 business days, 08:00-20:00 Tokyo, 4 replicas, 30 minutes warmup. */
 const tokyo: SurgeRule = {
-  calendar: 'month-end', business_days: 3, start: '08:00', end: '20:00', timezone: 'Asia/Tokyo', min_replicas: 4, warmup_minutes: 30,
+  calendar: 'month-end',
+  business_days: 3,
+  start: '08:00',
+  end: '20:00',
+  timezone: 'Asia/Tokyo',
+  min_replicas: 4,
+  warmup_minutes: 30,
 }
 
 function configError(fn: () => unknown): SovraError {
@@ -44,10 +57,14 @@ describe('business calendar', () => {
   })
 
   it('rejects a bad weekday name and an impossible date, naming the value and the valid form', () => {
-    const e = configError(() => businessCalendar({ weekend: ['sat', 'saturnday'], holidays: ['2026-11-23', '2026-02-30', '2026/12/31'] }))
+    const e = configError(() =>
+      businessCalendar({ weekend: ['sat', 'saturnday'], holidays: ['2026-11-23', '2026-02-30', '2026/12/31'] }),
+    )
     expect(e.message).toContain('weekend[1]: expected a day name (sun, mon')
     expect(e.message).toContain('received "saturnday"')
-    expect(e.message).toContain(`holidays[1]: expected a date 'YYYY-MM-DD' that exists in the calendar, received "2026-02-30"`)
+    expect(e.message).toContain(
+      `holidays[1]: expected a date 'YYYY-MM-DD' that exists in the calendar, received "2026-02-30"`,
+    )
     expect(e.message).toContain('holidays[2]')
     expect(e.message).not.toContain('holidays[0]')
   })
@@ -56,15 +73,27 @@ describe('business calendar', () => {
 describe('surgeDays', () => {
   it('takes the last 3 business days of November 2026; a holiday before them does not matter', () => {
     expect(surgeDays(tokyo, 2026, 11, businessCalendar())).toEqual(['2026-11-26', '2026-11-27', '2026-11-30'])
-    expect(surgeDays(tokyo, 2026, 11, businessCalendar({ holidays: ['2026-11-23'] }))).toEqual(['2026-11-26', '2026-11-27', '2026-11-30'])
+    expect(surgeDays(tokyo, 2026, 11, businessCalendar({ holidays: ['2026-11-23'] }))).toEqual([
+      '2026-11-26',
+      '2026-11-27',
+      '2026-11-30',
+    ])
   })
 
   it('moves back past a holiday on the last day (Monday 2026-11-30)', () => {
-    expect(surgeDays(tokyo, 2026, 11, businessCalendar({ holidays: ['2026-11-30'] }))).toEqual(['2026-11-25', '2026-11-26', '2026-11-27'])
+    expect(surgeDays(tokyo, 2026, 11, businessCalendar({ holidays: ['2026-11-30'] }))).toEqual([
+      '2026-11-25',
+      '2026-11-26',
+      '2026-11-27',
+    ])
   })
 
-  it('moves back past New Year\'s Eve in December 2026', () => {
-    expect(surgeDays(tokyo, 2026, 12, businessCalendar({ holidays: ['2026-12-31'] }))).toEqual(['2026-12-28', '2026-12-29', '2026-12-30'])
+  it("moves back past New Year's Eve in December 2026", () => {
+    expect(surgeDays(tokyo, 2026, 12, businessCalendar({ holidays: ['2026-12-31'] }))).toEqual([
+      '2026-12-28',
+      '2026-12-29',
+      '2026-12-30',
+    ])
   })
 
   it('month-start skips a weekend at the start of the month (August 2026 starts on a Saturday)', () => {
@@ -74,7 +103,10 @@ describe('surgeDays', () => {
 
   it('honours a Friday/Saturday weekend', () => {
     const cal = businessCalendar({ weekend: ['fri', 'sat'] })
-    expect(surgeDays({ ...tokyo, calendar: 'month-start', business_days: 2 }, 2026, 8, cal)).toEqual(['2026-08-02', '2026-08-03'])
+    expect(surgeDays({ ...tokyo, calendar: 'month-start', business_days: 2 }, 2026, 8, cal)).toEqual([
+      '2026-08-02',
+      '2026-08-03',
+    ])
     // November 2026 ends Thu 26, Fri 27 (off), Sat 28 (off), Sun 29, Mon 30.
     expect(surgeDays(tokyo, 2026, 11, cal)).toEqual(['2026-11-26', '2026-11-29', '2026-11-30'])
   })
@@ -106,7 +138,9 @@ describe('zonedTimeToEpoch', () => {
   it('rejects a malformed day, time or zone', () => {
     expect(configError(() => zonedTimeToEpoch('2026-02-30', '08:00', 'UTC')).message).toContain('received "2026-02-30"')
     expect(configError(() => zonedTimeToEpoch('2026-02-03', '8:00', 'UTC')).message).toContain('received "8:00"')
-    expect(configError(() => zonedTimeToEpoch('2026-02-03', '08:00', 'Mars/Olympus')).message).toContain('"Mars/Olympus"')
+    expect(configError(() => zonedTimeToEpoch('2026-02-03', '08:00', 'Mars/Olympus')).message).toContain(
+      '"Mars/Olympus"',
+    )
   })
 })
 
@@ -117,8 +151,12 @@ describe('surgeWindows', () => {
     const ws = surgeWindows([tokyo], cal, Date.UTC(2026, 10, 1), Date.UTC(2026, 11, 1))
     expect(ws.map((w) => w.day)).toEqual(['2026-11-25', '2026-11-26', '2026-11-27'])
     expect(ws[0]).toEqual({
-      rule: 0, day: '2026-11-25', minReplicas: 4,
-      warmFrom: Date.UTC(2026, 10, 24, 22, 30), opensAt: Date.UTC(2026, 10, 24, 23, 0), closesAt: Date.UTC(2026, 10, 25, 11, 0),
+      rule: 0,
+      day: '2026-11-25',
+      minReplicas: 4,
+      warmFrom: Date.UTC(2026, 10, 24, 22, 30),
+      opensAt: Date.UTC(2026, 10, 24, 23, 0),
+      closesAt: Date.UTC(2026, 10, 25, 11, 0),
     })
   })
 
@@ -137,7 +175,13 @@ describe('surgeWindows', () => {
   })
 
   it('keeps New York opening at 08:00 local across the DST change', () => {
-    const ny: SurgeRule = { ...tokyo, calendar: 'month-start', business_days: 10, timezone: 'America/New_York', warmup_minutes: 0 }
+    const ny: SurgeRule = {
+      ...tokyo,
+      calendar: 'month-start',
+      business_days: 10,
+      timezone: 'America/New_York',
+      warmup_minutes: 0,
+    }
     const ws = surgeWindows([ny], businessCalendar({ weekend: [] }), Date.UTC(2026, 2, 7), Date.UTC(2026, 2, 9))
     expect(ws.map((w) => [w.day, new Date(w.opensAt).toISOString()])).toEqual([
       ['2026-03-06', '2026-03-06T13:00:00.000Z'],
@@ -149,7 +193,10 @@ describe('surgeWindows', () => {
   it('merges several rules sorted by warmFrom', () => {
     const early: SurgeRule = { ...tokyo, start: '06:00', end: '07:00', min_replicas: 2, warmup_minutes: 0 }
     const ws = surgeWindows([tokyo, early], cal, Date.UTC(2026, 10, 24), Date.UTC(2026, 10, 25))
-    expect(ws.map((w) => [w.rule, w.day])).toEqual([[1, '2026-11-25'], [0, '2026-11-25']])
+    expect(ws.map((w) => [w.rule, w.day])).toEqual([
+      [1, '2026-11-25'],
+      [0, '2026-11-25'],
+    ])
   })
 
   it('validates every rule, naming its index', () => {
@@ -218,32 +265,48 @@ describe('activeSurge', () => {
     const big: SurgeRule = { ...tokyo, start: '12:00', end: '13:00', min_replicas: 9, warmup_minutes: 0 }
     const a = activeSurge([tokyo, big], cal, Date.UTC(2026, 10, 25, 3, 30))
     expect(a).toMatchObject({ minReplicas: 9, phase: 'open', window: { rule: 1 } })
-    expect(activeSurge([tokyo, big], cal, Date.UTC(2026, 10, 25, 4, 0))).toMatchObject({ minReplicas: 4, window: { rule: 0 } })
+    expect(activeSurge([tokyo, big], cal, Date.UTC(2026, 10, 25, 4, 0))).toMatchObject({
+      minReplicas: 4,
+      window: { rule: 0 },
+    })
   })
 })
 
 describe('validateSurgeRule', () => {
   it('accepts the example rule and an end of 24:00', () => {
     expect(() => validateSurgeRule(tokyo, 'surge[0]')).not.toThrow()
-    expect(() => validateSurgeRule({ ...tokyo, end: '24:00', min_replicas: 0, warmup_minutes: 0 }, 'surge[0]')).not.toThrow()
+    expect(() =>
+      validateSurgeRule({ ...tokyo, end: '24:00', min_replicas: 0, warmup_minutes: 0 }, 'surge[0]'),
+    ).not.toThrow()
   })
 
   it('names the field, the value and what is valid', () => {
-    const at = (patch: Partial<SurgeRule>): string => configError(() => validateSurgeRule({ ...tokyo, ...patch }, 'pools.chat.surge[2]')).message
-    expect(at({ business_days: 0 })).toBe('pools.chat.surge[2].business_days: expected an integer from 1 to 23, received 0')
+    const at = (patch: Partial<SurgeRule>): string =>
+      configError(() => validateSurgeRule({ ...tokyo, ...patch }, 'pools.chat.surge[2]')).message
+    expect(at({ business_days: 0 })).toBe(
+      'pools.chat.surge[2].business_days: expected an integer from 1 to 23, received 0',
+    )
     expect(at({ business_days: 24 })).toContain('received 24')
-    expect(at({ start: '8:00' })).toBe(`pools.chat.surge[2].start: expected a time 'HH:MM' from 00:00 to 23:59, received "8:00"`)
+    expect(at({ start: '8:00' })).toBe(
+      `pools.chat.surge[2].start: expected a time 'HH:MM' from 00:00 to 23:59, received "8:00"`,
+    )
     expect(at({ start: '24:00' })).toContain('.start:')
     expect(at({ end: '25:00' })).toContain(`.end: expected a time 'HH:MM' from 00:00 to 24:00, received "25:00"`)
     expect(at({ end: '08:00' })).toBe('pools.chat.surge[2].end: expected a time after start "08:00", received "08:00"')
-    expect(at({ timezone: 'Asia/Tokio' })).toBe('pools.chat.surge[2].timezone: expected an IANA time zone such as "Asia/Tokyo", received "Asia/Tokio"')
+    expect(at({ timezone: 'Asia/Tokio' })).toBe(
+      'pools.chat.surge[2].timezone: expected an IANA time zone such as "Asia/Tokyo", received "Asia/Tokio"',
+    )
     expect(at({ min_replicas: 1.5 })).toBe('pools.chat.surge[2].min_replicas: expected an integer >= 0, received 1.5')
     expect(at({ min_replicas: -1 })).toContain('received -1')
-    expect(at({ calendar: 'quarter-end' as SurgeRule['calendar'] })).toContain('.calendar: expected "month-end" or "month-start", received "quarter-end"')
+    expect(at({ calendar: 'quarter-end' as SurgeRule['calendar'] })).toContain(
+      '.calendar: expected "month-end" or "month-start", received "quarter-end"',
+    )
   })
 
   it('reports every issue at once', () => {
-    const msg = configError(() => validateSurgeRule({ ...tokyo, business_days: 0, warmup_minutes: -1 }, 'surge[0]')).message
+    const msg = configError(() =>
+      validateSurgeRule({ ...tokyo, business_days: 0, warmup_minutes: -1 }, 'surge[0]'),
+    ).message
     expect(msg).toContain('surge[0].business_days')
     expect(msg).toContain('surge[0].warmup_minutes')
   })

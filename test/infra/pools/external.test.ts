@@ -13,15 +13,36 @@ let dir: string
 let upstream: PoolServer
 let ext: PoolServer
 const post = (server: PoolServer, path: string, body: unknown): Promise<Response> =>
-  fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sovra-ext-'))
   const llm = poolConfig({ name: 'provider', engine: 'llama', model: 'tiny:llama', tier: 'restricted', threads: 1 })
-  upstream = await startPoolServer({ pool: llm, tiers: TIERS, replica: 'p-1', log: captureLogger(), load: () => loadPoolEngine(llm, { stateDir: dir, probe: false }) })
+  upstream = await startPoolServer({
+    pool: llm,
+    tiers: TIERS,
+    replica: 'p-1',
+    log: captureLogger(),
+    load: () => loadPoolEngine(llm, { stateDir: dir, probe: false }),
+  })
   await upstream.ready
-  const pool = poolConfig({ name: 'ext', engine: 'external', url: `${upstream.url}/v1`, remote_model: 'provider-model' })
-  ext = await startPoolServer({ pool, tiers: TIERS, replica: 'ext-1', log: captureLogger(), load: () => loadPoolEngine(pool, { stateDir: dir }) })
+  const pool = poolConfig({
+    name: 'ext',
+    engine: 'external',
+    url: `${upstream.url}/v1`,
+    remote_model: 'provider-model',
+  })
+  ext = await startPoolServer({
+    pool,
+    tiers: TIERS,
+    replica: 'ext-1',
+    log: captureLogger(),
+    load: () => loadPoolEngine(pool, { stateDir: dir }),
+  })
   await ext.ready
 }, HEAVY_HOOK_MS)
 afterAll(async () => {
@@ -30,7 +51,12 @@ afterAll(async () => {
 })
 
 describe('external engine (an OpenAI-compatible provider)', () => {
-  const chat = { messages: [{ role: 'user', content: 'hello' }], max_tokens: 12, temperature: 0, legal_basis: 'contract' }
+  const chat = {
+    messages: [{ role: 'user', content: 'hello' }],
+    max_tokens: 12,
+    temperature: 0,
+    legal_basis: 'contract',
+  }
 
   it('defaults to clearance internal and refuses confidential data', async () => {
     const res = await post(ext, '/v1/chat/completions', { ...chat, tier: 'confidential' })
@@ -47,16 +73,27 @@ describe('external engine (an OpenAI-compatible provider)', () => {
   })
 
   it('forwards chat and returns the provider answer with its usage, the same as calling it directly', async () => {
-    const direct = (await (await post(upstream, '/v1/chat/completions', chat)).json()) as { choices: Array<{ message: { content: string } }>; usage: { completion_tokens: number } }
-    const via = (await (await post(ext, '/v1/chat/completions', chat)).json()) as { choices: Array<{ message: { content: string } }>; usage: { completion_tokens: number }; sovra: { model_digest: string; pool: string } }
+    const direct = (await (await post(upstream, '/v1/chat/completions', chat)).json()) as {
+      choices: Array<{ message: { content: string } }>
+      usage: { completion_tokens: number }
+    }
+    const via = (await (await post(ext, '/v1/chat/completions', chat)).json()) as {
+      choices: Array<{ message: { content: string } }>
+      usage: { completion_tokens: number }
+      sovra: { model_digest: string; pool: string }
+    }
     expect(via.choices[0]?.message.content).toBe(direct.choices[0]?.message.content)
     expect(via.usage.completion_tokens).toBe(direct.usage.completion_tokens)
     expect(via.sovra).toMatchObject({ pool: 'ext', model_digest: `external:${upstream.url}/v1#provider-model` })
   })
 
   it('streams through the provider stream', async () => {
-    const direct = (await (await post(upstream, '/v1/chat/completions', chat)).json()) as { choices: Array<{ message: { content: string } }> }
-    const events = (await readSse(await post(ext, '/v1/chat/completions', { ...chat, stream: true }))) as Array<{ choices: Array<{ delta: { content?: string } }> }>
+    const direct = (await (await post(upstream, '/v1/chat/completions', chat)).json()) as {
+      choices: Array<{ message: { content: string } }>
+    }
+    const events = (await readSse(await post(ext, '/v1/chat/completions', { ...chat, stream: true }))) as Array<{
+      choices: Array<{ delta: { content?: string } }>
+    }>
     expect(events.map((e) => e.choices[0]?.delta.content ?? '').join('')).toBe(direct.choices[0]?.message.content)
   })
 

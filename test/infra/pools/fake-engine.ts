@@ -50,7 +50,12 @@ export function fakeEngine(): FakeEngine {
       params.onToken?.()
       params.onText?.('hi')
       params.onText?.(' there')
-      return { text: prompt === 'hold' ? 'starthi there' : 'hi there', finishReason: 'stop', inputTokens: 2, outputTokens: 2 }
+      return {
+        text: prompt === 'hold' ? 'starthi there' : 'hi there',
+        finishReason: 'stop',
+        inputTokens: 2,
+        outputTokens: 2,
+      }
     },
     async embed(texts) {
       return { vectors: texts.map(() => [1, 0]), inputTokens: texts.length }
@@ -72,11 +77,25 @@ export function memoryReplica(pool: PoolConfig, engine: Engine | undefined, log:
   const admission = new Admission(pool.slots, pool.queueMax, Date.now, pool.batchSlots)
   const latency = { interactive: new OutcomeWindow(2000), batch: new OutcomeWindow(2000) }
   const track = (): void => undefined
-  const replica: PoolReplica = { pool, replica: 'mem-1', admission, latency, state: undefined, loadError: undefined, closing: false, track }
+  const replica: PoolReplica = {
+    pool,
+    replica: 'mem-1',
+    admission,
+    latency,
+    state: undefined,
+    loadError: undefined,
+    closing: false,
+    track,
+  }
   if (engine !== undefined) {
     const metrics = createPoolMetrics(
       { pool: pool.name, replica: 'mem-1', digest: engine.model.sha256, engine: engine.kind, model: engine.model.name },
-      () => ({ busy: admission.busy, slots: engine.slots, depth: { interactive: admission.depth('interactive'), batch: admission.depth('batch') }, ready: true }),
+      () => ({
+        busy: admission.busy,
+        slots: engine.slots,
+        depth: { interactive: admission.depth('interactive'), batch: admission.depth('batch') },
+        ready: true,
+      }),
     )
     replica.state = { pool, tiers: TIERS, replica: 'mem-1', engine, admission, metrics, latency, log, track }
   }

@@ -73,7 +73,14 @@ function manager(pool: string, clock: { now: number }): { m: PoolManager; log: R
 }
 const caller = { function: 'test', tier: 'internal', timeoutMs: 60_000 }
 // A generation the grammar keeps going for a while (it cannot stop before 200 items).
-const longChat = { model: 'qa', messages: [{ role: 'user' as const, content: 'list' }], max_tokens: 1800, temperature: 1, seed: 3, schema: { type: 'array', items: { enum: ['yes', 'no'] }, minItems: 200, maxItems: 200 } }
+const longChat = {
+  model: 'qa',
+  messages: [{ role: 'user' as const, content: 'list' }],
+  max_tokens: 1800,
+  temperature: 1,
+  seed: 3,
+  schema: { type: 'array', items: { enum: ['yes', 'no'] }, minItems: 200, maxItems: 200 },
+}
 
 describe('PoolManager (local child-process replicas)', () => {
   it('scales up under load, sends traffic only to ready replicas, and scales down when idle after the delay', async () => {
@@ -82,7 +89,11 @@ describe('PoolManager (local child-process replicas)', () => {
     await m.start()
     expect(m.pools()[0]?.replicas.map((r) => r.state)).toEqual(['ready'])
     const router = new AiRouter(m, project.tiers)
-    const calls = [router.call('chat', longChat, caller), router.call('chat', longChat, caller), router.call('chat', longChat, caller)]
+    const calls = [
+      router.call('chat', longChat, caller),
+      router.call('chat', longChat, caller),
+      router.call('chat', longChat, caller),
+    ]
     await waitFor(() => (m.pools()[0]?.replicas[0]?.outstanding ?? 0) >= 3)
     await m.tick()
     const replicas = m.pools()[0]?.replicas ?? []
@@ -92,7 +103,11 @@ describe('PoolManager (local child-process replicas)', () => {
     // All three were sent while the second replica was starting: none may have reached it.
     expect(results.every((r) => r['replica'] === 'qa-1')).toBe(true)
     await waitFor(() => replicas[1]?.state === 'ready', 30_000)
-    const next = await router.call('chat', { model: 'qa', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 }, caller)
+    const next = await router.call(
+      'chat',
+      { model: 'qa', messages: [{ role: 'user', content: 'hi' }], max_tokens: 4 },
+      caller,
+    )
     expect(['qa-1', 'qa-2']).toContain(next['replica'])
     // Idle: nothing happens before scale_down_delay_s, then one replica drains and stops.
     await m.tick()

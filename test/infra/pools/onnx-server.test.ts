@@ -12,15 +12,31 @@ let dir: string
 let embed: PoolServer
 let classify: PoolServer
 const post = (server: PoolServer, path: string, body: unknown): Promise<Response> =>
-  fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  fetch(`${server.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sovra-onnx-srv-'))
   const e = poolConfig({ name: 'embed', engine: 'onnx', model: 'tiny:embed', tier: 'internal', class: 'batch' })
   const c = poolConfig({ name: 'sentiment', engine: 'onnx', model: 'tiny:classify', tier: 'internal' })
   // probe on: the first start probes each ONNX file in a child process and remembers it by digest.
-  embed = await startPoolServer({ pool: e, tiers: TIERS, replica: 'embed-1', log: captureLogger(), load: () => loadPoolEngine(e, { stateDir: dir }) })
-  classify = await startPoolServer({ pool: c, tiers: TIERS, replica: 'sentiment-1', log: captureLogger(), load: () => loadPoolEngine(c, { stateDir: dir }) })
+  embed = await startPoolServer({
+    pool: e,
+    tiers: TIERS,
+    replica: 'embed-1',
+    log: captureLogger(),
+    load: () => loadPoolEngine(e, { stateDir: dir }),
+  })
+  classify = await startPoolServer({
+    pool: c,
+    tiers: TIERS,
+    replica: 'sentiment-1',
+    log: captureLogger(),
+    load: () => loadPoolEngine(c, { stateDir: dir }),
+  })
   await Promise.all([embed.ready, classify.ready])
 }, HEAVY_HOOK_MS)
 afterAll(async () => {
@@ -36,10 +52,18 @@ describe('pool server (onnx, tiny models)', () => {
   })
 
   it('answers /v1/embeddings in OpenAI shape, one unit vector per input in order, with usage and digest', async () => {
-    const res = await post(embed, '/v1/embeddings', { input: ['銀行のリスク報告', 'bank risk report', '銀行のリスク報告'] })
+    const res = await post(embed, '/v1/embeddings', {
+      input: ['銀行のリスク報告', 'bank risk report', '銀行のリスク報告'],
+    })
     expect(res.status).toBe(200)
     expect(res.headers.get('x-sovra-model-digest')).toMatch(/^[0-9a-f]{64}$/)
-    const body = (await res.json()) as { object: string; data: Array<{ index: number; embedding: number[] }>; usage: { prompt_tokens: number }; model: string; sovra: { class: string } }
+    const body = (await res.json()) as {
+      object: string
+      data: Array<{ index: number; embedding: number[] }>
+      usage: { prompt_tokens: number }
+      model: string
+      sovra: { class: string }
+    }
     expect(body.object).toBe('list')
     expect(body.model).toBe('tiny-embed')
     expect(body.data.map((d) => d.index)).toEqual([0, 1, 2])
@@ -53,7 +77,9 @@ describe('pool server (onnx, tiny models)', () => {
   })
 
   it('answers /v1/classify with label scores that sum to 1, highest first', async () => {
-    const body = (await (await post(classify, '/v1/classify', { input: ['good', 'bad'] })).json()) as { data: Array<{ labels: Array<{ label: string; score: number }> }> }
+    const body = (await (await post(classify, '/v1/classify', { input: ['good', 'bad'] })).json()) as {
+      data: Array<{ labels: Array<{ label: string; score: number }> }>
+    }
     expect(body.data).toHaveLength(2)
     for (const d of body.data) {
       expect(d.labels.map((l) => l.label).sort()).toEqual(['negative', 'neutral', 'positive'])
@@ -64,7 +90,9 @@ describe('pool server (onnx, tiny models)', () => {
 
   it('rejects chat on an embedding pool and empty input, and refuses tiers above clearance', async () => {
     const chat = await post(embed, '/v1/chat/completions', { messages: [{ role: 'user', content: 'x' }] })
-    expect(((await chat.json()) as { error: { message: string } }).error.message).toMatch(/does not serve chat; it serves: embed/)
+    expect(((await chat.json()) as { error: { message: string } }).error.message).toMatch(
+      /does not serve chat; it serves: embed/,
+    )
     const empty = await post(embed, '/v1/embeddings', { input: [] })
     expect(empty.status).toBe(400)
     expect(((await empty.json()) as { error: { message: string } }).error.message).toMatch(/input/)

@@ -43,15 +43,21 @@ describe('onnx engine', () => {
   })
 
   it('gives identical vectors for the same text and different ones for different texts', async () => {
-    const { vectors: [a, b, c] } = await engine.embed!(['good movie', 'good movie', 'bad weather'], signal, 1)
+    const {
+      vectors: [a, b, c],
+    } = await engine.embed!(['good movie', 'good movie', 'bad weather'], signal, 1)
     expect(a).toEqual(b)
     expect(maxDiff(a!, c!)).toBeGreaterThan(1e-3)
   })
 
   it('is not changed by padding in a batch', async () => {
-    const { vectors: [alone] } = await engine.embed!(['hello'], signal, 0)
+    const {
+      vectors: [alone],
+    } = await engine.embed!(['hello'], signal, 0)
     const long = 'the quick brown fox would like to see every dog in the city again tomorrow morning'
-    const { vectors: [padded] } = await engine.embed!(['hello', long], signal, 0)
+    const {
+      vectors: [padded],
+    } = await engine.embed!(['hello', long], signal, 0)
     expect(maxDiff(alone!, padded!)).toBeLessThan(1e-5)
   })
 
@@ -69,7 +75,11 @@ describe('onnx engine', () => {
 
   it('classifies with softmax scores over the configured labels, highest first', async () => {
     const labels = ['bad', 'ok', 'good', 'great']
-    const clf = await loadOnnxEngine({ modelPath: await writeTinyClassifierModel(join(root, 'cls'), { labels, seed: 7 }), threads: 1, slots: 1 })
+    const clf = await loadOnnxEngine({
+      modelPath: await writeTinyClassifierModel(join(root, 'cls'), { labels, seed: 7 }),
+      threads: 1,
+      slots: 1,
+    })
     try {
       expect([...clf.operations]).toEqual(['classify'])
       const out = await clf.classify!(['great movie', 'terrible day'], signal, 0)
@@ -114,7 +124,9 @@ describe('onnx engine', () => {
     const dir = join(root, 'no-tokenizer', 'm')
     await mkdir(dir, { recursive: true })
     await copyFile(join(embDir, 'model.onnx'), join(dir, 'model.onnx'))
-    const err = await loadOnnxEngine({ modelPath: join(dir, 'model.onnx'), threads: 1, slots: 1 }).catch((e: unknown) => e)
+    const err = await loadOnnxEngine({ modelPath: join(dir, 'model.onnx'), threads: 1, slots: 1 }).catch(
+      (e: unknown) => e,
+    )
     expect(err).toMatchObject({ code: 'ERR_CONFIG', message: expect.stringContaining('no tokenizer.json') })
     expect((err as Error).message).toContain(join(dir, 'tokenizer.json'))
     expect((err as Error).message).toContain(join(root, 'no-tokenizer', 'tokenizer.json'))
@@ -129,7 +141,11 @@ describe('onnx engine', () => {
     }
     beforeAll(async () => {
       tok = await loadTokenizer(join(embDir, 'tokenizer.json'))
-      vocab = (JSON.parse(await readFile(join(embDir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number> } }).model.vocab
+      vocab = (
+        JSON.parse(await readFile(join(embDir, 'tokenizer.json'), 'utf8')) as {
+          model: { vocab: Record<string, number> }
+        }
+      ).model.vocab
     })
 
     it('encodes WordPiece words with [CLS] and [SEP], lowercased and split at punctuation', () => {
@@ -139,7 +155,16 @@ describe('onnx engine', () => {
     })
 
     it('uses ## continuation pieces, [UNK] for words it cannot cover, and one word per CJK ideograph', () => {
-      expect(tok.encode('hellos café', 512)).toEqual([2, id('hello'), id('##s'), id('c'), id('##a'), id('##f'), id('##e'), 3])
+      expect(tok.encode('hellos café', 512)).toEqual([
+        2,
+        id('hello'),
+        id('##s'),
+        id('c'),
+        id('##a'),
+        id('##f'),
+        id('##e'),
+        3,
+      ])
       expect(tok.encode('ωmega', 512)).toEqual([2, 1, 3])
       expect(tok.encode('日本はい', 512)).toEqual([2, id('日'), id('本'), id('は'), id('##い'), 3])
     })
@@ -151,17 +176,46 @@ describe('onnx engine', () => {
     })
 
     it('encodes Unigram text with the Viterbi-best segmentation', () => {
-      const pieces: Array<[string, number]> = [['<s>', 0], ['<pad>', 0], ['</s>', 0], ['<unk>', 0], ['▁', -2], ['▁abc', -5],
-        ['d', -5], ['▁ab', -2], ['cd', -2], ['a', -3], ['b', -3], ['c', -3]]
-      const uni = createTokenizer({
-        normalizer: { type: 'Sequence', normalizers: [{ type: 'Precompiled', precompiled_charsmap: '' },
-          { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }] },
-        pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
-        post_processor: { type: 'TemplateProcessing', single: [{ SpecialToken: { id: '<s>', type_id: 0 } },
-          { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
-        special_tokens: { '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] }, '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] } } },
-        model: { type: 'Unigram', unk_id: 3, vocab: pieces },
-      }, 'inline')
+      const pieces: Array<[string, number]> = [
+        ['<s>', 0],
+        ['<pad>', 0],
+        ['</s>', 0],
+        ['<unk>', 0],
+        ['▁', -2],
+        ['▁abc', -5],
+        ['d', -5],
+        ['▁ab', -2],
+        ['cd', -2],
+        ['a', -3],
+        ['b', -3],
+        ['c', -3],
+      ]
+      const uni = createTokenizer(
+        {
+          normalizer: {
+            type: 'Sequence',
+            normalizers: [
+              { type: 'Precompiled', precompiled_charsmap: '' },
+              { type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' },
+            ],
+          },
+          pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
+          post_processor: {
+            type: 'TemplateProcessing',
+            single: [
+              { SpecialToken: { id: '<s>', type_id: 0 } },
+              { Sequence: { id: 'A', type_id: 0 } },
+              { SpecialToken: { id: '</s>', type_id: 0 } },
+            ],
+            special_tokens: {
+              '<s>': { id: '<s>', ids: [0], tokens: ['<s>'] },
+              '</s>': { id: '</s>', ids: [2], tokens: ['</s>'] },
+            },
+          },
+          model: { type: 'Unigram', unk_id: 3, vocab: pieces },
+        },
+        'inline',
+      )
       expect(uni.padId).toBe(1)
       // Greedy longest-match would take ▁abc + d (-10); Viterbi finds ▁ab + cd (-4).
       expect(uni.encode('abcd', 64)).toEqual([0, 7, 8, 2])
@@ -171,8 +225,9 @@ describe('onnx engine', () => {
     })
 
     it('rejects an unsupported model type naming it and the supported ones', () => {
-      expect(() => createTokenizer({ model: { type: 'BPE', vocab: {}, merges: [] } }, 'x/tokenizer.json'))
-        .toThrow(/"BPE" is not supported; supported: WordPiece, Unigram/)
+      expect(() => createTokenizer({ model: { type: 'BPE', vocab: {}, merges: [] } }, 'x/tokenizer.json')).toThrow(
+        /"BPE" is not supported; supported: WordPiece, Unigram/,
+      )
     })
   })
 })

@@ -3,8 +3,25 @@ import { describe, expect, it } from 'vitest'
 import { decideReplicas, type ScaleMemory, type ScaleObservation } from '../../../infra/pools/scale-policy.ts'
 import { poolConfig } from '../../support/pools.ts'
 
-const pool = poolConfig({ name: 'qa', engine: 'llama', model: 'tiny:llama', min_replicas: 1, max_replicas: 4, target_inflight: 2, p95_budget_ms: 1000, scale_up_delay_s: 10, scale_down_delay_s: 60 })
-const idle = (now: number, current: number): ScaleObservation => ({ now, current, outstanding: 0, queued: 0, p95Ms: undefined, surgeMin: undefined })
+const pool = poolConfig({
+  name: 'qa',
+  engine: 'llama',
+  model: 'tiny:llama',
+  min_replicas: 1,
+  max_replicas: 4,
+  target_inflight: 2,
+  p95_budget_ms: 1000,
+  scale_up_delay_s: 10,
+  scale_down_delay_s: 60,
+})
+const idle = (now: number, current: number): ScaleObservation => ({
+  now,
+  current,
+  outstanding: 0,
+  queued: 0,
+  p95Ms: undefined,
+  surgeMin: undefined,
+})
 
 describe('decideReplicas', () => {
   it('brings a pool to min_replicas at once', () => {
@@ -28,9 +45,16 @@ describe('decideReplicas', () => {
 
   it('adds a replica while p95 is over budget with work present, never past max_replicas', () => {
     const m: ScaleMemory = {}
-    const slow = (now: number, current: number): ScaleObservation => ({ ...idle(now, current), outstanding: 1, p95Ms: 1500 })
+    const slow = (now: number, current: number): ScaleObservation => ({
+      ...idle(now, current),
+      outstanding: 1,
+      p95Ms: 1500,
+    })
     decideReplicas(pool, slow(0, 1), m)
-    expect(decideReplicas(pool, slow(10_000, 1), m)).toMatchObject({ target: 2, reason: 'p95 1500 ms over budget 1000 ms' })
+    expect(decideReplicas(pool, slow(10_000, 1), m)).toMatchObject({
+      target: 2,
+      reason: 'p95 1500 ms over budget 1000 ms',
+    })
     const atMax: ScaleMemory = {}
     decideReplicas(pool, slow(0, 4), atMax)
     expect(decideReplicas(pool, slow(10_000, 4), atMax).target).toBe(4)
@@ -49,7 +73,10 @@ describe('decideReplicas', () => {
   })
 
   it('holds a surge floor without delay, capped by max_replicas', () => {
-    expect(decideReplicas(pool, { ...idle(0, 1), surgeMin: 3 }, {})).toMatchObject({ target: 3, reason: 'surge window' })
+    expect(decideReplicas(pool, { ...idle(0, 1), surgeMin: 3 }, {})).toMatchObject({
+      target: 3,
+      reason: 'surge window',
+    })
     expect(decideReplicas(pool, { ...idle(0, 1), surgeMin: 9 }, {}).target).toBe(4)
     const m: ScaleMemory = {}
     expect(decideReplicas(pool, { ...idle(0, 3), surgeMin: 3 }, m).target).toBe(3)

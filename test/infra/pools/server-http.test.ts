@@ -8,7 +8,15 @@ import { poolConfig, TIERS } from '../../support/pools.ts'
 import { fakeEngine, type FakeEngine } from './fake-engine.ts'
 
 // The replica's HTTP edge on a real server (@hono/node-server): what only a socket shows, with a fake engine.
-const pool = poolConfig({ name: 'fake', engine: 'llama', model: 'tiny:llama', tier: 'internal', class: 'interactive', slots: 1, queue_max: 1 })
+const pool = poolConfig({
+  name: 'fake',
+  engine: 'llama',
+  model: 'tiny:llama',
+  tier: 'internal',
+  class: 'interactive',
+  slots: 1,
+  queue_max: 1,
+})
 let server: PoolServer | undefined
 
 async function start(): Promise<{ server: PoolServer; engine: FakeEngine; log: ReturnType<typeof captureLogger> }> {
@@ -18,9 +26,20 @@ async function start(): Promise<{ server: PoolServer; engine: FakeEngine; log: R
   await server.ready
   return { server, engine, log }
 }
-const chat = (s: PoolServer, content: string, extra: Record<string, unknown> = {}, signal?: AbortSignal): Promise<Response> =>
-  fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ messages: [{ role: 'user', content }], ...extra }), ...(signal === undefined ? {} : { signal }) })
-const status = async (s: PoolServer): Promise<{ busy: number; queue: { interactive: number } }> => (await fetch(`${s.url}/v1/status`)).json() as Promise<{ busy: number; queue: { interactive: number } }>
+const chat = (
+  s: PoolServer,
+  content: string,
+  extra: Record<string, unknown> = {},
+  signal?: AbortSignal,
+): Promise<Response> =>
+  fetch(`${s.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ messages: [{ role: 'user', content }], ...extra }),
+    ...(signal === undefined ? {} : { signal }),
+  })
+const status = async (s: PoolServer): Promise<{ busy: number; queue: { interactive: number } }> =>
+  (await fetch(`${s.url}/v1/status`)).json() as Promise<{ busy: number; queue: { interactive: number } }>
 
 afterEach(async () => {
   await server?.close(200)
@@ -52,7 +71,10 @@ describe('startPoolServer (hono on node)', () => {
     client.abort()
     await running
     await waitFor(() => engine.held[0]?.params.signal.aborted)
-    expect(engine.held[0]?.params.signal.reason).toMatchObject({ code: 'ERR_BAD_REQUEST', message: 'client closed the connection' })
+    expect(engine.held[0]?.params.signal.reason).toMatchObject({
+      code: 'ERR_BAD_REQUEST',
+      message: 'client closed the connection',
+    })
     await waitFor(() => log.lines.some((l) => l.msg === 'inference'))
     expect(log.lines.find((l) => l.msg === 'inference')).toMatchObject({ op: 'chat', status: 400 })
     expect(await status(s)).toMatchObject({ busy: 0 })
@@ -75,10 +97,17 @@ describe('startPoolServer (hono on node)', () => {
     const { server: s } = await start()
     const { url } = s
     const answer = await new Promise<{ status: number | undefined; body: string }>((resolve, reject) => {
-      const req = httpRequest(`${url}/v1/embeddings`, { method: 'POST', headers: { 'content-length': String(MAX_BODY_BYTES + 1) } }, (res) => {
-        let body = ''
-        res.setEncoding('utf8').on('data', (d: string) => void (body += d)).on('end', () => resolve({ status: res.statusCode, body }))
-      })
+      const req = httpRequest(
+        `${url}/v1/embeddings`,
+        { method: 'POST', headers: { 'content-length': String(MAX_BODY_BYTES + 1) } },
+        (res) => {
+          let body = ''
+          res
+            .setEncoding('utf8')
+            .on('data', (d: string) => void (body += d))
+            .on('end', () => resolve({ status: res.statusCode, body }))
+        },
+      )
       req.on('error', reject)
       req.end(Buffer.alloc(MAX_BODY_BYTES + 1, 0x20))
     })
@@ -98,7 +127,8 @@ describe('startPoolServer (hono on node)', () => {
     const health = await fetch(`${s.url}/healthz`).catch(() => undefined)
     if (health !== undefined) expect(await health.json()).toMatchObject({ status: 'draining' })
     const refused = await chat(s, 'late').catch(() => undefined)
-    if (refused !== undefined) expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('ERR_SHUTTING_DOWN')
+    if (refused !== undefined)
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('ERR_SHUTTING_DOWN')
     engine.held[0]?.finish()
     expect((await plain).status).toBe(200)
     await waitFor(() => engine.held.length === 2)

@@ -14,16 +14,35 @@ let server: PoolServer
 let lines: Array<Record<string, unknown>>
 
 async function chat(body: Record<string, unknown>): Promise<Response> {
-  return fetch(`${server.url}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  return fetch(`${server.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  })
 }
 const hello = { messages: [{ role: 'user', content: 'hello, the bank report?' }], max_tokens: 24, temperature: 0 }
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sovra-pool-'))
-  const pool = poolConfig({ name: 'qa', engine: 'llama', model: 'tiny:llama', tier: 'internal', class: 'interactive', slots: 1, queue_max: 1, threads: 1 })
+  const pool = poolConfig({
+    name: 'qa',
+    engine: 'llama',
+    model: 'tiny:llama',
+    tier: 'internal',
+    class: 'interactive',
+    slots: 1,
+    queue_max: 1,
+    threads: 1,
+  })
   const captured = captureLogger()
   lines = captured.lines
-  server = await startPoolServer({ pool, tiers: TIERS, replica: 'qa-1', log: captured, load: () => loadPoolEngine(pool, { stateDir: dir, probe: false }) })
+  server = await startPoolServer({
+    pool,
+    tiers: TIERS,
+    replica: 'qa-1',
+    log: captured,
+    load: () => loadPoolEngine(pool, { stateDir: dir, probe: false }),
+  })
   await server.ready
 }, HEAVY_HOOK_MS)
 
@@ -37,7 +56,9 @@ describe('pool server (llama, tiny model)', () => {
     const res = await fetch(`${server.url}/healthz`)
     expect(res.status).toBe(200)
     const body = (await res.json()) as { status: string; model: { sha256: string; path: string } }
-    const expected = createHash('sha256').update(await readFile(join(dir, 'models', 'tiny-llama.gguf'))).digest('hex')
+    const expected = createHash('sha256')
+      .update(await readFile(join(dir, 'models', 'tiny-llama.gguf')))
+      .digest('hex')
     expect(body.status).toBe('ready')
     expect(body.model.sha256).toBe(expected)
     const metrics = await (await fetch(`${server.url}/metrics`)).text()
@@ -45,7 +66,11 @@ describe('pool server (llama, tiny model)', () => {
   })
 
   it('answers an OpenAI chat completion with usage, digest and timings; temperature 0 is reproducible', async () => {
-    const a = (await (await chat(hello)).json()) as { choices: Array<{ message: { content: string }; finish_reason: string }>; usage: { prompt_tokens: number; completion_tokens: number }; sovra: { model_digest: string; replica: string; pool: string; timings: { total_ms: number } } }
+    const a = (await (await chat(hello)).json()) as {
+      choices: Array<{ message: { content: string }; finish_reason: string }>
+      usage: { prompt_tokens: number; completion_tokens: number }
+      sovra: { model_digest: string; replica: string; pool: string; timings: { total_ms: number } }
+    }
     const b = (await (await chat(hello)).json()) as typeof a
     expect(a.choices[0]?.message.content.length).toBeGreaterThan(0)
     expect(a.choices[0]?.message.content).toBe(b.choices[0]?.message.content)
@@ -62,19 +87,36 @@ describe('pool server (llama, tiny model)', () => {
     const whole = (await (await chat(hello)).json()) as { choices: Array<{ message: { content: string } }> }
     const res = await chat({ ...hello, stream: true, stream_options: { include_usage: true } })
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/)
-    const events = (await readSse(res)) as Array<{ choices: Array<{ delta: { content?: string }; finish_reason: string | null }>; usage?: { completion_tokens: number } }>
+    const events = (await readSse(res)) as Array<{
+      choices: Array<{ delta: { content?: string }; finish_reason: string | null }>
+      usage?: { completion_tokens: number }
+    }>
     const text = events.map((e) => e.choices[0]?.delta.content ?? '').join('')
     expect(text).toBe(whole.choices[0]?.message.content)
-    expect(events.some((e) => e.choices[0]?.finish_reason !== null && e.choices[0]?.finish_reason !== undefined)).toBe(true)
+    expect(events.some((e) => e.choices[0]?.finish_reason !== null && e.choices[0]?.finish_reason !== undefined)).toBe(
+      true,
+    )
     expect(events.at(-1)?.usage?.completion_tokens).toBeGreaterThan(0)
   })
 
   it('enforces a JSON schema with a grammar and returns output that validates', async () => {
-    const schema = { type: 'object', properties: { approve: { type: 'boolean' }, risk: { enum: ['low', 'medium', 'high'] } }, required: ['approve', 'risk'] }
+    const schema = {
+      type: 'object',
+      properties: { approve: { type: 'boolean' }, risk: { enum: ['low', 'medium', 'high'] } },
+      required: ['approve', 'risk'],
+    }
     for (const seed of [1, 2, 3]) {
-      const res = await chat({ messages: [{ role: 'user', content: 'assess' }], max_tokens: 64, temperature: 0.8, seed, response_format: { type: 'json_schema', json_schema: { name: 'a', schema } } })
+      const res = await chat({
+        messages: [{ role: 'user', content: 'assess' }],
+        max_tokens: 64,
+        temperature: 0.8,
+        seed,
+        response_format: { type: 'json_schema', json_schema: { name: 'a', schema } },
+      })
       expect(res.status).toBe(200)
-      const out = JSON.parse(((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content ?? '') as { approve: unknown; risk: unknown }
+      const out = JSON.parse(
+        ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content ?? '',
+      ) as { approve: unknown; risk: unknown }
       expect(typeof out.approve).toBe('boolean')
       expect(['low', 'medium', 'high']).toContain(out.risk)
     }
@@ -82,7 +124,12 @@ describe('pool server (llama, tiny model)', () => {
 
   it('refuses truncated structured output with ERR_MODEL_OUTPUT instead of repairing it', async () => {
     const schema = { type: 'object', properties: { approve: { type: 'boolean' } }, required: ['approve'] }
-    const res = await chat({ messages: [{ role: 'user', content: 'x' }], max_tokens: 2, temperature: 0, response_format: { type: 'json_schema', json_schema: { schema } } })
+    const res = await chat({
+      messages: [{ role: 'user', content: 'x' }],
+      max_tokens: 2,
+      temperature: 0,
+      response_format: { type: 'json_schema', json_schema: { schema } },
+    })
     expect(res.status).toBe(502)
     const body = (await res.json()) as { error: { code: string; message: string } }
     expect(body.error.code).toBe('ERR_MODEL_OUTPUT')
@@ -105,18 +152,28 @@ describe('pool server (llama, tiny model)', () => {
     const msg = ((await bad.json()) as { error: { message: string } }).error.message
     expect(msg).toMatch(/messages: .*at least one message/)
     expect(msg).toMatch(/temperature/)
-    expect((await (await chat({ ...hello, tier: 'secret' })).json() as { error: { message: string } }).error.message).toMatch(/unknown tier "secret"; valid tiers are: public, internal, confidential, restricted/)
+    expect(
+      ((await (await chat({ ...hello, tier: 'secret' })).json()) as { error: { message: string } }).error.message,
+    ).toMatch(/unknown tier "secret"; valid tiers are: public, internal, confidential, restricted/)
     const notJson = await fetch(`${server.url}/v1/chat/completions`, { method: 'POST', body: '{nope' })
     expect(notJson.status).toBe(400)
     const embed = await fetch(`${server.url}/v1/embeddings`, { method: 'POST', body: JSON.stringify({ input: ['a'] }) })
     expect(embed.status).toBe(400)
-    expect(((await embed.json()) as { error: { message: string } }).error.message).toMatch(/does not serve embed; it serves: chat/)
+    expect(((await embed.json()) as { error: { message: string } }).error.message).toMatch(
+      /does not serve embed; it serves: chat/,
+    )
   })
 
   it('drops a queued request whose deadline passes (504) and answers 429 with Retry-After when the queue is full', async () => {
     // One slot, queue of one: a long generation holds the slot (the grammar forbids stopping before 250 items).
     const schema = { type: 'array', items: { enum: ['yes', 'no'] }, minItems: 250, maxItems: 250 }
-    const long = chat({ messages: [{ role: 'user', content: 'list' }], max_tokens: 1900, temperature: 1, seed: 7, response_format: { type: 'json_schema', json_schema: { schema } } })
+    const long = chat({
+      messages: [{ role: 'user', content: 'list' }],
+      max_tokens: 1900,
+      temperature: 1,
+      seed: 7,
+      response_format: { type: 'json_schema', json_schema: { schema } },
+    })
     await new Promise((r) => setTimeout(r, 50))
     const queued = chat({ ...hello, deadline_ms: 150 })
     await new Promise((r) => setTimeout(r, 20))
@@ -129,9 +186,15 @@ describe('pool server (llama, tiny model)', () => {
     expect(((await dropped.json()) as { error: { message: string } }).error.message).toMatch(/in the queue/)
     const longRes = await long
     expect(longRes.status).toBe(200)
-    const items = JSON.parse(((await longRes.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content ?? '') as string[]
+    const items = JSON.parse(
+      ((await longRes.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content ??
+        '',
+    ) as string[]
     expect(items).toHaveLength(250)
-    const status = (await (await fetch(`${server.url}/v1/status`)).json()) as { busy: number; queue: { interactive: number } }
+    const status = (await (await fetch(`${server.url}/v1/status`)).json()) as {
+      busy: number
+      queue: { interactive: number }
+    }
     expect(status).toMatchObject({ busy: 0, queue: { interactive: 0 } })
   }, 30_000)
 })

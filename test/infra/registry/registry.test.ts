@@ -19,7 +19,10 @@ let bucket: FsBucket
 let model: string
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  const e = await p.then(() => undefined, (x: unknown) => x)
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  )
   if (!isSovraError(e)) throw new Error(`expected a SovraError, got ${String(e)}`)
   return { code: e.code, message: e.message }
 }
@@ -49,18 +52,42 @@ describe('keys', () => {
 describe('Registry', () => {
   let ref: string
   it('pushes a model by sha256 with a signed manifest and verifies it', async () => {
-    const pushed = await registry.push(model, { kind: 'model', name: 'qa-ja', version: '1.0.0', createdBy: 'alice', lineage: [`sha256:${'a'.repeat(64)}`], legalBasis: 'contract' }, key)
+    const pushed = await registry.push(
+      model,
+      {
+        kind: 'model',
+        name: 'qa-ja',
+        version: '1.0.0',
+        createdBy: 'alice',
+        lineage: [`sha256:${'a'.repeat(64)}`],
+        legalBasis: 'contract',
+      },
+      key,
+    )
     const sha = createHash('sha256').update(readFileSync(model)).digest('hex')
     ref = pushed.ref
     expect(ref).toBe(`registry:qa-ja@sha256:${sha}`)
     const v = await registry.verify(ref, 'model', trust)
-    expect(v).toMatchObject({ signer: 'ml-team', keyid: key.keyid, manifest: { name: 'qa-ja', version: '1.0.0', created_by: 'alice', legal_basis: 'contract', subjects: [{ name: 'qa.gguf', sha256: sha, size: 300_000 }] } })
+    expect(v).toMatchObject({
+      signer: 'ml-team',
+      keyid: key.keyid,
+      manifest: {
+        name: 'qa-ja',
+        version: '1.0.0',
+        created_by: 'alice',
+        legal_basis: 'contract',
+        subjects: [{ name: 'qa.gguf', sha256: sha, size: 300_000 }],
+      },
+    })
     expect((await registry.verify('registry:qa-ja:latest', 'model', trust)).manifest.version).toBe('1.0.0')
     expect((await registry.list('model')).map((m) => m.manifest.version)).toEqual(['1.0.0'])
   })
 
   it('refuses a re-push of the same version (immutable)', async () => {
-    expect((await refusal(registry.push(model, { kind: 'model', name: 'qa-ja', version: '1.0.0', createdBy: 'alice' }, key))).message).toMatch(/versions are immutable/)
+    expect(
+      (await refusal(registry.push(model, { kind: 'model', name: 'qa-ja', version: '1.0.0', createdBy: 'alice' }, key)))
+        .message,
+    ).toMatch(/versions are immutable/)
   })
 
   it('refuses a manifest signed by an unknown key, naming it', async () => {
@@ -93,12 +120,17 @@ describe('Registry', () => {
 
   it('detects an edited manifest (the signature no longer verifies)', async () => {
     const keyName = 'manifests/model/qa-ja/1.0.0.json'
-    const original = (await (await bucket.get(keyName))!.text())
+    const original = await (await bucket.get(keyName))!.text()
     const env = JSON.parse(original) as { payload: string }
     const manifest = JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as { created_by: string }
     manifest.created_by = 'someone-else'
-    await bucket.put(keyName, JSON.stringify({ ...env, payload: Buffer.from(JSON.stringify(manifest)).toString('base64') }))
-    expect((await refusal(registry.verify(ref, 'model', trust))).message).toMatch(/does not verify: the manifest was changed after signing/)
+    await bucket.put(
+      keyName,
+      JSON.stringify({ ...env, payload: Buffer.from(JSON.stringify(manifest)).toString('base64') }),
+    )
+    expect((await refusal(registry.verify(ref, 'model', trust))).message).toMatch(
+      /does not verify: the manifest was changed after signing/,
+    )
     await bucket.put(keyName, original)
   })
 

@@ -13,8 +13,16 @@ export function bucketSuite(name: string, bucket: () => Bucket & { readonly pref
 
     it('puts and gets text with content type, user metadata and an MD5 etag', async () => {
       const b = bucket()
-      const put = await b.put('docs/a.md', '# 就業規則', { httpMetadata: { contentType: 'text/markdown' }, customMetadata: { owner: 'legal', acl: 'grp-legal' } })
-      expect(put).toMatchObject({ key: 'docs/a.md', size: Buffer.byteLength('# 就業規則'), etag: md5('# 就業規則'), httpEtag: `"${md5('# 就業規則')}"` })
+      const put = await b.put('docs/a.md', '# 就業規則', {
+        httpMetadata: { contentType: 'text/markdown' },
+        customMetadata: { owner: 'legal', acl: 'grp-legal' },
+      })
+      expect(put).toMatchObject({
+        key: 'docs/a.md',
+        size: Buffer.byteLength('# 就業規則'),
+        etag: md5('# 就業規則'),
+        httpEtag: `"${md5('# 就業規則')}"`,
+      })
       const got = await b.get('docs/a.md')
       expect(got).not.toBeNull()
       expect(got?.httpMetadata.contentType).toBe('text/markdown')
@@ -30,10 +38,16 @@ export function bucketSuite(name: string, bucket: () => Bucket & { readonly pref
       const b = bucket()
       const bytes = new Uint8Array(4096).map((_, i) => i % 251)
       await b.put('bin/one', bytes)
-      expect(new Uint8Array(await (await b.get('bin/one'))?.arrayBuffer() ?? new ArrayBuffer(0))).toEqual(bytes)
+      expect(new Uint8Array((await (await b.get('bin/one'))?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(bytes)
       await b.put('json/x', JSON.stringify({ a: [1, 2] }))
       expect(await (await b.get('json/x'))?.json()).toEqual({ a: [1, 2] })
-      const stream = new ReadableStream<Uint8Array>({ start(c) { c.enqueue(new TextEncoder().encode('part1-')); c.enqueue(new TextEncoder().encode('part2')); c.close() } })
+      const stream = new ReadableStream<Uint8Array>({
+        start(c) {
+          c.enqueue(new TextEncoder().encode('part1-'))
+          c.enqueue(new TextEncoder().encode('part2'))
+          c.close()
+        },
+      })
       const s = await b.put('stream/x', stream)
       expect(s.size).toBe(11)
       expect(await (await b.get('stream/x'))?.text()).toBe('part1-part2')
@@ -78,11 +92,15 @@ export function bucketSuite(name: string, bucket: () => Bucket & { readonly pref
 
     it('refuses bad keys and bad input with the value and the rule', async () => {
       const b = bucket()
-      await expect(b.put('../etc/passwd', 'x')).rejects.toThrowError(/invalid object key "\.\.\/etc\/passwd": "\." and "\.\." path segments/)
+      await expect(b.put('../etc/passwd', 'x')).rejects.toThrowError(
+        /invalid object key "\.\.\/etc\/passwd": "\." and "\.\." path segments/,
+      )
       await expect(b.put('/abs', 'x')).rejects.toThrowError(/absolute paths are not keys/)
       await expect(b.put('x'.repeat(1025), 'x')).rejects.toThrowError(/1025 UTF-8 bytes; the limit is 1024/)
       await expect(b.get('')).rejects.toThrowError(/non-empty/)
-      await expect(b.put('m', 'x', { customMetadata: { big: 'y'.repeat(3000) } })).rejects.toThrowError(/S3 allows 2048/)
+      await expect(b.put('m', 'x', { customMetadata: { big: 'y'.repeat(3000) } })).rejects.toThrowError(
+        /S3 allows 2048/,
+      )
       await expect(b.list({ limit: 0 })).rejects.toThrowError(/limit must be an integer from 1 to 1000, received 0/)
       expect(await b.head('m')).toBeNull()
     })

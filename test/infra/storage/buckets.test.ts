@@ -17,8 +17,12 @@ bucketSuite('fs', () => new FsBucket(`suite-${++fsCount}`, FS_ROOT))
 
 /** Puts every key under a prefix: the suite's keys stay apart in one shared bucket of a real MinIO. */
 class Prefixed implements Bucket {
-  constructor(readonly inner: Bucket, readonly prefix: string) {}
-  put: Bucket['put'] = async (key, value, options) => this.#strip(await this.inner.put(this.prefix + key, value, options))
+  constructor(
+    readonly inner: Bucket,
+    readonly prefix: string,
+  ) {}
+  put: Bucket['put'] = async (key, value, options) =>
+    this.#strip(await this.inner.put(this.prefix + key, value, options))
   head: Bucket['head'] = async (key) => {
     const m = await this.inner.head(this.prefix + key)
     return m === null ? null : this.#strip(m)
@@ -27,10 +31,15 @@ class Prefixed implements Bucket {
     const o = await this.inner.get(this.prefix + key)
     return o === null ? null : Object.assign(o, { key })
   }
-  delete: Bucket['delete'] = (keys) => this.inner.delete((typeof keys === 'string' ? [keys] : keys).map((k) => this.prefix + k))
+  delete: Bucket['delete'] = (keys) =>
+    this.inner.delete((typeof keys === 'string' ? [keys] : keys).map((k) => this.prefix + k))
   list = async (options: BucketListOptions = {}) => {
     const r = await this.inner.list({ ...options, prefix: this.prefix + (options.prefix ?? '') })
-    return { ...r, objects: r.objects.map((o) => this.#strip(o)), delimitedPrefixes: r.delimitedPrefixes.map((p) => p.slice(this.prefix.length)) }
+    return {
+      ...r,
+      objects: r.objects.map((o) => this.#strip(o)),
+      delimitedPrefixes: r.delimitedPrefixes.map((p) => p.slice(this.prefix.length)),
+    }
   }
   #strip(m: BucketObject): BucketObject {
     return { ...m, key: m.key.slice(this.prefix.length) }
@@ -78,7 +87,9 @@ describe('S3Bucket specifics', () => {
         expect(put.etag).toMatch(/-2$/)
       } else {
         // s3rver reports a completed multipart upload as its own event (and computes a plain etag).
-        await waitFor(() => s3x.events.some((e) => /ObjectCreated:(Post|CompleteMultipartUpload)/.test(String(e['eventName']))))
+        await waitFor(() =>
+          s3x.events.some((e) => /ObjectCreated:(Post|CompleteMultipartUpload)/.test(String(e['eventName']))),
+        )
       }
       const got = new Uint8Array(await (await bucket.get(put.key))!.arrayBuffer())
       expect(got.byteLength).toBe(9 * 1024 * 1024)
@@ -102,7 +113,13 @@ describe('FsBucket specifics', () => {
       ['created', 'policies/a.md', 's3:ObjectCreated:Put'],
       ['removed', 'policies/a.md', 's3:ObjectRemoved:Delete'],
     ])
-    expect(events[0]).toMatchObject({ bucket: 'events', size: 2, contentType: 'text/markdown', metadata: { acl: 'legal' }, source: 'fs' })
+    expect(events[0]).toMatchObject({
+      bucket: 'events',
+      size: 2,
+      contentType: 'text/markdown',
+      metadata: { acl: 'legal' },
+      source: 'fs',
+    })
     const seq = events.map((e) => e.sequencer as string)
     expect([...seq].sort()).toEqual(seq)
     expect(new Set(seq).size).toBe(3)

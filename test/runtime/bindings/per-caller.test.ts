@@ -26,9 +26,17 @@ async function pool(perCaller: boolean) {
     return { value: null, transfer: [] }
   }
   const bundle = await bundleFunction({ name: 'percaller', main: join(FIXTURES, 'per-caller.ts') }, OUT)
-  const env = { vars: {}, secrets: {}, bindings: [{ type: 'bucket' as const, name: 'DOCS', bucket: 'docs' }], ...(perCaller ? { perCaller } : {}) }
+  const env = {
+    vars: {},
+    secrets: {},
+    bindings: [{ type: 'bucket' as const, name: 'DOCS', bucket: 'docs' }],
+    ...(perCaller ? { perCaller } : {}),
+  }
   const p = new IsolatePool({
-    name: 'percaller', bundle, env, bindings,
+    name: 'percaller',
+    bundle,
+    env,
+    bindings,
     limits: { timeout_ms: 5000, memory_mb: 64, max_body_bytes: 1 << 20 },
     // One isolate running both invocations at once: the calls interleave in one thread.
     isolates: { min: 1, max: 1, concurrency: 8, queue: 8 },
@@ -68,8 +76,18 @@ describe('binding calls and the caller (perCaller)', () => {
   })
 
   it('is asked for only by binding kinds that set perCaller (none of bucket or ai does today)', () => {
-    const fn = { vars: {}, secrets: [], bindings: [{ type: 'bucket', name: 'DOCS', bucket: 'docs' }, { type: 'ai', name: 'AI' }] }
-    const spec = buildEnvSpec(fn as unknown as Parameters<typeof buildEnvSpec>[0], { pick: () => ({}) } as unknown as Parameters<typeof buildEnvSpec>[1])
+    const fn = {
+      vars: {},
+      secrets: [],
+      bindings: [
+        { type: 'bucket', name: 'DOCS', bucket: 'docs' },
+        { type: 'ai', name: 'AI' },
+      ],
+    }
+    const spec = buildEnvSpec(
+      fn as unknown as Parameters<typeof buildEnvSpec>[0],
+      { pick: () => ({}) } as unknown as Parameters<typeof buildEnvSpec>[1],
+    )
     expect(spec.perCaller).toBeUndefined()
   })
 })

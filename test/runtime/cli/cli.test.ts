@@ -27,7 +27,9 @@ describe('sovra CLI', () => {
     expect((await run([])).code).toBe(2)
     const unknown = await run(['deploy-everything'])
     expect(unknown.code).toBe(2)
-    expect(unknown.err).toMatch(/unknown command "deploy-everything"; valid commands are: start, dev, invoke, config, init, build, triggers, trigger, events, objects/)
+    expect(unknown.err).toMatch(
+      /unknown command "deploy-everything"; valid commands are: start, dev, invoke, config, init, build, triggers, trigger, events, objects/,
+    )
     const badFlag = await run(['invoke', 'echo', '--verbose'])
     expect(badFlag.code).toBe(2)
     expect(badFlag.err).toMatch(/Unknown option '--verbose'[\s\S]*usage: sovra invoke <fn>/)
@@ -39,7 +41,10 @@ describe('sovra CLI', () => {
   })
 
   it('config check prints a summary and exits 0, or prints every diagnostic and exits 1', async () => {
-    const good = tempProject({ 'wrangler.toml': 'name = "w"\nmain = "a.js"\nroutes = ["/a"]\nunknwn = 1\n', 'a.js': 'export default { fetch() { return new Response("") } }' })
+    const good = tempProject({
+      'wrangler.toml': 'name = "w"\nmain = "a.js"\nroutes = ["/a"]\nunknwn = 1\n',
+      'a.js': 'export default { fetch() { return new Response("") } }',
+    })
     const ok = await run(['config', 'check', '--config', join(good, 'wrangler.toml')])
     expect(ok.code).toBe(0)
     expect(ok.out).toMatch(/ok \(1 function: w; 1 warning\)/)
@@ -67,7 +72,9 @@ describe('sovra CLI', () => {
     const taken = await run(['start', '--config', join(dir, 'wrangler-compat.toml'), '--port', String(port)])
     busy.close()
     expect(taken.code).toBe(1)
-    expect(taken.err).toMatch(new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); pass a free --port`))
+    expect(taken.err).toMatch(
+      new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); pass a free --port`),
+    )
   }, 60_000)
 
   it('config check never prints secret values', async () => {
@@ -81,11 +88,29 @@ describe('sovra CLI', () => {
 
   it('invoke runs a function in an isolate without a server and prints the response', async () => {
     const dir = withFixtures(tempProject(ECHO_PROJECT))
-    const res = await run(['invoke', 'echo', '--config', join(dir, 'wrangler-compat.toml'), '--path', '/v1/echo/x?y=1', '--data', '{"a":1}', '--header', 'x-k: v'])
+    const res = await run([
+      'invoke',
+      'echo',
+      '--config',
+      join(dir, 'wrangler-compat.toml'),
+      '--path',
+      '/v1/echo/x?y=1',
+      '--data',
+      '{"a":1}',
+      '--header',
+      'x-k: v',
+    ])
     expect(res.code).toBe(0)
     const [head, body] = res.out.split('\n\n')
     expect(head).toMatch(/^HTTP 200 OK\ncontent-type: application\/json/)
-    expect(JSON.parse(body as string)).toMatchObject({ method: 'POST', path: '/v1/echo/x', query: { y: '1' }, body: '{"a":1}', headers: { 'x-k': 'v', 'content-type': 'application/json' }, invocation: { trigger: 'invoke' } })
+    expect(JSON.parse(body as string)).toMatchObject({
+      method: 'POST',
+      path: '/v1/echo/x',
+      query: { y: '1' },
+      body: '{"a":1}',
+      headers: { 'x-k': 'v', 'content-type': 'application/json' },
+      invocation: { trigger: 'invoke' },
+    })
   })
 
   it('invoke --scheduled runs the scheduled handler and exits 1 when it fails', async () => {
@@ -113,7 +138,11 @@ describe('sovra CLI', () => {
     const [, path, sha] = /^echo {2}(\S+) {2}sha256:([0-9a-f]{64})/.exec(lines[0] as string) ?? []
     expect(existsSync(path as string)).toBe(true)
     const { createHash } = await import('node:crypto')
-    expect(createHash('sha256').update(readFileSync(path as string)).digest('hex')).toBe(sha)
+    expect(
+      createHash('sha256')
+        .update(readFileSync(path as string))
+        .digest('hex'),
+    ).toBe(sha)
   })
 
   it('init scaffolds a project whose function runs and whose own test passes', async () => {
@@ -121,15 +150,33 @@ describe('sovra CLI', () => {
     const dir = join(parent, 'my-app')
     const res = await run(['init', dir])
     expect(res.code).toBe(0)
-    for (const f of ['package.json', 'wrangler-compat.toml', 'functions/hello/index.ts', 'test/hello.test.ts', 'tsconfig.json']) expect(existsSync(join(dir, f))).toBe(true)
+    for (const f of [
+      'package.json',
+      'wrangler-compat.toml',
+      'functions/hello/index.ts',
+      'test/hello.test.ts',
+      'tsconfig.json',
+    ])
+      expect(existsSync(join(dir, f))).toBe(true)
     expect((await run(['init', dir])).err).toMatch(/is not empty/)
-    const invoked = await run(['invoke', 'hello', '--config', join(dir, 'wrangler-compat.toml'), '--path', '/hello?name=Ada'])
+    const invoked = await run([
+      'invoke',
+      'hello',
+      '--config',
+      join(dir, 'wrangler-compat.toml'),
+      '--path',
+      '/hello?name=Ada',
+    ])
     expect(invoked.out).toMatch(/Hello, Ada!/)
     // The scaffold's own vitest suite, with sovra linked in as `npm install` would.
     mkdirSync(join(dir, 'node_modules'))
     symlinkSync(ROOT, join(dir, 'node_modules', 'sovra'))
     symlinkSync(join(ROOT, 'node_modules', 'vitest'), join(dir, 'node_modules', 'vitest'))
-    const vitest = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], { cwd: dir, encoding: 'utf8', timeout: 60_000 })
+    const vitest = spawnSync(process.execPath, [join(ROOT, 'node_modules/vitest/vitest.mjs'), 'run'], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 60_000,
+    })
     expect(vitest.stdout + vitest.stderr).toMatch(/3 passed/)
     expect(vitest.status).toBe(0)
   }, 90_000)
@@ -141,7 +188,11 @@ describe('sovra dev', () => {
       'wrangler-compat.toml': '[[functions]]\nname = "v"\nmain = "v.ts"\nroutes = ["/v"]\n',
       'v.ts': 'export default { fetch() { return new Response("one") } }\n',
     })
-    const child = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'dev', '--config', join(dir, 'wrangler-compat.toml'), '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/sovra.js'), 'dev', '--config', join(dir, 'wrangler-compat.toml'), '--port', '0'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
     let stderr = ''
     let stdout = ''
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
@@ -158,8 +209,18 @@ describe('sovra dev', () => {
       expect(stdout).toMatch(/v\.ts:1:\d+: Expected \\"\)\\" but found/)
       // A config change restarts the host in place; a broken config is refused and the old one keeps serving.
       writeFileSync(join(dir, 'w.ts'), 'export default { fetch() { return new Response("w") } }\n')
-      writeFileSync(join(dir, 'wrangler-compat.toml'), '[[functions]]\nname = "v"\nmain = "w.ts"\nroutes = ["/v", "/w"]\n')
-      await waitFor(async () => (await fetch(`${url}/w`).then((r) => r.text(), () => '')) === 'w', 15_000)
+      writeFileSync(
+        join(dir, 'wrangler-compat.toml'),
+        '[[functions]]\nname = "v"\nmain = "w.ts"\nroutes = ["/v", "/w"]\n',
+      )
+      await waitFor(
+        async () =>
+          (await fetch(`${url}/w`).then(
+            (r) => r.text(),
+            () => '',
+          )) === 'w',
+        15_000,
+      )
       writeFileSync(join(dir, 'wrangler-compat.toml'), '[[functions]]\nname = "v"\nmain = "nope.ts"\n')
       await waitFor(() => stdout.includes('config change rejected'), 10_000)
       expect(stderr).toMatch(/entry module not found: .*nope\.ts/)

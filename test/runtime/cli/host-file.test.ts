@@ -27,9 +27,14 @@ function childEnv(): NodeJS.ProcessEnv {
 /** Runs `node bin/sovra.js ARGS` as its own process, as a user would. */
 function sovra(args: string[]): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin/sovra.js'), ...args], { env: childEnv(), timeout: 60_000 }, (error, out, err) => {
-      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, out, err })
-    })
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin/sovra.js'), ...args],
+      { env: childEnv(), timeout: 60_000 },
+      (error, out, err) => {
+        resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : 1, out, err })
+      },
+    )
   })
 }
 
@@ -65,7 +70,10 @@ describe('CLI commands find the running host through <state>/host.json', () => {
   })
 
   it('a host on a free port records its URL; commands without --url reach it; the file goes at shutdown', async () => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', config, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() })
+    const child = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', config, '--port', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: childEnv(),
+    })
     children.push(child)
     let stderr = ''
     child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
@@ -73,7 +81,15 @@ describe('CLI commands find the running host through <state>/host.json', () => {
     expect(url).not.toBe('http://127.0.0.1:8787')
     expect(JSON.parse(readFileSync(hostFile, 'utf8'))).toEqual({ url, pid: child.pid, started_at: expect.any(String) })
 
-    const put = await sovra(['objects', 'put', 'documents/policies/a.md', '--file', join(dir, 'doc.md'), '--config', config])
+    const put = await sovra([
+      'objects',
+      'put',
+      'documents/policies/a.md',
+      '--file',
+      join(dir, 'doc.md'),
+      '--config',
+      config,
+    ])
     expect(put.err).toBe('')
     expect(put).toMatchObject({ code: 0, out: expect.stringContaining(`via ${url}`) })
     // The host ran the object trigger for that write; another command reads its queue through it too.
@@ -90,7 +106,11 @@ describe('CLI commands find the running host through <state>/host.json', () => {
   it('ignores a stale host file: its process is gone, or nothing answers at its URL', async () => {
     // A host left by a failed first test would hold the state; this test is about files no host stands behind.
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL')
-    await Promise.all(children.map((c) => (c.exitCode === null && c.signalCode === null ? new Promise((resolve) => c.once('exit', resolve)) : undefined)))
+    await Promise.all(
+      children.map((c) =>
+        c.exitCode === null && c.signalCode === null ? new Promise((resolve) => c.once('exit', resolve)) : undefined,
+      ),
+    )
     const stale = [
       { url: 'http://127.0.0.1:9', pid: await deadPid() },
       // This test's process is alive, but no host listens at the URL.
@@ -98,10 +118,23 @@ describe('CLI commands find the running host through <state>/host.json', () => {
     ]
     for (const [i, record] of stale.entries()) {
       writeFileSync(hostFile, JSON.stringify({ ...record, started_at: new Date().toISOString() }))
-      const put = await sovra(['objects', 'put', `documents/policies/stale-${i}.md`, '--file', join(dir, 'doc.md'), '--config', config])
+      const put = await sovra([
+        'objects',
+        'put',
+        `documents/policies/stale-${i}.md`,
+        '--file',
+        join(dir, 'doc.md'),
+        '--config',
+        config,
+      ])
       expect(put.err).toBe('')
       // No host: written to the state directly, its event queued for the next host start.
-      expect(put).toMatchObject({ code: 0, out: expect.stringMatching(/put documents\/policies\/stale-\d\.md \(14 bytes, etag .*\); its object events are queued/) })
+      expect(put).toMatchObject({
+        code: 0,
+        out: expect.stringMatching(
+          /put documents\/policies\/stale-\d\.md \(14 bytes, etag .*\); its object events are queued/,
+        ),
+      })
     }
   }, 120_000)
 })

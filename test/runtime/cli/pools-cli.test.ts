@@ -36,9 +36,22 @@ describe('sovra models / pool / pools', () => {
     const dir = tempProject({ 'wrangler-compat.toml': POOLS })
     // llama.cpp hits GGML_ASSERT (abort) on a llama model without feed_forward_length: only the probe child dies.
     await writeTinyLlama(join(dir, 'models', 'qa.gguf'), { omitKeys: ['llama.feed_forward_length'] })
-    const res = await runCli(['pool', 'serve', '--pool', 'qa', '--port', '0', '--config', join(dir, 'wrangler-compat.toml'), '--state', join(dir, 'state')])
+    const res = await runCli([
+      'pool',
+      'serve',
+      '--pool',
+      'qa',
+      '--port',
+      '0',
+      '--config',
+      join(dir, 'wrangler-compat.toml'),
+      '--state',
+      join(dir, 'state'),
+    ])
     expect(res.code).toBe(1)
-    expect(res.err).toMatch(/ERR_CONFIG: model file ".*qa\.gguf" \(sha256 [0-9a-f]{12}\) failed the load probe in a child process: it (was killed by SIGABRT|exited with code \d+)/)
+    expect(res.err).toMatch(
+      /ERR_CONFIG: model file ".*qa\.gguf" \(sha256 [0-9a-f]{12}\) failed the load probe in a child process: it (was killed by SIGABRT|exited with code \d+)/,
+    )
   }, 60_000)
 
   it('names the valid pools when --pool is wrong', async () => {
@@ -50,9 +63,20 @@ describe('sovra models / pool / pools', () => {
 
   it('pools shows the config and its next surge windows when no host runs', async () => {
     const dir = tempProject({ 'wrangler-compat.toml': POOLS })
-    const res = await runCli(['pools', '--config', join(dir, 'wrangler-compat.toml'), '--url', 'http://127.0.0.1:1', '--json'])
+    const res = await runCli([
+      'pools',
+      '--config',
+      join(dir, 'wrangler-compat.toml'),
+      '--url',
+      'http://127.0.0.1:1',
+      '--json',
+    ])
     expect(res.code).toBe(0)
-    const [qa] = JSON.parse(res.out) as Array<{ name: string; tier: string; surge: { next: Array<{ day: string; opens_at: string }> } }>
+    const [qa] = JSON.parse(res.out) as Array<{
+      name: string
+      tier: string
+      surge: { next: Array<{ day: string; opens_at: string }> }
+    }>
     expect(qa?.name).toBe('qa')
     const next = qa?.surge.next ?? []
     expect(next).toHaveLength(3)

@@ -11,7 +11,9 @@ import { isSovraError } from '../../../runtime/core/errors.ts'
 import { runCli, tempProject } from '../../helpers.ts'
 import { poolConfig } from '../../support/pools.ts'
 
-const dir = tempProject({ 'wrangler-compat.toml': 'name = "reg"\n[[pools]]\nname = "qa"\nengine = "llama"\nmodel = "tiny:llama"\n' })
+const dir = tempProject({
+  'wrangler-compat.toml': 'name = "reg"\n[[pools]]\nname = "qa"\nengine = "llama"\nmodel = "tiny:llama"\n',
+})
 const cfg = ['--config', join(dir, 'wrangler-compat.toml'), '--state', join(dir, 'state')]
 process.env['SOVRA_ACTOR'] = 'alice'
 
@@ -25,16 +27,35 @@ describe('signed model registry from the CLI', () => {
     publicKey = /public key .*: (\S+)$/m.exec(res.out)?.[1] ?? ''
     expect(Buffer.from(publicKey, 'base64')).toHaveLength(32)
     expect(statSync(join(dir, '.sovra', 'keys', 'ml-team.key')).mode & 0o777).toBe(0o600)
-    expect(JSON.parse(readFileSync(join(dir, '.sovra', 'keys', 'trust.json'), 'utf8'))).toEqual([{ name: 'ml-team', public_key: publicKey, kinds: ['model', 'bundle'] }])
+    expect(JSON.parse(readFileSync(join(dir, '.sovra', 'keys', 'trust.json'), 'utf8'))).toEqual([
+      { name: 'ml-team', public_key: publicKey, kinds: ['model', 'bundle'] },
+    ])
   }, 60_000)
 
   it('models push prints the reference; ls and verify show signer, lineage and legal basis', async () => {
     await writeTinyLlama(join(dir, 'qa-ja.gguf'))
-    const res = await runCli(['models', 'push', join(dir, 'qa-ja.gguf'), '--name', 'qa-ja', '--version', '2026.11', '--key', 'ml-team', '--legal-basis', 'contract', '--lineage', `sha256:${'b'.repeat(64)}`, ...cfg])
+    const res = await runCli([
+      'models',
+      'push',
+      join(dir, 'qa-ja.gguf'),
+      '--name',
+      'qa-ja',
+      '--version',
+      '2026.11',
+      '--key',
+      'ml-team',
+      '--legal-basis',
+      'contract',
+      '--lineage',
+      `sha256:${'b'.repeat(64)}`,
+      ...cfg,
+    ])
     expect(res.code).toBe(0)
     ref = res.out.trim()
     expect(ref).toMatch(/^registry:qa-ja@sha256:[0-9a-f]{64}$/)
-    expect((await runCli(['models', 'ls', ...cfg])).out).toMatch(/registry:qa-ja@sha256:[0-9a-f]{64} {2}2026\.11 .* by alice {2}signed ml-team .*legal_basis=contract {2}lineage=sha256:b{64}/)
+    expect((await runCli(['models', 'ls', ...cfg])).out).toMatch(
+      /registry:qa-ja@sha256:[0-9a-f]{64} {2}2026\.11 .* by alice {2}signed ml-team .*legal_basis=contract {2}lineage=sha256:b{64}/,
+    )
     const v = await runCli(['models', 'verify', ref, ...cfg])
     expect(v.code).toBe(0)
     expect(v.out).toMatch(/signed by ml-team \([0-9a-f]{16}\), created by alice/)
@@ -54,7 +75,9 @@ describe('signed model registry from the CLI', () => {
     const bytes = readFileSync(join(dir, 'qa-ja.gguf'))
     bytes[100] = (bytes[100] as number) ^ 0xff
     await bucket.put(`blobs/sha256/${sha}`, bytes)
-    const e = await loadPoolEngine(pool, { stateDir: join(dir, 'state2'), registry: { registry, trust } }).catch((x: unknown) => x)
+    const e = await loadPoolEngine(pool, { stateDir: join(dir, 'state2'), registry: { registry, trust } }).catch(
+      (x: unknown) => x,
+    )
     expect(isSovraError(e) && e.code).toBe('ERR_SIGNATURE')
     expect(isSovraError(e) && e.message).toContain(`expected sha256 ${sha}`)
     const cli = await runCli(['models', 'verify', ref, ...cfg])
@@ -70,7 +93,9 @@ describe('signed model registry from the CLI', () => {
     writeFileSync(file, 'export default { x: 1 }\n')
     const changed = await runCli(['verify', file, ...cfg])
     expect(changed.code).toBe(1)
-    expect(changed.err).toMatch(/was changed after signing: the manifest says sha256 [0-9a-f]+, the file hashes to [0-9a-f]+/)
+    expect(changed.err).toMatch(
+      /was changed after signing: the manifest says sha256 [0-9a-f]+, the file hashes to [0-9a-f]+/,
+    )
     expect((await runCli(['verify', join(dir, 'qa-ja.gguf'), ...cfg])).err).toMatch(/is unsigned/)
   }, 60_000)
 

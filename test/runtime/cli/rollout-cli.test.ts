@@ -5,8 +5,9 @@ import { describe, expect, it } from 'vitest'
 import { FsBucket } from '../../../infra/storage/fs-bucket.ts'
 import { ROOT, runCli, tempProject, withFixtures } from '../../helpers.ts'
 
-const dir = withFixtures(tempProject({
-  'wrangler-compat.toml': `
+const dir = withFixtures(
+  tempProject({
+    'wrangler-compat.toml': `
 name = "rollouts"
 [[functions]]
 name = "echo"
@@ -19,13 +20,15 @@ main = "${join(ROOT, 'functions/echo/index.ts')}"
 routes = ["/report"]
 risk = "high"
 `,
-}))
+  }),
+)
 const cfg = ['--config', join(dir, 'wrangler-compat.toml'), '--state', join(dir, 'state')]
 const as = async (who: string, args: string[]): Promise<Awaited<ReturnType<typeof runCli>>> => {
   process.env['SOVRA_ACTOR'] = who
   return runCli([...args, ...cfg])
 }
-const bump = (file: string, from: string, to: string): void => writeFileSync(file, readFileSync(file, 'utf8').replace(from, to))
+const bump = (file: string, from: string, to: string): void =>
+  writeFileSync(file, readFileSync(file, 'utf8').replace(from, to))
 
 describe('sovra deploy (local), rollout and approve', () => {
   it('refuses to deploy without a signing key', async () => {
@@ -44,7 +47,9 @@ describe('sovra deploy (local), rollout and approve', () => {
     expect(planned.out).toMatch(/^plan: echo echo@[0-9a-f]{12}-[0-9a-f]{8} -> stable$/m)
     expect((await as('alice', ['rollout', 'status', 'echo'])).out).toMatch(/not deployed/)
     const first = await as('alice', ['deploy', 'echo'])
-    expect(first.out).toMatch(/^echo: echo@[0-9a-f]{12}-[0-9a-f]{8} \(bundle sha256:[0-9a-f]{12}\.\.\., signed by default\) -> stable$/m)
+    expect(first.out).toMatch(
+      /^echo: echo@[0-9a-f]{12}-[0-9a-f]{8} \(bundle sha256:[0-9a-f]{12}\.\.\., signed by default\) -> stable$/m,
+    )
     expect((await as('alice', ['deploy', 'echo'])).out).toMatch(/is already stable/)
     bump(join(dir, 'fixtures', 'plain.js'), 'hello from', 'hi from')
     const canary = await as('alice', ['deploy', 'echo', '--canary', '10'])
@@ -73,7 +78,9 @@ describe('sovra deploy (local), rollout and approve', () => {
     expect(self.err).toMatch(/ERR_APPROVAL: alice is the author/)
     expect((await as('bob', ['approve', id as string])).out).toMatch(/approved by bob \(1\/2\) -> pending approval/)
     expect((await as('bob', ['approve', id as string])).err).toMatch(/bob already approved/)
-    expect((await as('alice', ['rollout', 'status', 'report'])).out).toMatch(/pending chg-[0-9a-f]+: canary report@\S+ by alice, 1\/2 approvals/)
+    expect((await as('alice', ['rollout', 'status', 'report'])).out).toMatch(
+      /pending chg-[0-9a-f]+: canary report@\S+ by alice, 1\/2 approvals/,
+    )
     expect((await as('carol', ['approve', id as string])).out).toMatch(/approved by carol \(2\/2\) -> canary 50%/)
     expect((await as('alice', ['rollout', 'status', 'report'])).out).toMatch(/canary report@\S+ at 50%/)
   }, 60_000)
@@ -81,22 +88,39 @@ describe('sovra deploy (local), rollout and approve', () => {
   it('pins a caller group to a version', async () => {
     const status = (await as('alice', ['rollout', 'status', 'echo'])).out
     const stable = /stable (echo@\S+?)[,\s]/.exec(status)?.[1] as string
-    expect((await as('alice', ['rollout', 'pin', 'echo', stable, '--for', 'tenant=legal'])).out).toContain(`tenant=legal pinned to ${stable}`)
+    expect((await as('alice', ['rollout', 'pin', 'echo', stable, '--for', 'tenant=legal'])).out).toContain(
+      `tenant=legal pinned to ${stable}`,
+    )
     expect((await as('alice', ['rollout', 'status', 'echo'])).out).toContain(`pin tenant=legal -> ${stable}`)
-    expect((await as('alice', ['rollout', 'pin', 'echo', 'echo@nope', '--for', 'tenant=x'])).err).toMatch(/no version "echo@nope"/)
+    expect((await as('alice', ['rollout', 'pin', 'echo', 'echo@nope', '--for', 'tenant=x'])).err).toMatch(
+      /no version "echo@nope"/,
+    )
   }, 60_000)
 
   it('refuses a tampered bundle in the registry, and the audit chain records it all', async () => {
     const bucket = new FsBucket('sovra-artifacts', join(dir, 'state', 'buckets'))
     const listed = await bucket.list({ prefix: 'manifests/bundle/echo/' })
-    const env = JSON.parse((await (await bucket.get(listed.objects[0]!.key))!.text())) as { payload: string }
-    const sha = (JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as { subjects: Array<{ sha256: string }> }).subjects[0]!.sha256
+    const env = JSON.parse(await (await bucket.get(listed.objects[0]!.key))!.text()) as { payload: string }
+    const sha = (
+      JSON.parse(Buffer.from(env.payload, 'base64').toString('utf8')) as { subjects: Array<{ sha256: string }> }
+    ).subjects[0]!.sha256
     await bucket.put(`blobs/sha256/${sha}`, 'export default { fetch() { return new Response("pwned") } }')
     const v = await as('alice', ['verify', `registry:echo@sha256:${sha}`, '--kind', 'bundle'])
     expect(v.code).toBe(1)
     expect(v.err).toMatch(/was tampered with: expected sha256/)
     const log = (await as('alice', ['audit'])).out
-    for (const action of ['key.create', 'version.create', 'deploy', 'canary', 'rollback', 'change.request', 'approve', 'pin', 'signature.refused']) expect(log).toContain(` ${action} `)
+    for (const action of [
+      'key.create',
+      'version.create',
+      'deploy',
+      'canary',
+      'rollback',
+      'change.request',
+      'approve',
+      'pin',
+      'signature.refused',
+    ])
+      expect(log).toContain(` ${action} `)
     expect((await as('alice', ['audit', 'verify'])).out).toMatch(/^yes/)
   }, 60_000)
 })

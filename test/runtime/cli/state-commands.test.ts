@@ -27,12 +27,15 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
   const children: ChildProcess[] = []
 
   async function startHost(): Promise<string> {
-    const c = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', config, '--port', '0'], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } })
+    const c = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', config, '--port', '0'], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
+    })
     child = c
     children.push(c)
     let stderr = ''
     c.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
-    return waitFor(() => /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1] ?? "", 20_000)
+    return waitFor(() => /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1] ?? '', 20_000)
   }
 
   beforeAll(async () => {
@@ -52,10 +55,26 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
 
   it('objects put through the running host fires the object trigger; get, ls and rm work', async () => {
     const url = await startHost()
-    const put = await run(['objects', 'put', 'documents/policies/cli.md', '--file', join(dir, 'doc.md'), '--content-type', 'text/markdown', '--url', url, '--config', config])
+    const put = await run([
+      'objects',
+      'put',
+      'documents/policies/cli.md',
+      '--file',
+      join(dir, 'doc.md'),
+      '--content-type',
+      'text/markdown',
+      '--url',
+      url,
+      '--config',
+      config,
+    ])
     expect(put.code).toBe(0)
     expect(put.out).toMatch(/put documents\/policies\/cli\.md \(12 bytes\) via http/)
-    await waitFor(async () => (await run(['objects', 'get', 'objlog/seen/policies/cli.md', '--url', url, '--config', config])).code === 0, 10_000)
+    await waitFor(
+      async () =>
+        (await run(['objects', 'get', 'objlog/seen/policies/cli.md', '--url', url, '--config', config])).code === 0,
+      10_000,
+    )
     const got = await run(['objects', 'get', 'documents/policies/cli.md', '--url', url, '--config', config])
     expect(got.out).toBe('# CLI upload')
     const ls = await run(['objects', 'ls', 'documents/policies/', '--url', url, '--config', config])
@@ -71,9 +90,21 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
     const url = await startHost()
     const rec = {
       eventName: 's3:ObjectCreated:Put',
-      s3: { bucket: { name: 'documents' }, object: { key: 'policies/crash.md', eTag: 'c1', sequencer: '0000000000000AAA', userMetadata: { 'X-Amz-Meta-mode': 'slow', 'X-Amz-Meta-ms': '1500' } } },
+      s3: {
+        bucket: { name: 'documents' },
+        object: {
+          key: 'policies/crash.md',
+          eTag: 'c1',
+          sequencer: '0000000000000AAA',
+          userMetadata: { 'X-Amz-Meta-mode': 'slow', 'X-Amz-Meta-ms': '1500' },
+        },
+      },
     }
-    const res = await fetch(`${url}/_sovra/events/minio`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ Records: [rec] }) })
+    const res = await fetch(`${url}/_sovra/events/minio`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ Records: [rec] }),
+    })
     expect(res.status).toBe(200)
     child?.kill('SIGKILL')
     await new Promise((r) => child?.once('exit', r))
@@ -81,13 +112,27 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
     const pending = await run(['events', '--url', 'http://127.0.0.1:9', '--config', config])
     expect(pending.out).toMatch(/(running|pending) +objlog +created documents\/policies\/crash\.md/)
     const again = await startHost()
-    await waitFor(async () => (await run(['objects', 'get', 'objlog/seen/policies/crash.md', '--url', again, '--config', config])).out.startsWith('created:'), 15_000)
+    await waitFor(
+      async () =>
+        (
+          await run(['objects', 'get', 'objlog/seen/policies/crash.md', '--url', again, '--config', config])
+        ).out.startsWith('created:'),
+      15_000,
+    )
     child?.kill('SIGTERM')
     await new Promise((r) => child?.once('exit', r))
   }, 60_000)
 
   it('trigger object and events replay work on the state itself when no host runs', async () => {
-    const t = await run(['trigger', 'object', 'documents/policies/queued.md', '--url', 'http://127.0.0.1:9', '--config', config])
+    const t = await run([
+      'trigger',
+      'object',
+      'documents/policies/queued.md',
+      '--url',
+      'http://127.0.0.1:9',
+      '--config',
+      config,
+    ])
     expect(t.out).toMatch(/matched 1 function\(s\), queued 1 \(they run when a host starts\)/)
     const none = await run(['events', 'replay', '--url', 'http://127.0.0.1:9', '--config', config])
     expect(none.code).toBe(2)

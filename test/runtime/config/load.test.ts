@@ -22,13 +22,17 @@ function diagnosticsOf(fn: () => unknown): Diagnostic[] {
 
 describe('parseConfig', () => {
   it('names file, line and column of a TOML syntax error', () => {
-    const [d] = diagnosticsOf(() => parseConfig('name = "a"\nroutes = [\n  "/x",\nmain = 1\n', '/p/wrangler-compat.toml'))
+    const [d] = diagnosticsOf(() =>
+      parseConfig('name = "a"\nroutes = [\n  "/x",\nmain = 1\n', '/p/wrangler-compat.toml'),
+    )
     expect(d).toMatchObject({ severity: 'error', file: '/p/wrangler-compat.toml', line: 4, column: expect.any(Number) })
     expect(d?.message).toMatch(/TOML syntax error/)
   })
 
   it('names the key path, the value received and what is valid, for every error at once', () => {
-    const ds = diagnosticsOf(() => parseConfig(`
+    const ds = diagnosticsOf(() =>
+      parseConfig(
+        `
 name = "Bad Name"
 [limits]
 timeout_ms = -5
@@ -37,7 +41,10 @@ name = "a"
 main = "a.js"
 [functions.isolates]
 max = "many"
-`, 'c.toml'))
+`,
+        'c.toml',
+      ),
+    )
     const byPath = Object.fromEntries(ds.map((d) => [d.path, d.message]))
     expect(byPath['name']).toMatch(/lowercase letters.*received "Bad Name"/)
     expect(byPath['limits.timeout_ms']).toMatch(/expected >=1, received -5/)
@@ -45,7 +52,10 @@ max = "many"
   })
 
   it('warns about unknown keys with a suggestion, without failing', () => {
-    const { warnings } = parseConfig('name = "a"\nmain = "a.js"\ncompatability_date = "2025-01-01"\n[limits]\ntimeout = 3\n', 'c.toml')
+    const { warnings } = parseConfig(
+      'name = "a"\nmain = "a.js"\ncompatability_date = "2025-01-01"\n[limits]\ntimeout = 3\n',
+      'c.toml',
+    )
     expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
       'compatability_date: unknown key "compatability_date" is ignored; did you mean "compatibility_date"?',
       'limits.timeout: unknown key "timeout" is ignored',
@@ -56,13 +66,20 @@ max = "many"
 describe('loadConfig', () => {
   it('loads a plain single-worker wrangler.toml as a one-function project', () => {
     const dir = tempProject({
-      'wrangler.toml': 'name = "worker"\nmain = "src/index.js"\ncompatibility_date = "2025-01-01"\nroute = "example.com/api/*"\n[vars]\nGREETING = "hi"\n',
+      'wrangler.toml':
+        'name = "worker"\nmain = "src/index.js"\ncompatibility_date = "2025-01-01"\nroute = "example.com/api/*"\n[vars]\nGREETING = "hi"\n',
       'src/index.js': FN,
     })
     const { project, warnings } = loadConfig({ cwd: dir, processEnv: {} })
     expect(project.functions).toHaveLength(1)
     const [fn] = project.functions
-    expect(fn).toMatchObject({ name: 'worker', main: join(dir, 'src/index.js'), routes: ['/api/*'], vars: { GREETING: 'hi' }, tier: 'internal' })
+    expect(fn).toMatchObject({
+      name: 'worker',
+      main: join(dir, 'src/index.js'),
+      routes: ['/api/*'],
+      vars: { GREETING: 'hi' },
+      tier: 'internal',
+    })
     expect(fn?.limits).toEqual({ timeout_ms: 30000, memory_mb: 256, max_body_bytes: 1048576 })
     expect(warnings.map((w) => w.message)).toEqual([expect.stringMatching(/host "example.com" is ignored/)])
   })
@@ -93,7 +110,12 @@ memory_mb = 64
     })
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
     const [a, b] = project.functions
-    expect(a).toMatchObject({ name: 'a', tier: 'confidential', vars: { SHARED: '1' }, limits: { timeout_ms: 5000, memory_mb: 256 } })
+    expect(a).toMatchObject({
+      name: 'a',
+      tier: 'confidential',
+      vars: { SHARED: '1' },
+      limits: { timeout_ms: 5000, memory_mb: 256 },
+    })
     expect(b).toMatchObject({ name: 'b', tier: 'public', vars: { SHARED: '1' }, routes: [] })
     // A function's own [limits] table replaces the inherited one, as wrangler's environments do.
     expect(b?.limits).toEqual({ timeout_ms: 30000, memory_mb: 64, max_body_bytes: 1048576 })
@@ -120,7 +142,9 @@ MODE = "prod"
     expect(dev).toMatchObject({ routes: ['/a'], vars: { MODE: 'dev', KEEP: 'top' } })
     expect(prod).toMatchObject({ routes: ['/prod'], vars: { MODE: 'prod' } })
     expect(prod?.vars).not.toHaveProperty('KEEP')
-    expect(diagnosticsOf(() => loadConfig({ cwd: dir, env: 'staging', processEnv: {} }))[0]?.message).toMatch(/unknown environment "staging"; valid environments are: production/)
+    expect(diagnosticsOf(() => loadConfig({ cwd: dir, env: 'staging', processEnv: {} }))[0]?.message).toMatch(
+      /unknown environment "staging"; valid environments are: production/,
+    )
   })
 
   it('reports every semantic problem: missing main file, unknown tier, duplicate route, reserved route, min > max', () => {
@@ -141,19 +165,27 @@ max = 1
 `,
       'b.js': FN,
     })
-    const messages = diagnosticsOf(() => loadConfig({ cwd: dir, processEnv: {} })).filter((d) => d.severity === 'error').map((d) => `${d.path}: ${d.message}`)
-    expect(messages).toEqual(expect.arrayContaining([
-      expect.stringMatching(/^functions\[0\]\.main: entry module not found: .*missing\.js/),
-      expect.stringMatching(/^functions\[0\]\.tier: unknown tier "secret"; valid tiers are: public, internal, confidential, restricted/),
-      expect.stringMatching(/^functions\[1\]\.routes\[1\]: route "\/_sovra\/x" is under \/_sovra\//),
-      expect.stringMatching(/^functions\[1\]\.isolates: isolates\.min \(3\) is above isolates\.max \(1\)/),
-      expect.stringMatching(/^routes: route "\/same" is claimed by both function "a" and function "b"/),
-    ]))
+    const messages = diagnosticsOf(() => loadConfig({ cwd: dir, processEnv: {} }))
+      .filter((d) => d.severity === 'error')
+      .map((d) => `${d.path}: ${d.message}`)
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^functions\[0\]\.main: entry module not found: .*missing\.js/),
+        expect.stringMatching(
+          /^functions\[0\]\.tier: unknown tier "secret"; valid tiers are: public, internal, confidential, restricted/,
+        ),
+        expect.stringMatching(/^functions\[1\]\.routes\[1\]: route "\/_sovra\/x" is under \/_sovra\//),
+        expect.stringMatching(/^functions\[1\]\.isolates: isolates\.min \(3\) is above isolates\.max \(1\)/),
+        expect.stringMatching(/^routes: route "\/same" is claimed by both function "a" and function "b"/),
+      ]),
+    )
   })
 
   it('says where it looked when there is no config, and names a missing --config file', () => {
     const dir = tempProject({})
-    expect(() => loadConfig({ cwd: dir })).toThrowError(/No config file in .*: looked for wrangler-compat.toml and wrangler.toml/)
+    expect(() => loadConfig({ cwd: dir })).toThrowError(
+      /No config file in .*: looked for wrangler-compat.toml and wrangler.toml/,
+    )
     expect(() => loadConfig({ cwd: dir, configPath: 'nope.toml' })).toThrowError(/Config file not found: .*nope\.toml/)
   })
 })
@@ -175,7 +207,10 @@ main = "a.js"
 
   it('reads .dev.vars, lets SOVRA_SECRET_* win, and gives a function only the secrets it declares', () => {
     const dir = tempProject(files)
-    const { project } = loadConfig({ cwd: dir, processEnv: { SOVRA_SECRET_API_KEY: 'from-env', SOVRA_SECRET_EXTRA: 'x' } })
+    const { project } = loadConfig({
+      cwd: dir,
+      processEnv: { SOVRA_SECRET_API_KEY: 'from-env', SOVRA_SECRET_EXTRA: 'x' },
+    })
     expect(project.functions[0]?.secrets).toEqual(['API_KEY'])
     expect(project.secrets.pick(['API_KEY'])).toEqual({ API_KEY: 'from-env' })
     // No declaration: every secret, as wrangler hands all of .dev.vars to the worker.
@@ -195,11 +230,15 @@ main = "a.js"
   it('fails when a declared secret is missing, saying how to set it', () => {
     const dir = tempProject({ ...files, '.dev.vars': '' })
     const [d] = diagnosticsOf(() => loadConfig({ cwd: dir, processEnv: {} }))
-    expect(d?.message).toMatch(/requires secret "API_KEY", which is not set; put API_KEY=\.\.\. in \.dev\.vars .* or set SOVRA_SECRET_API_KEY/)
+    expect(d?.message).toMatch(
+      /requires secret "API_KEY", which is not set; put API_KEY=\.\.\. in \.dev\.vars .* or set SOVRA_SECRET_API_KEY/,
+    )
   })
 
   it('rejects a malformed .dev.vars line without echoing it', () => {
-    expect(() => parseDevVars('GOOD=1\nthis-is-a-secret-value\n', '.dev.vars')).toThrowError(/\.dev\.vars:2: expected KEY=value/)
+    expect(() => parseDevVars('GOOD=1\nthis-is-a-secret-value\n', '.dev.vars')).toThrowError(
+      /\.dev\.vars:2: expected KEY=value/,
+    )
     try {
       parseDevVars('this-is-a-secret-value', 'f')
     } catch (error) {
@@ -211,7 +250,9 @@ main = "a.js"
 describe('JSON Schema', () => {
   it('is generated from the valibot schema and the committed copy is up to date', () => {
     const schema = configJsonSchema() as { properties: Record<string, unknown> }
-    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['name', 'main', 'routes', 'functions', 'limits', 'isolates', 'tier', 'env']))
+    expect(Object.keys(schema.properties)).toEqual(
+      expect.arrayContaining(['name', 'main', 'routes', 'functions', 'limits', 'isolates', 'tier', 'env']),
+    )
     const committed = JSON.parse(readFileSync(join(ROOT, JSON_SCHEMA_FILE), 'utf8'))
     expect(committed, 'run: npx sovra config schema --out schema/wrangler-compat.schema.json').toEqual(schema)
   })

@@ -24,7 +24,9 @@ describe('errorToResponse', () => {
     expect(res.status).toBe(503)
     expect(res.headers.get('retry-after')).toBe('2')
     expect(res.headers.get('x-sovra-invocation-id')).toBe('inv-1')
-    expect(await res.json()).toEqual({ error: { code: 'ERR_OVERLOADED', message: 'busy', retry_after: 2, invocation_id: 'inv-1' } })
+    expect(await res.json()).toEqual({
+      error: { code: 'ERR_OVERLOADED', message: 'busy', retry_after: 2, invocation_id: 'inv-1' },
+    })
   })
 
   it('never passes the message or stack of a foreign error to the caller', async () => {
@@ -46,11 +48,15 @@ describe('TierOrder', () => {
   })
 
   it('refuses with ERR_TIER_DENIED naming both tiers', () => {
-    expect(() => tiers.assert('internal', 'restricted', 'pool "qa"')).toThrowError(/pool "qa" is cleared for tier "internal" but the data is tier "restricted"/)
+    expect(() => tiers.assert('internal', 'restricted', 'pool "qa"')).toThrowError(
+      /pool "qa" is cleared for tier "internal" but the data is tier "restricted"/,
+    )
   })
 
   it('rejects unknown tiers with the valid list, and duplicate or empty orders', () => {
-    expect(() => tiers.rank('secret')).toThrowError(/Unknown tier "secret". Valid tiers are: public, internal, confidential, restricted/)
+    expect(() => tiers.rank('secret')).toThrowError(
+      /Unknown tier "secret". Valid tiers are: public, internal, confidential, restricted/,
+    )
     expect(() => new TierOrder(['a', 'a'])).toThrowError(/duplicate tier "a"/)
     expect(() => new TierOrder([])).toThrowError(/at least one tier/)
   })

@@ -7,7 +7,10 @@ import { isSovraError } from '../../../runtime/core/errors.ts'
 import { startTestHost, type TestHost } from '../../../runtime/testing/index.ts'
 import { tempProject, withFixtures } from '../../helpers.ts'
 
-const Body = v.object({ question: v.pipe(v.string(), v.minLength(1)), items: v.optional(v.array(v.object({ id: v.number() }))) })
+const Body = v.object({
+  question: v.pipe(v.string(), v.minLength(1)),
+  items: v.optional(v.array(v.object({ id: v.number() }))),
+})
 const post = (body: string): Request => new Request('http://x/', { method: 'POST', body })
 
 describe('parseJson', () => {
@@ -35,7 +38,11 @@ describe('parseJson', () => {
 describe('parseJson in a function on the embedded host', () => {
   let host: TestHost
   beforeAll(async () => {
-    const dir = withFixtures(tempProject({ 'wrangler-compat.toml': '[[functions]]\nname = "parse"\nmain = "fixtures/parse.ts"\nroutes = ["/parse"]\n' }))
+    const dir = withFixtures(
+      tempProject({
+        'wrangler-compat.toml': '[[functions]]\nname = "parse"\nmain = "fixtures/parse.ts"\nroutes = ["/parse"]\n',
+      }),
+    )
     host = await startTestHost({ config: join(dir, 'wrangler-compat.toml') })
   }, 60_000)
   afterAll(async () => host?.close())
@@ -43,7 +50,9 @@ describe('parseJson in a function on the embedded host', () => {
   it('answers 400 ERR_BAD_REQUEST with the issues and the invocation id; a good body passes', async () => {
     const bad = await host.fetch('/parse', { method: 'POST', body: '{"items":[{"id":"x"}]}' })
     expect(bad.status).toBe(400)
-    const body = (await bad.json()) as { error: { code: string; message: string; issues: Array<{ path: string }>; invocation_id: string } }
+    const body = (await bad.json()) as {
+      error: { code: string; message: string; issues: Array<{ path: string }>; invocation_id: string }
+    }
     expect(body.error.code).toBe('ERR_BAD_REQUEST')
     expect(body.error.issues.map((i) => i.path)).toEqual(['$.question', '$.items[0].id'])
     expect(body.error.invocation_id).toBe(bad.headers.get('x-sovra-invocation-id'))

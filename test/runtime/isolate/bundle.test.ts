@@ -7,7 +7,11 @@ import { tempProject } from '../../helpers.ts'
 
 describe('bundleFunction', () => {
   it('bundles a function that imports sovra into one ESM file named by its digest', async () => {
-    const dir = tempProject({ 'f.ts': "import { defineFunction } from 'sovra'\nimport { helper } from './lib.ts'\nexport default defineFunction({ fetch: () => new Response(helper()) })\n", 'lib.ts': "export const helper = () => 'from lib'\n" })
+    const dir = tempProject({
+      'f.ts':
+        "import { defineFunction } from 'sovra'\nimport { helper } from './lib.ts'\nexport default defineFunction({ fetch: () => new Response(helper()) })\n",
+      'lib.ts': "export const helper = () => 'from lib'\n",
+    })
     const b = await bundleFunction({ name: 'f', main: join(dir, 'f.ts') }, join(dir, 'out'))
     const code = readFileSync(b.path)
     expect(b.sha256).toBe(createHash('sha256').update(code).digest('hex'))

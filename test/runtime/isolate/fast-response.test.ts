@@ -5,7 +5,12 @@ const R = LightResponse as unknown as typeof Response
 
 describe('LightResponse (the isolate global Response)', () => {
   it('matches undici for status, statusText and default content types', async () => {
-    for (const [body, init] of [['hi', undefined], [new Uint8Array([1, 2]), { status: 201 }], [null, { status: 204 }], ['x', { headers: { 'Content-Type': 'text/html' } }]] as const) {
+    for (const [body, init] of [
+      ['hi', undefined],
+      [new Uint8Array([1, 2]), { status: 201 }],
+      [null, { status: 204 }],
+      ['x', { headers: { 'Content-Type': 'text/html' } }],
+    ] as const) {
       const light = new R(body as BodyInit | null, init)
       const native = new Response(body as BodyInit | null, init)
       expect(light.status).toBe(native.status)

@@ -8,8 +8,17 @@ import { bundleFunction } from '../../../runtime/isolate/bundle.ts'
 import { IsolatePool } from '../../../runtime/isolate/pool.ts'
 import { FIXTURES } from '../../helpers.ts'
 
-const light = (method: string, body: string | null, headers: string[] = ['content-type', 'application/json', 'x-a', '1']) =>
-  new LightRequest(method, 'http://local/p?q=1', headers, body === null ? null : new TextEncoder().encode(body)) as unknown as Request
+const light = (
+  method: string,
+  body: string | null,
+  headers: string[] = ['content-type', 'application/json', 'x-a', '1'],
+) =>
+  new LightRequest(
+    method,
+    'http://local/p?q=1',
+    headers,
+    body === null ? null : new TextEncoder().encode(body),
+  ) as unknown as Request
 
 describe('LightRequest (the request a function receives)', () => {
   it('answers method, url, headers and the body like a native Request', async () => {
@@ -61,8 +70,17 @@ describe('fetch inside an isolate', () => {
     })
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()))
     port = (upstream.address() as { port: number }).port
-    const bundle = await bundleFunction({ name: 'forward', main: join(FIXTURES, 'forward.ts') }, mkdtempSync(join(tmpdir(), 'sovra-lr-')))
-    pool = new IsolatePool({ name: 'forward', bundle, env: { vars: {}, secrets: {} }, limits: { timeout_ms: 5000, memory_mb: 64, max_body_bytes: 1 << 20 }, isolates: { min: 1, max: 1, concurrency: 4, queue: 4 } })
+    const bundle = await bundleFunction(
+      { name: 'forward', main: join(FIXTURES, 'forward.ts') },
+      mkdtempSync(join(tmpdir(), 'sovra-lr-')),
+    )
+    pool = new IsolatePool({
+      name: 'forward',
+      bundle,
+      env: { vars: {}, secrets: {} },
+      limits: { timeout_ms: 5000, memory_mb: 64, max_body_bytes: 1 << 20 },
+      isolates: { min: 1, max: 1, concurrency: 4, queue: 4 },
+    })
     await pool.start()
   })
   afterAll(async () => {
@@ -72,7 +90,13 @@ describe('fetch inside an isolate', () => {
 
   it('accepts the received request in fetch(request) and new Request(request)', async () => {
     for (const query of ['', '?wrap']) {
-      const res = await pool.fetch(new Request(`http://127.0.0.1:${port}/up${query}`, { method: 'POST', body: 'payload', headers: { 'x-k': 'v' } }))
+      const res = await pool.fetch(
+        new Request(`http://127.0.0.1:${port}/up${query}`, {
+          method: 'POST',
+          body: 'payload',
+          headers: { 'x-k': 'v' },
+        }),
+      )
       expect(await res.text()).toBe('200 POST v payload')
       expect(res.headers.get('x-is-request')).toBe('true')
     }

@@ -4,7 +4,12 @@ import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { bundleFunction } from '../../../runtime/isolate/bundle.ts'
 import { SpareIsolates } from '../../../runtime/isolate/spares.ts'
-import { IsolatePool, type InvocationRecord, type IsolateEvent, type PoolOptions } from '../../../runtime/isolate/pool.ts'
+import {
+  IsolatePool,
+  type InvocationRecord,
+  type IsolateEvent,
+  type PoolOptions,
+} from '../../../runtime/isolate/pool.ts'
 import { FIXTURES, ROOT, waitFor } from '../../helpers.ts'
 
 const OUT = mkdtempSync(join(tmpdir(), 'sovra-pool-'))
@@ -13,7 +18,10 @@ afterAll(async () => {
   await Promise.all(pools.map((p) => p.close(0)))
 })
 
-async function pool(file: string, overrides: { limits?: Partial<PoolOptions['limits']>; isolates?: Partial<PoolOptions['isolates']> } = {}) {
+async function pool(
+  file: string,
+  overrides: { limits?: Partial<PoolOptions['limits']>; isolates?: Partial<PoolOptions['isolates']> } = {},
+) {
   const records: InvocationRecord[] = []
   const events: IsolateEvent[] = []
   const name = file.replace(/\W.*$/, '')
@@ -60,7 +68,11 @@ describe('IsolatePool', () => {
     expect(JSON.stringify(body)).not.toMatch(/hunter2|at fetch|\.ts:/)
     // The log record keeps what the caller must not see.
     await waitFor(() => records.length === 1)
-    expect(records.at(-1)).toMatchObject({ status: 500, outcome: 'error', error: { message: expect.stringContaining('hunter2'), stack: expect.any(String) } })
+    expect(records.at(-1)).toMatchObject({
+      status: 500,
+      outcome: 'error',
+      error: { message: expect.stringContaining('hunter2'), stack: expect.any(String) },
+    })
   })
 
   it('terminates an infinite loop at its timeout with 504, replaces the isolate, and serves the next request', async () => {
@@ -68,7 +80,10 @@ describe('IsolatePool', () => {
     const started = Date.now()
     const res = await p.fetch(req('/'))
     expect(res.status).toBe(504)
-    expect((await res.json()).error).toMatchObject({ code: 'ERR_TIMEOUT', message: expect.stringContaining('limits.timeout_ms (300 ms)') })
+    expect((await res.json()).error).toMatchObject({
+      code: 'ERR_TIMEOUT',
+      message: expect.stringContaining('limits.timeout_ms (300 ms)'),
+    })
     expect(Date.now() - started).toBeLessThan(2000)
     // The stuck isolate is terminated and replaced; a later request is served.
     await waitFor(() => events.some((e) => e.event === 'exit'))
@@ -84,7 +99,10 @@ describe('IsolatePool', () => {
     const { pool: p, records } = await pool('oom.ts', { limits: { memory_mb: 32, timeout_ms: 10_000 } })
     const res = await p.fetch(req('/'))
     expect(res.status).toBe(503)
-    expect((await res.json()).error).toMatchObject({ code: 'ERR_ISOLATE_LOST', message: expect.stringContaining('ran out of memory (limits.memory_mb = 32)') })
+    expect((await res.json()).error).toMatchObject({
+      code: 'ERR_ISOLATE_LOST',
+      message: expect.stringContaining('ran out of memory (limits.memory_mb = 32)'),
+    })
     await waitFor(() => records.length === 1)
     expect(records.at(-1)?.outcome).toBe('oom')
     expect(await (await p.fetch(req('/?ok'))).text()).toBe('fine')
@@ -114,7 +132,9 @@ describe('IsolatePool', () => {
       arrivals.push(Date.now())
       text += new TextDecoder().decode(value)
     }
-    const events = [...text.matchAll(/id: (\d)\ndata: (\{.*\})\n\n/g)].map((m) => JSON.parse(m[2] as string) as { tick: number; at: number })
+    const events = [...text.matchAll(/id: (\d)\ndata: (\{.*\})\n\n/g)].map(
+      (m) => JSON.parse(m[2] as string) as { tick: number; at: number },
+    )
     expect(events.map((e) => e.tick)).toEqual([0, 1, 2])
     // The first event reached the reader before the last one was even produced: nothing was buffered.
     expect(arrivals[0]).toBeLessThan(events[2]!.at)
@@ -136,7 +156,10 @@ describe('IsolatePool', () => {
     const { pool: p } = await pool('big.ts', { limits: { max_body_bytes: 100_000 } })
     const buffered = await p.fetch(req('/?n=200000'))
     expect(buffered.status).toBe(500)
-    expect((await buffered.json()).error).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', message: expect.stringContaining('200000 bytes, over limits.max_body_bytes (100000)') })
+    expect((await buffered.json()).error).toMatchObject({
+      code: 'ERR_RESPONSE_TOO_LARGE',
+      message: expect.stringContaining('200000 bytes, over limits.max_body_bytes (100000)'),
+    })
     const small = await p.fetch(req('/?n=1000'))
     expect((await small.arrayBuffer()).byteLength).toBe(1000)
     const streamed = await p.fetch(req('/?stream&n=1000000'))
@@ -148,7 +171,10 @@ describe('IsolatePool', () => {
     const { pool: p } = await pool('big.ts', { limits: { max_body_bytes: 100_000 } })
     // 100,000 characters are 200,000 bytes in UTF-8: over the limit although the string's length is not.
     const over = await p.fetch(req('/?text&n=200000'))
-    expect((await over.json()).error).toMatchObject({ code: 'ERR_RESPONSE_TOO_LARGE', message: expect.stringContaining('200000 bytes') })
+    expect((await over.json()).error).toMatchObject({
+      code: 'ERR_RESPONSE_TOO_LARGE',
+      message: expect.stringContaining('200000 bytes'),
+    })
     const text = await p.fetch(req('/?text&n=1000'))
     expect(text.headers.get('content-type')).toBe('text/plain;charset=UTF-8')
     expect(await text.text()).toBe('é'.repeat(500))
@@ -192,9 +218,18 @@ describe('IsolatePool', () => {
 
   it('runs scheduled handlers and reports failure with the noRetry flag', async () => {
     const { pool: ok } = await pool('plain.js')
-    expect(await ok.run('scheduled', { cron: '0 2 * * *', scheduledTime: 1 })).toMatchObject({ ok: true, noRetry: false })
+    expect(await ok.run('scheduled', { cron: '0 2 * * *', scheduledTime: 1 })).toMatchObject({
+      ok: true,
+      noRetry: false,
+    })
     const bundle = await bundleFunction({ name: 'plainfail', main: join(FIXTURES, 'plain.js') }, OUT)
-    const failing = new IsolatePool({ name: 'plainfail', bundle, env: { vars: { FAIL_CRON: 'yes' }, secrets: {} }, limits: { timeout_ms: 2000, memory_mb: 64, max_body_bytes: 1024 }, isolates: { min: 1, max: 1, concurrency: 1, queue: 1 } })
+    const failing = new IsolatePool({
+      name: 'plainfail',
+      bundle,
+      env: { vars: { FAIL_CRON: 'yes' }, secrets: {} },
+      limits: { timeout_ms: 2000, memory_mb: 64, max_body_bytes: 1024 },
+      isolates: { min: 1, max: 1, concurrency: 1, queue: 1 },
+    })
     pools.push(failing)
     await failing.start()
     const result = await failing.run('scheduled', { cron: '0 2 * * *', scheduledTime: 1 })
@@ -203,13 +238,30 @@ describe('IsolatePool', () => {
 
   it('answers 501 naming the handlers a module has when the one asked for is missing', async () => {
     const { pool: p } = await pool('plain.js')
-    const result = await p.run('object', { event: { type: 'created', bucket: 'b', key: 'k', size: 1, etag: undefined, versionId: undefined, sequencer: undefined, contentType: undefined, metadata: {}, eventName: 'x', time: '', source: 'fs' } })
+    const result = await p.run('object', {
+      event: {
+        type: 'created',
+        bucket: 'b',
+        key: 'k',
+        size: 1,
+        etag: undefined,
+        versionId: undefined,
+        sequencer: undefined,
+        contentType: undefined,
+        metadata: {},
+        eventName: 'x',
+        time: '',
+        source: 'fs',
+      },
+    })
     expect(result).toMatchObject({ ok: false, status: 501 })
     expect(result.error?.message).toMatch(/has no object handler; it exports: fetch, scheduled/)
   })
 
   it('fails start with ERR_FUNCTION_LOAD when the module throws at load', async () => {
-    await expect(pool('load-fails.ts')).rejects.toThrowError(/function "load" failed to load .*cannot start: missing configuration/)
+    await expect(pool('load-fails.ts')).rejects.toThrowError(
+      /function "load" failed to load .*cannot start: missing configuration/,
+    )
   })
 
   it('queues beyond its isolates and answers 503 with Retry-After when the queue is full', async () => {
@@ -258,7 +310,14 @@ describe('IsolatePool', () => {
     expect(spares.take(48)).toBeUndefined()
     await waitFor(() => spares.count(48) === 1)
     const bundle = await bundleFunction({ name: 'plain', main: join(FIXTURES, 'plain.js') }, OUT)
-    const p = new IsolatePool({ name: 'plain', bundle, spares, env: { vars: { GREETING: 'a spare' }, secrets: {} }, limits: { timeout_ms: 2000, memory_mb: 48, max_body_bytes: 1024 }, isolates: { min: 1, max: 1, concurrency: 1, queue: 1 } })
+    const p = new IsolatePool({
+      name: 'plain',
+      bundle,
+      spares,
+      env: { vars: { GREETING: 'a spare' }, secrets: {} },
+      limits: { timeout_ms: 2000, memory_mb: 48, max_body_bytes: 1024 },
+      isolates: { min: 1, max: 1, concurrency: 1, queue: 1 },
+    })
     pools.push(p)
     const started = p.start()
     // Taken synchronously by the pool's first isolate.
@@ -271,7 +330,9 @@ describe('IsolatePool', () => {
   })
 
   it('bundles with the esbuild and refuses node:* imports, naming file, line and the rule', async () => {
-    await expect(bundleFunction({ name: 'bad', main: join(ROOT, 'test/fixtures/bad-import/index.ts') }, OUT)).rejects.toThrowError(
+    await expect(
+      bundleFunction({ name: 'bad', main: join(ROOT, 'test/fixtures/bad-import/index.ts') }, OUT),
+    ).rejects.toThrowError(
       /Could not bundle function "bad":\n.*index\.ts:1:\d+: .*node:fs.*functions use Web APIs and env bindings only/,
     )
   })

@@ -35,7 +35,14 @@ describe('crons on the embedded host', () => {
     dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
     buckets = createBucketProvider(project, { env: {} })
-    host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, crons: { store, clock } })
+    host = await LocalHost.start({
+      project,
+      log: SILENT_LOGGER,
+      metrics: createPromMetrics(),
+      port: 0,
+      services: { buckets },
+      crons: { store, clock },
+    })
   })
   afterAll(() => host.close(1000))
 
@@ -53,7 +60,19 @@ describe('crons on the embedded host', () => {
 
   it('lists triggers with the next run times and fires a cron through the admin API', async () => {
     const list = await (await fetch(`${host.url}/_sovra/triggers`)).json()
-    expect(list).toEqual([{ function: 'cronlog', routes: [], crons: [{ cron: '*/5 * * * *', timezone: 'Asia/Tokyo', next: expect.arrayContaining([new Date(T0 + 10 * 60_000).toISOString()]) }] }])
+    expect(list).toEqual([
+      {
+        function: 'cronlog',
+        routes: [],
+        crons: [
+          {
+            cron: '*/5 * * * *',
+            timezone: 'Asia/Tokyo',
+            next: expect.arrayContaining([new Date(T0 + 10 * 60_000).toISOString()]),
+          },
+        ],
+      },
+    ])
     const fired = await fetch(`${host.url}/_sovra/triggers/cron/cronlog`, { method: 'POST' })
     expect(fired.status).toBe(200)
     expect(await fired.json()).toMatchObject({ function: 'cronlog', status: 'ok' })
@@ -63,7 +82,15 @@ describe('crons on the embedded host', () => {
 
   it('sovra trigger cron goes through the running host; sovra triggers prints the next 5 runs', async () => {
     const before = store.runs.length
-    const res = await run(['trigger', 'cron', 'cronlog', '--url', host.url, '--config', join(dir, 'wrangler-compat.toml')])
+    const res = await run([
+      'trigger',
+      'cron',
+      'cronlog',
+      '--url',
+      host.url,
+      '--config',
+      join(dir, 'wrangler-compat.toml'),
+    ])
     expect(res.code).toBe(0)
     expect(res.out).toMatch(/cron cronlog via http:\/\/127\.0\.0\.1:\d+: ok after 1 attempt/)
     expect(store.runs.length).toBe(before + 1)
@@ -72,17 +99,38 @@ describe('crons on the embedded host', () => {
   })
 
   it('sovra trigger cron runs the handler here when no host answers', async () => {
-    const res = await run(['trigger', 'cron', 'cronlog', '--url', 'http://127.0.0.1:9', '--config', join(dir, 'wrangler-compat.toml')])
+    const res = await run([
+      'trigger',
+      'cron',
+      'cronlog',
+      '--url',
+      'http://127.0.0.1:9',
+      '--config',
+      join(dir, 'wrangler-compat.toml'),
+    ])
     expect(res.err).toMatch(/no host answers at http:\/\/127\.0\.0\.1:9; running the scheduled handler once here/)
     expect(res.out).toMatch(/cron cronlog: ok/)
     expect(res.code).toBe(0)
-    const bad = await run(['trigger', 'cron', 'cronlog', '--cron', '0 0 * * *', '--config', join(dir, 'wrangler-compat.toml')])
+    const bad = await run([
+      'trigger',
+      'cron',
+      'cronlog',
+      '--cron',
+      '0 0 * * *',
+      '--config',
+      join(dir, 'wrangler-compat.toml'),
+    ])
     expect(bad.code).toBe(2)
     expect(bad.err).toMatch(/has crons "\*\/5 \* \* \* \*", not "0 0 \* \* \*"/)
   })
 
   it('refuses an invalid cron in config, naming the function and the expression', () => {
-    const bad = tempProject({ 'wrangler-compat.toml': '[[functions]]\nname = "x"\nmain = "x.js"\ncrons = ["0 25 * * *"]\n', 'x.js': 'export default { scheduled() {} }' })
-    expect(() => loadConfig({ cwd: bad, processEnv: {} })).toThrowError(/functions\[0\]\.crons: function "x": invalid schedule "0 25 \* \* \*"/)
+    const bad = tempProject({
+      'wrangler-compat.toml': '[[functions]]\nname = "x"\nmain = "x.js"\ncrons = ["0 25 * * *"]\n',
+      'x.js': 'export default { scheduled() {} }',
+    })
+    expect(() => loadConfig({ cwd: bad, processEnv: {} })).toThrowError(
+      /functions\[0\]\.crons: function "x": invalid schedule "0 25 \* \* \*"/,
+    )
   })
 })

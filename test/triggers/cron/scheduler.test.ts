@@ -16,21 +16,39 @@ describe('parseSchedule', () => {
   })
 
   it('honours start_date and stop_date like the alarms feed', () => {
-    const s = parseSchedule({ function: 'f', cron: '0 2 * * *', startDate: '2026-12-01T00:00:00Z', stopDate: '2026-12-03T00:00:00Z' })
+    const s = parseSchedule({
+      function: 'f',
+      cron: '0 2 * * *',
+      startDate: '2026-12-01T00:00:00Z',
+      stopDate: '2026-12-03T00:00:00Z',
+    })
     expect(s.upcoming(5, T0).map(iso)).toEqual(['2026-12-01T02:00:00.000Z', '2026-12-02T02:00:00.000Z'])
     expect(s.next(Date.parse('2026-12-03T00:00:00Z'))).toBeUndefined()
   })
 
   it('refuses bad expressions, timezones and dates with what is valid', () => {
-    expect(() => parseSchedule({ function: 'f', cron: '* * *' })).toThrowError(/has 3 fields; use 5 \(minute hour day month weekday\) or 6/)
-    expect(() => parseSchedule({ function: 'f', cron: '61 * * * *' })).toThrowError(/invalid schedule "61 \* \* \* \*": .*minute: 61/)
-    expect(() => parseSchedule({ function: 'f', cron: '* * * * *', timezone: 'Mars/Base' })).toThrowError(/in Mars\/Base: .*Invalid timezone/)
-    expect(() => parseSchedule({ function: 'f', cron: '* * * * *', startDate: 'soon' })).toThrowError(/start_date "soon" is not a date/)
-    expect(() => parseSchedule({ function: 'f', cron: '* * * * *', startDate: '2026-12-02', stopDate: '2026-12-01' })).toThrowError(/stop_date .* is not after start_date/)
+    expect(() => parseSchedule({ function: 'f', cron: '* * *' })).toThrowError(
+      /has 3 fields; use 5 \(minute hour day month weekday\) or 6/,
+    )
+    expect(() => parseSchedule({ function: 'f', cron: '61 * * * *' })).toThrowError(
+      /invalid schedule "61 \* \* \* \*": .*minute: 61/,
+    )
+    expect(() => parseSchedule({ function: 'f', cron: '* * * * *', timezone: 'Mars/Base' })).toThrowError(
+      /in Mars\/Base: .*Invalid timezone/,
+    )
+    expect(() => parseSchedule({ function: 'f', cron: '* * * * *', startDate: 'soon' })).toThrowError(
+      /start_date "soon" is not a date/,
+    )
+    expect(() =>
+      parseSchedule({ function: 'f', cron: '* * * * *', startDate: '2026-12-02', stopDate: '2026-12-01' }),
+    ).toThrowError(/stop_date .* is not after start_date/)
   })
 })
 
-function setup(run: (attempt: number, at: number) => Promise<CronRunResult>, options: { cron?: string; store?: MemoryCronStore; catchUp?: boolean; start?: number } = {}) {
+function setup(
+  run: (attempt: number, at: number) => Promise<CronRunResult>,
+  options: { cron?: string; store?: MemoryCronStore; catchUp?: boolean; start?: number } = {},
+) {
   const clock = new ManualClock(options.start ?? T0)
   const store = options.store ?? new MemoryCronStore()
   const calls: Array<{ at: number; attempt: number; when: number }> = []
@@ -59,7 +77,11 @@ describe('CronScheduler', () => {
     await clock.advance(4 * MIN + 59_000)
     expect(calls).toHaveLength(0)
     await clock.advance(11 * MIN)
-    expect(calls.map((c) => iso(c.at))).toEqual(['2026-11-27T00:05:00.000Z', '2026-11-27T00:10:00.000Z', '2026-11-27T00:15:00.000Z'])
+    expect(calls.map((c) => iso(c.at))).toEqual([
+      '2026-11-27T00:05:00.000Z',
+      '2026-11-27T00:10:00.000Z',
+      '2026-11-27T00:15:00.000Z',
+    ])
     expect(store.runs.map((r) => r.status)).toEqual(['ok', 'ok', 'ok'])
     scheduler.stop()
   })
@@ -95,9 +117,12 @@ describe('CronScheduler', () => {
 
   it('never overlaps runs of one schedule: a run due while the last one runs is recorded as skipped', async () => {
     let release: () => void = () => undefined
-    const { clock, calls, store, scheduler } = setup(() => new Promise<CronRunResult>((resolve) => {
-      release = () => resolve(OK)
-    }))
+    const { clock, calls, store, scheduler } = setup(
+      () =>
+        new Promise<CronRunResult>((resolve) => {
+          release = () => resolve(OK)
+        }),
+    )
     await scheduler.start()
     await clock.advance(5 * MIN)
     await clock.advance(5 * MIN)
@@ -137,7 +162,11 @@ describe('CronScheduler', () => {
     await scheduler.start()
     await scheduler.fire('job')
     expect(calls.map((c) => c.at)).toEqual([clock.now()])
-    expect(scheduler.upcoming(3)[0]?.times.map(iso)).toEqual(['2026-11-27T00:05:00.000Z', '2026-11-27T00:10:00.000Z', '2026-11-27T00:15:00.000Z'])
+    expect(scheduler.upcoming(3)[0]?.times.map(iso)).toEqual([
+      '2026-11-27T00:05:00.000Z',
+      '2026-11-27T00:10:00.000Z',
+      '2026-11-27T00:15:00.000Z',
+    ])
     await expect(scheduler.fire('other')).rejects.toThrowError(/function "other" has no cron/)
     scheduler.stop()
   })

@@ -4,7 +4,10 @@ import { normalizeRoute, RouteTable } from '../../../triggers/http/route-table.t
 describe('normalizeRoute', () => {
   it('keeps path patterns and drops a wrangler host part, saying so', () => {
     expect(normalizeRoute('/v1/echo')).toEqual({ pattern: '/v1/echo', droppedHost: undefined })
-    expect(normalizeRoute({ pattern: 'api.example.com/v1/*' })).toEqual({ pattern: '/v1/*', droppedHost: 'api.example.com' })
+    expect(normalizeRoute({ pattern: 'api.example.com/v1/*' })).toEqual({
+      pattern: '/v1/*',
+      droppedHost: 'api.example.com',
+    })
   })
 
   it('rejects a star that does not end the route, queries and bare words', () => {
@@ -36,6 +39,12 @@ describe('RouteTable', () => {
   })
 
   it('refuses one pattern claimed twice, naming both claimants', () => {
-    expect(() => new RouteTable([{ pattern: '/a', target: 'x' }, { pattern: '/a', target: 'y' }])).toThrowError(/claimed by both x and y/)
+    expect(
+      () =>
+        new RouteTable([
+          { pattern: '/a', target: 'x' },
+          { pattern: '/a', target: 'y' },
+        ]),
+    ).toThrowError(/claimed by both x and y/)
   })
 })

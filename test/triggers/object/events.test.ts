@@ -28,7 +28,10 @@ bucket_name = "objlog"
 
 let seq = 0
 /** A MinIO-style record; the key arrives query-escaped, as MinIO sends it. */
-function record(key: string, options: { type?: 'created' | 'removed'; meta?: Record<string, string>; etag?: string; sequencer?: string } = {}) {
+function record(
+  key: string,
+  options: { type?: 'created' | 'removed'; meta?: Record<string, string>; etag?: string; sequencer?: string } = {},
+) {
   const type = options.type ?? 'created'
   return {
     eventVersion: '2.0',
@@ -39,7 +42,9 @@ function record(key: string, options: { type?: 'created' | 'removed'; meta?: Rec
       bucket: { name: 'documents' },
       object: {
         key: encodeURIComponent(key).replace(/%20/g, '+').replace(/%2F/g, '/'),
-        ...(type === 'created' ? { size: 10, eTag: options.etag ?? `"etag-${key}"`, contentType: 'text/markdown' } : {}),
+        ...(type === 'created'
+          ? { size: 10, eTag: options.etag ?? `"etag-${key}"`, contentType: 'text/markdown' }
+          : {}),
         userMetadata: Object.fromEntries(Object.entries(options.meta ?? {}).map(([k, v]) => [`X-Amz-Meta-${k}`, v])),
         sequencer: options.sequencer ?? (++seq).toString(16).toUpperCase().padStart(16, '0'),
       },
@@ -51,13 +56,27 @@ describe('normalizeRecords', () => {
   it('decodes query-escaped keys and strips MinIO metadata prefixes', () => {
     expect(decodeEventKey('policies/2026+rules%2Bextra.md')).toBe('policies/2026 rules+extra.md')
     const [e] = normalizeRecords([record('policies/a b.md', { meta: { owner: 'legal' } })], 'minio')
-    expect(e).toMatchObject({ type: 'created', bucket: 'documents', key: 'policies/a b.md', metadata: { owner: 'legal' }, eventName: 's3:ObjectCreated:Put', source: 'minio' })
+    expect(e).toMatchObject({
+      type: 'created',
+      bucket: 'documents',
+      key: 'policies/a b.md',
+      metadata: { owner: 'legal' },
+      eventName: 's3:ObjectCreated:Put',
+      source: 'minio',
+    })
   })
 
   it('refuses malformed records naming the field', () => {
     expect(() => normalizeRecords([], 'minio')).toThrowError(/non-empty "Records" array/)
-    expect(() => normalizeRecords([{ eventName: 's3:ObjectCreated:Put', s3: { bucket: {}, object: { key: 'k' } } }], 'minio')).toThrowError(/Records\[0\]\.s3\.bucket\.name: expected a string, received undefined/)
-    expect(() => normalizeRecords([{ eventName: 's3:BucketCreated', s3: { bucket: { name: 'b' }, object: { key: 'k' } } }], 'minio')).toThrowError(/neither ObjectCreated/)
+    expect(() =>
+      normalizeRecords([{ eventName: 's3:ObjectCreated:Put', s3: { bucket: {}, object: { key: 'k' } } }], 'minio'),
+    ).toThrowError(/Records\[0\]\.s3\.bucket\.name: expected a string, received undefined/)
+    expect(() =>
+      normalizeRecords(
+        [{ eventName: 's3:BucketCreated', s3: { bucket: { name: 'b' }, object: { key: 'k' } } }],
+        'minio',
+      ),
+    ).toThrowError(/neither ObjectCreated/)
   })
 })
 
@@ -70,11 +89,15 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
     const post = (records: unknown[], token: string | null = TOKEN, body?: string) =>
       fetch(`${host.url}/_sovra/events/minio`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', ...(token === null ? {} : { authorization: `Bearer ${token}` }) },
+        headers: {
+          'content-type': 'application/json',
+          ...(token === null ? {} : { authorization: `Bearer ${token}` }),
+        },
         body: body ?? JSON.stringify({ EventName: 's3:ObjectCreated:Put', Key: 'documents/x', Records: records }),
       })
     const seen = async (key: string) => (await (await log.get(`seen/${key}`))?.text()) ?? ''
-    const count = async (status: string) => (await db.query<{ n: string }>('SELECT count(*) AS n FROM sovra_events WHERE status = $1', [status])).rows[0]?.n
+    const count = async (status: string) =>
+      (await db.query<{ n: string }>('SELECT count(*) AS n FROM sovra_events WHERE status = $1', [status])).rows[0]?.n
 
     beforeAll(async () => {
       ;({ db, cleanup } = await openDb())
@@ -83,7 +106,14 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
       const { project } = loadConfig({ cwd: dir, processEnv: { SOVRA_SECRET_MINIO_WEBHOOK_TOKEN: TOKEN } })
       const buckets = createBucketProvider(project, { env: {} })
       log = buckets('objlog')
-      host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, events: { queue: dbEventQueue(db), backoffMs: 20, pollMs: 20 } })
+      host = await LocalHost.start({
+        project,
+        log: SILENT_LOGGER,
+        metrics: createPromMetrics(),
+        port: 0,
+        services: { buckets },
+        events: { queue: dbEventQueue(db), backoffMs: 20, pollMs: 20 },
+      })
     }, HEAVY_HOOK_MS)
     afterAll(async () => {
       // A failed beforeAll leaves these unset; its error is the one to report.
@@ -92,7 +122,7 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
       await cleanup?.()
     })
 
-    it('answers MinIO\'s HEAD probe, and refuses a missing or wrong token and a malformed body without queueing', async () => {
+    it("answers MinIO's HEAD probe, and refuses a missing or wrong token and a malformed body without queueing", async () => {
       expect((await fetch(`${host.url}/_sovra/events/minio`, { method: 'HEAD' })).status).toBe(200)
       const before = await count('pending')
       const missing = await post([record('policies/x.md')], null)
@@ -103,7 +133,9 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
       expect(malformed.status).toBe(400)
       expect((await post([], TOKEN, 'not json')).status).toBe(400)
       expect(await count('pending')).toBe(before)
-      expect((await db.query('SELECT 1 FROM sovra_events WHERE object_key = $1', ['documents/policies/x.md'])).rows).toHaveLength(0)
+      expect(
+        (await db.query('SELECT 1 FROM sovra_events WHERE object_key = $1', ['documents/policies/x.md'])).rows,
+      ).toHaveLength(0)
     })
 
     it('runs the object handler for matching events only, and the same event delivered twice runs once', async () => {
@@ -119,13 +151,17 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
       expect(await log.head('seen/other/skip.md')).toBeNull()
       const metrics = await (await fetch(`${host.url}/_sovra/metrics`)).text()
       expect(metrics).toMatch(/sovra_object_events\{status="done"\} [1-9]/)
-      expect(metrics).toMatch(/sovra_invocations_total\{function="objlog",trigger="object",status="200",outcome="ok"\} [1-9]/)
+      expect(metrics).toMatch(
+        /sovra_invocations_total\{function="objlog",trigger="object",status="200",outcome="ok"\} [1-9]/,
+      )
     })
 
     it('retries a handler that fails twice: 3 attempts, 1 success, 0 dead', async () => {
       await post([record('policies/flaky.md', { meta: { mode: 'fail-2' } })])
       const rows = await waitFor(async () => {
-        const r = await db.query<{ status: string; attempts: number }>("SELECT status, attempts FROM sovra_events WHERE object_key = 'documents/policies/flaky.md'")
+        const r = await db.query<{ status: string; attempts: number }>(
+          "SELECT status, attempts FROM sovra_events WHERE object_key = 'documents/policies/flaky.md'",
+        )
         return r.rows[0]?.status === 'done' ? r.rows : undefined
       }, 20_000)
       expect(rows).toEqual([{ status: 'done', attempts: 3 }])
@@ -136,17 +172,32 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
     it('dead-letters a handler that always fails after max_retries, and replays it once fixed', async () => {
       await post([record('policies/broken.md', { meta: { mode: 'until-fixed' } })])
       const dead = await waitFor(async () => {
-        const list = (await (await fetch(`${host.url}/_sovra/events?status=dead`)).json()) as Array<{ id: number; attempts: number; lastError: string; event: { key: string } }>
+        const list = (await (await fetch(`${host.url}/_sovra/events?status=dead`)).json()) as Array<{
+          id: number
+          attempts: number
+          lastError: string
+          event: { key: string }
+        }>
         return list.find((e) => e.event.key === 'policies/broken.md')
       }, 10_000)
       expect(dead).toMatchObject({ attempts: 3, lastError: expect.stringContaining('not fixed yet') })
-      const letters = await db.query<{ id: string | number; last_error: string }>('SELECT id, last_error FROM sovra_dead_letters WHERE object_key = $1', ['documents/policies/broken.md'])
+      const letters = await db.query<{ id: string | number; last_error: string }>(
+        'SELECT id, last_error FROM sovra_dead_letters WHERE object_key = $1',
+        ['documents/policies/broken.md'],
+      )
       expect(letters.rows.map((r) => Number(r.id))).toEqual([dead?.id])
       await log.put('fixed', 'yes')
-      const replay = await fetch(`${host.url}/_sovra/events/replay`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: [dead?.id] }) })
+      const replay = await fetch(`${host.url}/_sovra/events/replay`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ids: [dead?.id] }),
+      })
       expect(await replay.json()).toEqual({ replayed: 1 })
       await waitFor(async () => (await seen('policies/broken.md')) !== '', 10_000)
-      expect((await db.query('SELECT 1 FROM sovra_dead_letters WHERE object_key = $1', ['documents/policies/broken.md'])).rows).toHaveLength(0)
+      expect(
+        (await db.query('SELECT 1 FROM sovra_dead_letters WHERE object_key = $1', ['documents/policies/broken.md']))
+          .rows,
+      ).toHaveLength(0)
       const bad = await fetch(`${host.url}/_sovra/events/replay`, { method: 'POST', body: '{"ids":"all"}' })
       expect(bad.status).toBe(400)
     })
@@ -168,8 +219,22 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
         const seqs = entries.map((e) => e.split(':')[1] as string)
         expect([...seqs].sort()).toEqual(seqs)
       }
-      expect((await db.query("SELECT count(*) AS n FROM sovra_events WHERE object_key LIKE 'documents/policies/bulk/%' AND status = 'done'")).rows[0]).toEqual({ n: expect.anything() })
-      expect(Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM sovra_events WHERE object_key LIKE 'documents/policies/bulk/%' AND status = 'done'")).rows[0]?.n)).toBe(1000)
+      expect(
+        (
+          await db.query(
+            "SELECT count(*) AS n FROM sovra_events WHERE object_key LIKE 'documents/policies/bulk/%' AND status = 'done'",
+          )
+        ).rows[0],
+      ).toEqual({ n: expect.anything() })
+      expect(
+        Number(
+          (
+            await db.query<{ n: string }>(
+              "SELECT count(*) AS n FROM sovra_events WHERE object_key LIKE 'documents/policies/bulk/%' AND status = 'done'",
+            )
+          ).rows[0]?.n,
+        ),
+      ).toBe(1000)
     }, 200_000)
 
     it('never runs an older event of an object after a newer one', async () => {
@@ -179,7 +244,9 @@ function eventSuite(name: string, openDb: () => Promise<{ db: Db; cleanup: () =>
       expect(await late.json()).toMatchObject({ inserted: 1 })
       await new Promise((res) => setTimeout(res, 300))
       expect(await seen('policies/order.md')).toBe('created:00000000000000F0')
-      const { rows } = await db.query<{ status: string; last_error: string }>("SELECT status, last_error FROM sovra_events WHERE object_key = 'documents/policies/order.md' ORDER BY id")
+      const { rows } = await db.query<{ status: string; last_error: string }>(
+        "SELECT status, last_error FROM sovra_events WHERE object_key = 'documents/policies/order.md' ORDER BY id",
+      )
       expect(rows[1]).toEqual({ status: 'done', last_error: expect.stringContaining('superseded') })
     })
   })
@@ -204,21 +271,49 @@ describe('fs bucket writes as object events', () => {
       env: {},
       sink: lateSink(() => ref.host?.events?.sink()),
     })
-    const host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, events: { queue: dbEventQueue(db), pollMs: 20 } })
+    const host = await LocalHost.start({
+      project,
+      log: SILENT_LOGGER,
+      metrics: createPromMetrics(),
+      port: 0,
+      services: { buckets },
+      events: { queue: dbEventQueue(db), pollMs: 20 },
+    })
     ref.host = host
     const events = host.events!
     // A normal write: staged, written, released, delivered.
     await buckets('documents').put('policies/staged.md', 'v1')
-    await waitFor(async () => ((await (await buckets('objlog').get('seen/policies/staged.md'))?.text()) ?? '') !== '', 10_000)
+    await waitFor(
+      async () => ((await (await buckets('objlog').get('seen/policies/staged.md'))?.text()) ?? '') !== '',
+      10_000,
+    )
     // Crash leftovers: one event staged for a write that never happened, one for a write that did.
-    const never = { type: 'created' as const, bucket: 'documents', key: 'policies/never.md', size: 1, etag: 'nope', versionId: undefined, sequencer: 'aa', contentType: undefined, metadata: {}, eventName: 's3:ObjectCreated:Put', time: new Date().toISOString(), source: 'fs' }
+    const never = {
+      type: 'created' as const,
+      bucket: 'documents',
+      key: 'policies/never.md',
+      size: 1,
+      etag: 'nope',
+      versionId: undefined,
+      sequencer: 'aa',
+      contentType: undefined,
+      metadata: {},
+      eventName: 's3:ObjectCreated:Put',
+      time: new Date().toISOString(),
+      source: 'fs',
+    }
     await events.sink().stage(never)
     const plain = createBucketProvider(project, { env: {} })('documents')
     const written = await plain.put('policies/written.md', 'landed')
     await events.sink().stage({ ...never, key: 'policies/written.md', etag: written.etag, sequencer: 'bb' })
     expect(await events.recoverStaged(buckets)).toEqual({ released: 1, discarded: 1 })
-    await waitFor(async () => ((await (await buckets('objlog').get('seen/policies/written.md'))?.text()) ?? '') !== '', 10_000)
-    const { rows } = await db.query<{ status: string; last_error: string }>("SELECT status, last_error FROM sovra_events WHERE object_key = 'documents/policies/never.md'")
+    await waitFor(
+      async () => ((await (await buckets('objlog').get('seen/policies/written.md'))?.text()) ?? '') !== '',
+      10_000,
+    )
+    const { rows } = await db.query<{ status: string; last_error: string }>(
+      "SELECT status, last_error FROM sovra_events WHERE object_key = 'documents/policies/never.md'",
+    )
     expect(rows).toEqual([{ status: 'done', last_error: expect.stringContaining('interrupted') }])
     expect(await buckets('objlog').head('seen/policies/never.md')).toBeNull()
     await host.close(1000)
@@ -233,8 +328,18 @@ describe('fs bucket writes as object events', () => {
     const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
     const ref: { host?: LocalHost } = {}
-    const buckets = createBucketProvider(project, { env: {}, onEvent: async (e) => void (await ref.host?.events?.ingest([e])) })
-    ref.host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets }, events: { queue: dbEventQueue(scoped), pollMs: 20 } })
+    const buckets = createBucketProvider(project, {
+      env: {},
+      onEvent: async (e) => void (await ref.host?.events?.ingest([e])),
+    })
+    ref.host = await LocalHost.start({
+      project,
+      log: SILENT_LOGGER,
+      metrics: createPromMetrics(),
+      port: 0,
+      services: { buckets },
+      events: { queue: dbEventQueue(scoped), pollMs: 20 },
+    })
     await buckets('documents').put('policies/fs-write.md', '# written locally')
     await buckets('documents').put('policies/ignored.txt', 'no trigger')
     await buckets('documents').delete('policies/fs-write.md')
@@ -249,4 +354,3 @@ describe('fs bucket writes as object events', () => {
     await schema.drop()
   })
 })
-

@@ -31,13 +31,30 @@ bucket_name = "objlog"
 let seq = 0
 /** An event the objlog fixture always fails on (LOG has no "fixed" object). */
 function failing(key: string): ObjectEvent {
-  return { type: 'created', bucket: 'documents', key, size: 1, etag: `e-${key}`, versionId: undefined, sequencer: (++seq).toString(16), contentType: undefined, metadata: { mode: 'until-fixed' }, eventName: 's3:ObjectCreated:Put', time: new Date().toISOString(), source: 'fs' }
+  return {
+    type: 'created',
+    bucket: 'documents',
+    key,
+    size: 1,
+    etag: `e-${key}`,
+    versionId: undefined,
+    sequencer: (++seq).toString(16),
+    contentType: undefined,
+    metadata: { mode: 'until-fixed' },
+    eventName: 's3:ObjectCreated:Put',
+    time: new Date().toISOString(),
+    source: 'fs',
+  }
 }
 
 describe('maxRetriesFor', () => {
-  const triggers = [{ bucket: 'documents', prefix: 'a/', max_retries: 0 }, { bucket: 'documents', prefix: 'a/b/', max_retries: 4 }, { bucket: 'documents', prefix: 'c/' }]
+  const triggers = [
+    { bucket: 'documents', prefix: 'a/', max_retries: 0 },
+    { bucket: 'documents', prefix: 'a/b/', max_retries: 4 },
+    { bucket: 'documents', prefix: 'c/' },
+  ]
 
-  it('takes the matching trigger\'s max_retries, the largest when several match, the default when it sets none', () => {
+  it("takes the matching trigger's max_retries, the largest when several match, the default when it sets none", () => {
     expect(maxRetriesFor(triggers, failing('a/x'))).toBe(0)
     expect(maxRetriesFor(triggers, failing('a/b/x'))).toBe(4)
     expect(maxRetriesFor(triggers, failing('c/x'))).toBe(5)
@@ -54,7 +71,14 @@ describe('object events with several triggers on one function', () => {
     await migrate(db)
     const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
-    host = await LocalHost.start({ project, log: SILENT_LOGGER, metrics: createPromMetrics(), port: 0, services: { buckets: createBucketProvider(project, { env: {} }) }, events: { queue: dbEventQueue(db), backoffMs: 5, pollMs: 10 } })
+    host = await LocalHost.start({
+      project,
+      log: SILENT_LOGGER,
+      metrics: createPromMetrics(),
+      port: 0,
+      services: { buckets: createBucketProvider(project, { env: {} }) },
+      events: { queue: dbEventQueue(db), backoffMs: 5, pollMs: 10 },
+    })
   }, HEAVY_HOOK_MS)
   afterAll(async () => {
     await host?.close(2000)

@@ -18,13 +18,17 @@ export function eventsAdmin(options: LocalAppOptions): Hono<AdminEnv> {
 
   app.post('/events/minio', async (c) => {
     const events = options.events
-    if (events === undefined) throw new SovraError('ERR_NOT_FOUND', 'this host has no object triggers; no function takes MinIO events')
+    if (events === undefined)
+      throw new SovraError('ERR_NOT_FOUND', 'this host has no object triggers; no function takes MinIO events')
     checkBearer(c.req.header('authorization'), options.webhookToken, MINIO_WEBHOOK_BEARER)
     let body: unknown
     try {
       body = await c.req.json()
     } catch {
-      throw new SovraError('ERR_BAD_REQUEST', 'the webhook body is not JSON; expected MinIO\'s {"EventName","Key","Records":[...]}')
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        'the webhook body is not JSON; expected MinIO\'s {"EventName","Key","Records":[...]}',
+      )
     }
     const normalized = normalizeRecords((body as { Records?: unknown } | null)?.Records, 'minio')
     // Answer only once the events are committed: MinIO retries a non-2xx delivery, so a crash loses nothing.
@@ -36,15 +40,30 @@ export function eventsAdmin(options: LocalAppOptions): Hono<AdminEnv> {
     if (options.events === undefined) return c.json([])
     const status = c.req.query('status')
     const valid = ['pending', 'running', 'done', 'dead']
-    if (status !== undefined && !valid.includes(status)) throw new SovraError('ERR_BAD_REQUEST', `status ${JSON.stringify(status)} is not one of ${valid.join(', ')}`)
-    return c.json(await options.events.queue.list({ ...(status === undefined ? {} : { status: status as 'dead' }), limit: Number(c.req.query('limit') ?? 100) }))
+    if (status !== undefined && !valid.includes(status))
+      throw new SovraError('ERR_BAD_REQUEST', `status ${JSON.stringify(status)} is not one of ${valid.join(', ')}`)
+    return c.json(
+      await options.events.queue.list({
+        ...(status === undefined ? {} : { status: status as 'dead' }),
+        limit: Number(c.req.query('limit') ?? 100),
+      }),
+    )
   })
 
   app.post('/events/replay', async (c) => {
     if (options.events === undefined) throw new SovraError('ERR_NOT_FOUND', 'this host has no object-event queue')
     const body = (await c.req.json().catch(() => ({}))) as { ids?: unknown; all_dead?: unknown }
-    const ids = body.all_dead === true ? 'all-dead' as const : Array.isArray(body.ids) && body.ids.every((i) => Number.isInteger(i)) ? (body.ids as number[]) : undefined
-    if (ids === undefined) throw new SovraError('ERR_BAD_REQUEST', `expected {"ids":[<event id>...]} or {"all_dead":true}, received ${JSON.stringify(body)}`)
+    const ids =
+      body.all_dead === true
+        ? ('all-dead' as const)
+        : Array.isArray(body.ids) && body.ids.every((i) => Number.isInteger(i))
+          ? (body.ids as number[])
+          : undefined
+    if (ids === undefined)
+      throw new SovraError(
+        'ERR_BAD_REQUEST',
+        `expected {"ids":[<event id>...]} or {"all_dead":true}, received ${JSON.stringify(body)}`,
+      )
     const replayed = await options.events.queue.replay(ids)
     options.events.dispatcher.wake()
     return c.json({ replayed })

@@ -21,19 +21,29 @@ export function objectsAdmin(options: LocalAppOptions): Hono<AdminEnv> {
   app.get('/objects/:bucket', async (c) => {
     const limit = c.req.query('limit')
     const cursor = c.req.query('cursor')
-    return c.json(await bucketOf(c.req.param('bucket')).list({
-      prefix: c.req.query('prefix') ?? '', ...(limit === undefined ? {} : { limit: Number(limit) }), ...(cursor === undefined ? {} : { cursor }),
-    }))
+    return c.json(
+      await bucketOf(c.req.param('bucket')).list({
+        prefix: c.req.query('prefix') ?? '',
+        ...(limit === undefined ? {} : { limit: Number(limit) }),
+        ...(cursor === undefined ? {} : { cursor }),
+      }),
+    )
   })
   app.get('/objects/:bucket/:key{.+}', async (c) => {
     const obj = await bucketOf(c.req.param('bucket')).get(c.req.param('key'))
     if (obj === null) throw new SovraError('ERR_NOT_FOUND', `no object ${c.req.param('bucket')}/${c.req.param('key')}`)
-    return new Response(obj.body, { headers: { 'content-type': obj.httpMetadata.contentType ?? 'application/octet-stream', etag: obj.httpEtag } })
+    return new Response(obj.body, {
+      headers: { 'content-type': obj.httpMetadata.contentType ?? 'application/octet-stream', etag: obj.httpEtag },
+    })
   })
   app.put('/objects/:bucket/:key{.+}', async (c) => {
     const body = new Uint8Array(await c.req.arrayBuffer())
     const contentType = c.req.header('content-type')
-    const put = await bucketOf(c.req.param('bucket')).put(c.req.param('key'), body, contentType === undefined ? {} : { httpMetadata: { contentType } })
+    const put = await bucketOf(c.req.param('bucket')).put(
+      c.req.param('key'),
+      body,
+      contentType === undefined ? {} : { httpMetadata: { contentType } },
+    )
     return c.json(put, 201)
   })
   app.delete('/objects/:bucket/:key{.+}', async (c) => {

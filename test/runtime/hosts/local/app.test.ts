@@ -44,7 +44,15 @@ describe('local host app (in memory)', () => {
   let app: ReturnType<typeof createLocalApp>
 
   beforeAll(async () => {
-    const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG, 'echo.ts': "export { default } from '" + new URL('../../../../functions/echo/index.ts', import.meta.url).pathname + "'\n" }))
+    const dir = withFixtures(
+      tempProject({
+        'wrangler-compat.toml': CONFIG,
+        'echo.ts':
+          "export { default } from '" +
+          new URL('../../../../functions/echo/index.ts', import.meta.url).pathname +
+          "'\n",
+      }),
+    )
     const { project } = loadConfig({ cwd: dir, processEnv: {} })
     functions = await FunctionSet.load(project, {
       observer: { onInvocation: (r) => (metrics.onInvocation(r), logLine(r)), onIsolate: (e) => metrics.onIsolate(e) },
@@ -55,11 +63,25 @@ describe('local host app (in memory)', () => {
   afterAll(() => functions.close(0))
 
   it('routes any method to the function and hands it method, path, query, headers and body', async () => {
-    const res = await app.request('/v1/echo?a=1&a=2&b=x', { method: 'PUT', body: 'payload', headers: { 'x-trace': 't1' } })
+    const res = await app.request('/v1/echo?a=1&a=2&b=x', {
+      method: 'PUT',
+      body: 'payload',
+      headers: { 'x-trace': 't1' },
+    })
     expect(res.status).toBe(200)
     const body = await res.json()
-    expect(body).toMatchObject({ method: 'PUT', path: '/v1/echo', query: { a: ['1', '2'], b: 'x' }, body: 'payload', headers: { 'x-trace': 't1' } })
-    expect(body.invocation).toMatchObject({ function: 'echo', trigger: 'http', id: res.headers.get('x-sovra-invocation-id') })
+    expect(body).toMatchObject({
+      method: 'PUT',
+      path: '/v1/echo',
+      query: { a: ['1', '2'], b: 'x' },
+      body: 'payload',
+      headers: { 'x-trace': 't1' },
+    })
+    expect(body.invocation).toMatchObject({
+      function: 'echo',
+      trigger: 'http',
+      id: res.headers.get('x-sovra-invocation-id'),
+    })
   })
 
   it('lets the most specific route win', async () => {
@@ -70,7 +92,9 @@ describe('local host app (in memory)', () => {
   it('answers 404 JSON for an unknown route and an unknown admin path', async () => {
     const res = await app.request('/nowhere')
     expect(res.status).toBe(404)
-    expect(await res.json()).toEqual({ error: { code: 'ERR_NOT_FOUND', message: 'No function route matches /nowhere' } })
+    expect(await res.json()).toEqual({
+      error: { code: 'ERR_NOT_FOUND', message: 'No function route matches /nowhere' },
+    })
     const admin = await app.request('/_sovra/secrets')
     expect(admin.status).toBe(404)
     expect((await admin.json()).error.message).toMatch(/valid: GET \/_sovra\/health/)
@@ -79,10 +103,23 @@ describe('local host app (in memory)', () => {
   it('answers 413 for a body over the limit, by content-length and by counting, without running the function', async () => {
     const echoLines = () => log.lines.filter((l) => l['function'] === 'echo').length
     const before = echoLines()
-    const declared = await app.request('/v1/echo', { method: 'POST', body: 'x'.repeat(1001), headers: { 'content-length': '1001' } })
+    const declared = await app.request('/v1/echo', {
+      method: 'POST',
+      body: 'x'.repeat(1001),
+      headers: { 'content-length': '1001' },
+    })
     expect(declared.status).toBe(413)
-    expect((await declared.json()).error).toMatchObject({ code: 'ERR_BODY_TOO_LARGE', message: expect.stringMatching(/max_body_bytes of function "echo" \(1000 bytes\); received content-length 1001/) })
-    const stream = new ReadableStream({ start(c) { c.enqueue(new Uint8Array(600)); c.enqueue(new Uint8Array(600)); c.close() } })
+    expect((await declared.json()).error).toMatchObject({
+      code: 'ERR_BODY_TOO_LARGE',
+      message: expect.stringMatching(/max_body_bytes of function "echo" \(1000 bytes\); received content-length 1001/),
+    })
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new Uint8Array(600))
+        c.enqueue(new Uint8Array(600))
+        c.close()
+      },
+    })
     const counted = await app.request('/v1/echo', { method: 'POST', body: stream, duplex: 'half' } as RequestInit)
     expect(counted.status).toBe(413)
     expect((await counted.json()).error.message).toMatch(/received more than 1000 bytes/)
@@ -97,7 +134,11 @@ describe('local host app (in memory)', () => {
     const exact = await app.request('/size', { method: 'POST', body: 'x'.repeat(1000) })
     expect(await exact.json()).toEqual({ bytes: 1000, text: 'x'.repeat(64) })
     const japanese = '就業規則第十二条：機密情報の取扱い'
-    const res = await app.request('/size', { method: 'POST', body: japanese, headers: { 'content-type': 'text/plain; charset=utf-8' } })
+    const res = await app.request('/size', {
+      method: 'POST',
+      body: japanese,
+      headers: { 'content-type': 'text/plain; charset=utf-8' },
+    })
     expect(await res.json()).toEqual({ bytes: new TextEncoder().encode(japanese).byteLength, text: japanese })
     const echoed = await app.request(`/v1/echo?q=${encodeURIComponent('稟議')}`)
     expect((await echoed.json()).query).toEqual({ q: '稟議' })
@@ -109,7 +150,16 @@ describe('local host app (in memory)', () => {
     const id = res.headers.get('x-sovra-invocation-id')
     expect((await res.json()).error.invocation_id).toBe(id)
     const line = await waitFor(() => log.lines.find((l) => l['invocation_id'] === id))
-    expect(line).toMatchObject({ level: 'error', function: 'throws', trigger: 'http', status: 500, outcome: 'error', method: 'GET', path: '/boom', duration_ms: expect.any(Number) })
+    expect(line).toMatchObject({
+      level: 'error',
+      function: 'throws',
+      trigger: 'http',
+      status: 500,
+      outcome: 'error',
+      method: 'GET',
+      path: '/boom',
+      duration_ms: expect.any(Number),
+    })
     expect(JSON.stringify(line)).toContain('hunter2')
   })
 
@@ -118,13 +168,24 @@ describe('local host app (in memory)', () => {
     const id = res.headers.get('x-sovra-invocation-id')
     await res.text()
     const line = await waitFor(() => log.lines.find((l) => l['invocation_id'] === id))
-    expect(line).toMatchObject({ level: 'info', msg: 'invocation', function: 'echo', version: expect.stringMatching(/^[0-9a-f]{12}$/), trigger: 'http', status: 200, outcome: 'ok' })
+    expect(line).toMatchObject({
+      level: 'info',
+      msg: 'invocation',
+      function: 'echo',
+      version: expect.stringMatching(/^[0-9a-f]{12}$/),
+      trigger: 'http',
+      status: 200,
+      outcome: 'ok',
+    })
   })
 
   it('reports health once warm minimums are ready', async () => {
     const res = await app.request('/_sovra/health')
     expect(res.status).toBe(200)
-    expect(await res.json()).toMatchObject({ status: 'ok', functions: { echo: 'ready', special: 'ready', throws: 'ready', size: 'ready' } })
+    expect(await res.json()).toMatchObject({
+      status: 'ok',
+      functions: { echo: 'ready', special: 'ready', throws: 'ready', size: 'ready' },
+    })
   })
 
   it('lists functions with routes, tier, limits and the bundle sha256', async () => {
@@ -144,8 +205,12 @@ describe('local host app (in memory)', () => {
     const res = await app.request('/_sovra/metrics')
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/)
     const text = await res.text()
-    expect(text).toMatch(/sovra_invocations_total\{function="throws",trigger="http",status="500",outcome="error"\} [1-9]/)
-    expect(text).toMatch(/sovra_invocation_duration_seconds_bucket\{le="[0-9.]+",function="echo",trigger="http",status="200"\} [1-9]/)
+    expect(text).toMatch(
+      /sovra_invocations_total\{function="throws",trigger="http",status="500",outcome="error"\} [1-9]/,
+    )
+    expect(text).toMatch(
+      /sovra_invocation_duration_seconds_bucket\{le="[0-9.]+",function="echo",trigger="http",status="200"\} [1-9]/,
+    )
     expect(text).toMatch(/sovra_isolates_ready\{function="echo"\} 1/)
     expect(text).toMatch(/sovra_isolate_start_seconds_count\{function="echo"\} [1-9]/)
   })

@@ -54,7 +54,9 @@ describe('embedded host over HTTP', () => {
       if (done) break
       rest += new TextDecoder().decode(value)
     }
-    const later = [...rest.matchAll(/data: (\{.*\})/g)].map((m) => JSON.parse(m[1] as string) as { tick: number; at: number })
+    const later = [...rest.matchAll(/data: (\{.*\})/g)].map(
+      (m) => JSON.parse(m[1] as string) as { tick: number; at: number },
+    )
     expect(later.map((e) => e.tick)).toEqual([1, 2])
     // The first event reached the client before the last one was even produced: nothing was buffered on the way.
     expect(firstAt).toBeLessThan(later[1]!.at)
@@ -66,18 +68,29 @@ describe('embedded host over HTTP', () => {
     const reader = (res.body as ReadableStream<Uint8Array>).getReader()
     await reader.read()
     controller.abort()
-    const line = await waitFor(() => log.lines.find((l) => l['function'] === 'sse' && l['outcome'] === 'cancelled'), 5000)
+    const line = await waitFor(
+      () => log.lines.find((l) => l['function'] === 'sse' && l['outcome'] === 'cancelled'),
+      5000,
+    )
     expect(line?.['duration_ms']).toBeLessThan(5000)
     await waitFor(() => host.functions.get('sse')?.pool.stats().inflight === 0)
   })
 
   it('answers 413 to a chunked body over the limit and closes the connection', async () => {
-    const { status, headers, body } = await new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
-      const req = httpRequest(`${host.url}/slow`, { method: 'POST', headers: { 'transfer-encoding': 'chunked' } }, (res) => {
-        let text = ''
-        res.on('data', (c: Buffer) => (text += c.toString()))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }))
-      })
+    const { status, headers, body } = await new Promise<{
+      status: number
+      headers: Record<string, unknown>
+      body: string
+    }>((resolve, reject) => {
+      const req = httpRequest(
+        `${host.url}/slow`,
+        { method: 'POST', headers: { 'transfer-encoding': 'chunked' } },
+        (res) => {
+          let text = ''
+          res.on('data', (c: Buffer) => (text += c.toString()))
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }))
+        },
+      )
       req.on('error', reject)
       req.write('x'.repeat(1500))
       req.end('y'.repeat(1500))
@@ -100,10 +113,14 @@ describe('embedded host over HTTP', () => {
 describe('sovra start (process)', () => {
   it('on SIGTERM stops accepting, finishes in-flight requests and exits 0', async () => {
     const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
-    const child = spawn(process.execPath, [join(ROOT, 'bin/sovra.js'), 'start', '--config', join(dir, 'wrangler-compat.toml'), '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, SOVRA_LOG_LEVEL: 'info' },
-    })
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin/sovra.js'), 'start', '--config', join(dir, 'wrangler-compat.toml'), '--port', '0'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, SOVRA_LOG_LEVEL: 'info' },
+      },
+    )
     let stderr = ''
     let stdout = ''
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
@@ -119,8 +136,17 @@ describe('sovra start (process)', () => {
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ slept: 800 })
     expect(await exited).toBe(0)
-    const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>)
-    expect(lines.map((l) => l['msg'])).toEqual(expect.arrayContaining(['sovra listening', 'shutdown requested', 'invocation', 'sovra stopped']))
-    expect(lines.find((l) => l['msg'] === 'invocation')).toMatchObject({ function: 'slow', status: 200, trigger: 'http' })
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    expect(lines.map((l) => l['msg'])).toEqual(
+      expect.arrayContaining(['sovra listening', 'shutdown requested', 'invocation', 'sovra stopped']),
+    )
+    expect(lines.find((l) => l['msg'] === 'invocation')).toMatchObject({
+      function: 'slow',
+      status: 200,
+      trigger: 'http',
+    })
   })
 })

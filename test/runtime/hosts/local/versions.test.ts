@@ -12,8 +12,9 @@ import type { Db } from '../../../../runtime/core/ports.ts'
 import { captureLogger, runCli, tempProject, withFixtures } from '../../../helpers.ts'
 
 // The embedded host serving two versions of a function: deployed with `sovra deploy`, canary at 30%, a pin.
-const dir = withFixtures(tempProject({
-  'wrangler-compat.toml': `
+const dir = withFixtures(
+  tempProject({
+    'wrangler-compat.toml': `
 name = "canary"
 [[functions]]
 name = "plain"
@@ -25,13 +26,15 @@ min = 1
 max = 1
 concurrency = 32
 `,
-}))
+  }),
+)
 const cfg = ['--config', join(dir, 'wrangler-compat.toml'), '--state', join(dir, 'state')]
 let host: LocalHost
 let db: Db
 let stop: () => void
 const log = captureLogger()
-const get = async (id: string, headers: Record<string, string> = {}): Promise<string> => (await fetch(`${host.url}/plain`, { headers: { 'x-request-id': id, ...headers } })).text()
+const get = async (id: string, headers: Record<string, string> = {}): Promise<string> =>
+  (await fetch(`${host.url}/plain`, { headers: { 'x-request-id': id, ...headers } })).text()
 
 beforeAll(async () => {
   process.env['SOVRA_ACTOR'] = 'alice'
@@ -65,23 +68,45 @@ describe('versions on the embedded host', () => {
 
   it('a pinned tenant always gets its version', async () => {
     const state = host.functions.get('plain')?.versions?.state
-    await db.query('INSERT INTO sovra_pins (function, attribute, value, version) VALUES ($1, $2, $3, $4)', ['plain', 'tenant', 'legal', state?.stable])
+    await db.query('INSERT INTO sovra_pins (function, attribute, value, version) VALUES ($1, $2, $3, $4)', [
+      'plain',
+      'tenant',
+      'legal',
+      state?.stable,
+    ])
     await host.functions.get('plain')?.versions?.refresh()
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => get(`pin-${i}`, { 'x-sovra-tenant': 'legal' })))
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => get(`pin-${i}`, { 'x-sovra-tenant': 'legal' })),
+    )
     expect(new Set(answers)).toEqual(new Set(['hello from bank at /plain']))
   })
 
   it('never routes to a version whose bundle fails verification', async () => {
     const v = host.functions.get('plain')?.versions
     const canaryVersion = v?.state?.canary?.version as string
-    const row = (await db.query<{ bundle_sha256: string }>('SELECT bundle_sha256 FROM sovra_versions WHERE id = $1', [canaryVersion])).rows[0]!
-    await new FsBucket('sovra-artifacts', join(dir, 'state', 'buckets')).put(`blobs/sha256/${row.bundle_sha256}`, 'export default { fetch() { return new Response("pwned") } }')
+    const row = (
+      await db.query<{ bundle_sha256: string }>('SELECT bundle_sha256 FROM sovra_versions WHERE id = $1', [
+        canaryVersion,
+      ])
+    ).rows[0]!
+    await new FsBucket('sovra-artifacts', join(dir, 'state', 'buckets')).put(
+      `blobs/sha256/${row.bundle_sha256}`,
+      'export default { fetch() { return new Response("pwned") } }',
+    )
     // A fresh host (the running one already has the verified canary loaded).
     const { project } = loadConfig({ configPath: join(dir, 'wrangler-compat.toml'), env: undefined })
     const fresh = await LocalHost.start({ project, log, metrics: createPromMetrics(), port: 0 })
-    const stopFresh = await enableControlPlane(fresh, project, db, { state: join(dir, 'state'), log, intervalMs: 60_000 })
+    const stopFresh = await enableControlPlane(fresh, project, db, {
+      state: join(dir, 'state'),
+      log,
+      intervalMs: 60_000,
+    })
     try {
-      const answers = await Promise.all(Array.from({ length: 100 }, async (_, i) => (await fetch(`${fresh.url}/plain`, { headers: { 'x-request-id': `t-${i}` } })).text()))
+      const answers = await Promise.all(
+        Array.from({ length: 100 }, async (_, i) =>
+          (await fetch(`${fresh.url}/plain`, { headers: { 'x-request-id': `t-${i}` } })).text(),
+        ),
+      )
       expect(answers.some((a) => a.includes('pwned'))).toBe(false)
       expect(new Set(answers)).toEqual(new Set(['hello from bank at /plain']))
       expect(log.lines.find((l) => l.msg === 'version refused: not routed to')?.['err']).toMatch(/tampered/)
