@@ -5,6 +5,9 @@ import type { Db } from '../../runtime/core/ports.ts'
 import type { RoutingState } from '../../triggers/http/version-select.ts'
 import { auditLog } from './audit.ts'
 
+/** The target of changes that move the embedded host's routing. */
+export const LOCAL_TARGET = 'local'
+
 /** Approvals a change needs by risk class (distinct approvers, never the author). */
 export const REQUIRED_APPROVALS = { low: 0, medium: 1, high: 2 } as const
 export type Risk = keyof typeof REQUIRED_APPROVALS
@@ -26,7 +29,9 @@ export interface Change {
   id: string
   function: string
   version: string
-  action: 'canary' | 'promote' | 'openwhisk'
+  action: 'canary' | 'promote'
+  /** The deploy target the change is for (`local`: the embedded host's routing). */
+  target: string
   canaryWeight: number | null
   risk: Risk
   author: string
@@ -58,10 +63,16 @@ export function controlPlane(db: Db) {
 
   async function apply(
     tx: Tx,
-    c: { function: string; version: string; action: 'canary' | 'promote' | 'openwhisk'; canary_weight: number | null },
+    c: {
+      function: string
+      version: string
+      action: 'canary' | 'promote'
+      target: string
+      canary_weight: number | null
+    },
   ): Promise<void> {
-    // A cluster change is carried out by the next `sovra deploy --target openwhisk`; the host's routing stays.
-    if (c.action === 'openwhisk') return
+    // A change for another target is carried out by that target's next deploy once applied; the host's routing stays.
+    if (c.target !== LOCAL_TARGET) return
     const route = (
       await tx.query<{ stable: string; canary: string | null }>(
         'SELECT stable, canary FROM sovra_routes WHERE function = $1',
@@ -101,6 +112,7 @@ export function controlPlane(db: Db) {
       function: String(row['function']),
       version: String(row['version']),
       action: row['action'] as Change['action'],
+      target: String(row['target']),
       canaryWeight: row['canary_weight'] as number | null,
       risk: row['risk'] as Risk,
       author: String(row['author']),
@@ -174,7 +186,9 @@ export function controlPlane(db: Db) {
     async requestChange(c: {
       function: string
       version: string
-      action: 'canary' | 'promote' | 'openwhisk'
+      action: 'canary' | 'promote'
+      /** The deploy target (default `local`). */
+      target?: string
       weight?: number
       risk: Risk
       author: string
@@ -194,12 +208,13 @@ export function controlPlane(db: Db) {
       const now = required === 0
       await db.tx(async (tx) => {
         await tx.query(
-          'INSERT INTO sovra_changes (id, function, version, action, canary_weight, risk, author, required, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+          'INSERT INTO sovra_changes (id, function, version, action, target, canary_weight, risk, author, required, status) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)',
           [
             id,
             c.function,
             c.version,
             c.action,
+            c.target ?? LOCAL_TARGET,
             c.weight ?? null,
             c.risk,
             c.author,
@@ -212,6 +227,7 @@ export function controlPlane(db: Db) {
             function: c.function,
             version: c.version,
             action: c.action,
+            target: c.target ?? LOCAL_TARGET,
             canary_weight: c.weight ?? null,
           })
       })
@@ -243,7 +259,13 @@ export function controlPlane(db: Db) {
       await db.tx(async (tx) => {
         await tx.query('INSERT INTO sovra_approvals (change_id, approver) VALUES ($1, $2)', [changeId, approver])
         if (done) {
-          await apply(tx, { function: c.function, version: c.version, action: c.action, canary_weight: c.canaryWeight })
+          await apply(tx, {
+            function: c.function,
+            version: c.version,
+            action: c.action,
+            target: c.target,
+            canary_weight: c.canaryWeight,
+          })
           await tx.query("UPDATE sovra_changes SET status = 'applied' WHERE id = $1", [changeId])
         }
       })
@@ -268,13 +290,13 @@ export function controlPlane(db: Db) {
     /**
      * The newest change asking for this version on a target, if any (to see whether a cluster deploy was approved).
      * @param version the version id
-     * @param action the kind of change
+     * @param target the deploy target
      */
-    async changeFor(version: string, action: Change['action']): Promise<Change | undefined> {
+    async changeFor(version: string, target: string): Promise<Change | undefined> {
       const id = (
         await db.query<{ id: string }>(
-          'SELECT id FROM sovra_changes WHERE version = $1 AND action = $2 ORDER BY created_at DESC LIMIT 1',
-          [version, action],
+          'SELECT id FROM sovra_changes WHERE version = $1 AND target = $2 ORDER BY created_at DESC LIMIT 1',
+          [version, target],
         )
       ).rows[0]?.id
       return id === undefined ? undefined : changeOf(id)

@@ -226,7 +226,9 @@ async function requireApprovals(
         (await cp.requestChange({
           function: fn.name,
           version: version.id,
-          action: 'openwhisk',
+          action: req.canary === undefined ? 'promote' : 'canary',
+          ...(req.canary === undefined ? {} : { weight: req.canary }),
+          target: 'openwhisk',
           risk: fn.risk,
           author: ctx.actor,
         }))
