@@ -7,6 +7,8 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
 import { installLightResponse, LightResponse } from './fast-response.ts'
 import { installLightRequest, LightRequest } from './light-request.ts'
+import { simpleBody, transferable } from './body.ts'
+import { abortRun, newRun, signalOf, type Running } from './run-state.ts'
 import type { CallHost } from '../bindings/define.ts'
 import { bindingKind } from '../bindings/registry.ts'
 import type { ExecutionContext } from '../core/index.ts'
@@ -45,30 +47,10 @@ const init: WorkerInit =
     port.once('message', (msg: { type: 'init'; init: WorkerInit }) => resolve(msg.init))
   }))
 
-interface Running {
-  deadline: number
-  /** Created the first time the function reads ctx.signal: AbortSignals are costly on Node 20 and most never are. */
-  controller: AbortController | undefined
-  timer: NodeJS.Timeout | undefined
-  /** Set once the invocation is cancelled or past its deadline. */
-  aborted: { reason: unknown } | undefined
-  credit: number
-  wake: (() => void) | undefined
-  reader: ReadableStreamDefaultReader<Uint8Array> | undefined
-}
 const running = new Map<number, Running>()
 
 const outbox = new Outbox<WorkerMessage>((msg, transfer) => port.postMessage(msg, transfer))
 const post = (msg: WorkerMessage, transfer?: ArrayBuffer[]): void => outbox.push(msg, transfer)
-
-/** Transfers the chunk's buffer when the chunk owns all of it, else copies once. */
-function transferable(chunk: Uint8Array): [Uint8Array, ArrayBuffer[]] {
-  if (chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength && chunk.buffer instanceof ArrayBuffer) {
-    return [chunk, [chunk.buffer]]
-  }
-  const copy = chunk.slice()
-  return [copy, [copy.buffer as ArrayBuffer]]
-}
 
 const env: Record<string, unknown> = { ...init.env.vars, ...init.env.secrets }
 
@@ -122,15 +104,7 @@ async function finish(id: number, waits: WaitUntil, noRetry = false): Promise<vo
 }
 
 function startRun(id: number, deadline: number): Running {
-  const state: Running = {
-    deadline,
-    controller: undefined,
-    timer: undefined,
-    aborted: undefined,
-    credit: init.streamWindow,
-    wake: undefined,
-    reader: undefined,
-  }
+  const state = newRun(deadline, init.streamWindow)
   running.set(id, state)
   return state
 }
@@ -138,33 +112,6 @@ function startRun(id: number, deadline: number): Running {
 function endRun(id: number, state: Running): void {
   running.delete(id)
   clearTimeout(state.timer)
-}
-
-// Cooperative code sees the deadline through ctx.signal; code that never yields is terminated by the host.
-function signalOf(state: Running): AbortSignal {
-  if (state.controller === undefined) {
-    state.controller = new AbortController()
-    if (state.aborted !== undefined) {
-      state.controller.abort(state.aborted.reason)
-    } else {
-      state.timer = setTimeout(
-        () => abortRun(state, new DOMException('The invocation deadline passed', 'TimeoutError')),
-        Math.max(0, state.deadline - Date.now()),
-      )
-      state.timer.unref()
-    }
-  }
-  return state.controller.signal
-}
-
-function abortRun(state: Running, reason: unknown): void {
-  if (state.aborted !== undefined) return
-  state.aborted = { reason }
-  clearTimeout(state.timer)
-  state.controller?.abort(reason)
-  const wake = state.wake
-  state.wake = undefined
-  wake?.()
 }
 
 const nextMacrotask = (): Promise<'tick'> => new Promise((resolve) => setImmediate(resolve, 'tick'))
@@ -181,7 +128,7 @@ async function runFetch(msg: FetchMessage): Promise<void> {
     const simple = LightResponse.takeSimple(response)
     if (simple !== undefined) {
       // Fast path: the whole body was given as a string or bytes; no stream to read.
-      const [b, transfer] = simpleBody(simple.body, simple.headers)
+      const [b, transfer] = simpleBody(simple.body, simple.headers, init.maxBodyBytes, tooLarge)
       const head = {
         type: 'response' as const,
         id: msg.id,
@@ -245,38 +192,6 @@ async function runFetch(msg: FetchMessage): Promise<void> {
   } finally {
     endRun(msg.id, state)
   }
-}
-
-const NO_TRANSFER: ArrayBuffer[] = []
-const encoder = new TextEncoder()
-
-/**
- * A whole body as it is posted: a string as it is (no encoding, no transfer; see LightResponse.takeSimple), bytes
- * transferred, empty as null. Throws when it is over max_body_bytes.
- */
-function simpleBody(
-  body: string | Uint8Array | null,
-  headers: readonly string[],
-): [string | Uint8Array | null, ArrayBuffer[]] {
-  if (body === null) return [null, NO_TRANSFER]
-  if (typeof body === 'string') {
-    // Byte length only when it could matter: a UTF-8 byte is at least one UTF-16 unit and at most three.
-    if (body.length * 3 > init.maxBodyBytes) {
-      const bytes = Buffer.byteLength(body)
-      if (bytes > init.maxBodyBytes) throw tooLarge(bytes)
-    }
-    if (body.length === 0) return [null, NO_TRANSFER]
-    // A host Response given a string adds text/plain when there is no content-type; the function removed it, so
-    // the body goes as bytes, which add none.
-    return hasContentType(headers) ? [body, NO_TRANSFER] : transferable(encoder.encode(body))
-  }
-  if (body.byteLength > init.maxBodyBytes) throw tooLarge(body.byteLength)
-  return body.byteLength === 0 ? [null, NO_TRANSFER] : transferable(body)
-}
-
-function hasContentType(headers: readonly string[]): boolean {
-  for (let i = 0; i < headers.length; i += 2) if (headers[i] === 'content-type') return true
-  return false
 }
 
 /** Posts the complete response; folds `done` into it when there is nothing to wait for. */
