@@ -27,6 +27,11 @@ export interface DeployRequest {
   prune: boolean
   /** Where build output goes. */
   out: string | undefined
+  /**
+   * Only print the plan (`--plan`): build without signing (a dry run needs no signing key) and apply nothing. A
+   * deploy that applies always signs and verifies before it calls the target.
+   */
+  planOnly: boolean
 }
 
 /** A rollout operation on one function. */
@@ -68,16 +73,14 @@ export function defineTarget<TBuilt, TPlan>(target: Target<TBuilt, TPlan>): Targ
  * @param target the target
  * @param ctx project, state, environment, output
  * @param req what to deploy
- * @param planOnly stop after printing the plan
  */
 export async function runDeploy<TBuilt, TPlan>(
   target: Target<TBuilt, TPlan>,
   ctx: TargetContext,
   req: DeployRequest,
-  planOnly: boolean,
 ): Promise<void> {
   const built = await target.build(ctx, req)
   const { plan, lines } = await target.plan(ctx, req, built)
   for (const line of lines) ctx.say(line)
-  if (!planOnly) await target.apply(ctx, req, plan)
+  if (!req.planOnly) await target.apply(ctx, req, plan)
 }

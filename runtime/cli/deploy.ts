@@ -64,8 +64,9 @@ export const deployCommand: Command = {
       key: values.key,
       prune: values.prune === true,
       out: values.out,
+      planOnly: values.plan === true,
     }
-    await runDeploy(target, ctx, req, values.plan === true)
+    await runDeploy(target, ctx, req)
     return 0
   },
 }

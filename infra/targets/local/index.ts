@@ -33,10 +33,21 @@ export const local = defineTarget<Built[], Planned[]>({
     const { project } = ctx
     const registry = openRegistry(project, ctx.state)
     const trust = loadTrust(project)
-    const key = loadKey(keysDir(project), req.key ?? 'default')
+    // A dry run needs no signing key: nothing it builds is recorded or served.
+    const key = req.planOnly ? undefined : loadKey(keysDir(project), req.key ?? 'default')
     const out: Built[] = []
     for (const fn of req.functions) {
       const bundle = await bundleFunction(fn, buildDir(project))
+      if (key === undefined) {
+        out.push({
+          fn: fn.name,
+          bundle,
+          configSha256: configDigest(project, fn),
+          manifest: undefined,
+          signer: '(unsigned: plan only)',
+        })
+        continue
+      }
       await registry
         .push(bundle.path, { kind: 'bundle', name: fn.name, version: bundle.version, createdBy: ctx.actor }, key)
         .catch((e: unknown) => {

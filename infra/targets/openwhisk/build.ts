@@ -94,7 +94,7 @@ export interface ActionArtifact {
  * OpenWhisk entry (runtime/hosts/openwhisk) into one CommonJS file for the `nodejs:20` kind. Fails with ERR_BUILD
  * when the result is over OpenWhisk's 48 MB code limit.
  * @param fn the resolved function
- * @param outDir where `<fn>.js` goes (bundles go to `<outDir>/.bundles`)
+ * @param outDir where `<fn>.js` goes
  * @param root the project folder (paths in the output are relative to it, so builds are reproducible)
  */
 export async function buildAction(
@@ -102,7 +102,9 @@ export async function buildAction(
   outDir: string,
   root: string = process.cwd(),
 ): Promise<ActionArtifact> {
-  const bundle = await bundleFunction(fn, join(outDir, '.bundles'))
+  // The function bundle goes under the project, not under outDir: esbuild writes each input's path (relative to the
+  // project) into a comment, so a bundle path that followed --out would change the action's sha256 with it.
+  const bundle = await bundleFunction(fn, join(root, '.sovra', 'build', 'actions'))
   const options = {
     name: fn.name,
     version: bundle.version,

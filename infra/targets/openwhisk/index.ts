@@ -59,7 +59,9 @@ export const openwhisk = defineTarget<Built, Planned>({
     const artifacts = new Map<string, ActionArtifact>()
     for (const fn of req.functions) artifacts.set(fn.name, await buildAction(fn, outDir, project.dir))
     // Deploys ship signed artifacts only: each action is pushed to the registry, signed, and verified against the
-    // trust policy before anything is sent to the cluster (ERR_SIGNATURE otherwise).
+    // trust policy before anything is sent to the cluster (ERR_SIGNATURE otherwise). A dry run (`--plan`) only reads
+    // the cluster and needs no signing key.
+    if (req.planOnly) return { cluster: c, artifacts, outDir }
     const key = loadKey(keysDir(project), req.key ?? 'default')
     const registry = openRegistry(project, ctx.state)
     const trust = loadTrust(project)

@@ -112,6 +112,23 @@ describe('sovra deploy --target openwhisk', () => {
     expect(fake?.calls.length ?? 0).toBe(before)
   }, 60_000)
 
+  it('a dry run (--plan) needs no signing key: it builds, reads the cluster and prints the plan', async () => {
+    const keyless = withFixtures(tempProject({ 'wrangler-compat.toml': config() }))
+    const res = await runCli([
+      'deploy',
+      '--target',
+      'openwhisk',
+      '--plan',
+      '--apihost',
+      apihost,
+      '--config',
+      join(keyless, 'wrangler-compat.toml'),
+    ])
+    expect(res.err).not.toMatch(/signing key/)
+    expect(res.code).toBe(0)
+    expect(res.out).toMatch(/plan for .*\(package bank-demo\): \d+ to create/)
+  }, 60_000)
+
   it('a high-risk function reaches the cluster only after two approvals', async () => {
     const risky = withFixtures(
       tempProject({
