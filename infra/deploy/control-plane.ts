@@ -204,7 +204,8 @@ export function controlPlane(db: Db) {
       }
       const id = `chg-${randomUUID().slice(0, 8)}`
       const required = REQUIRED_APPROVALS[c.risk]
-      const first = (await this.routing(c.function)) === undefined
+      const route = await this.routing(c.function)
+      const first = route === undefined
       const now = required === 0
       await db.tx(async (tx) => {
         await tx.query(
@@ -235,6 +236,7 @@ export function controlPlane(db: Db) {
         actor: c.author,
         action: now ? (first ? 'deploy' : c.action) : 'change.request',
         subject: c.function,
+        ...(beforeOf(route, c.action) === undefined ? {} : { before: beforeOf(route, c.action) }),
         after: c.version,
         details: { change: id, risk: c.risk, required, ...(c.weight === undefined ? {} : { weight: c.weight }) },
       })
@@ -256,6 +258,7 @@ export function controlPlane(db: Db) {
           `${approver} already approved change ${changeId}; it needs ${c.required} distinct approvers (risk ${c.risk}), has ${c.approvers.length}`,
         )
       const done = c.approvers.length + 1 >= c.required
+      const before = done ? beforeOf(await this.routing(c.function), c.action) : undefined
       await db.tx(async (tx) => {
         await tx.query('INSERT INTO sovra_approvals (change_id, approver) VALUES ($1, $2)', [changeId, approver])
         if (done) {
@@ -281,6 +284,7 @@ export function controlPlane(db: Db) {
           actor: approver,
           action: c.action,
           subject: c.function,
+          ...(before === undefined ? {} : { before }),
           after: c.version,
           details: { change: changeId },
         })
@@ -403,3 +407,17 @@ export function controlPlane(db: Db) {
 
 /** The control plane's operations. */
 export type ControlPlane = ReturnType<typeof controlPlane>
+
+/**
+ * What a change replaces, for its audit entry's `before`: the stable version a promotion replaces, the canary a new
+ * canary replaces (none before a function's first version).
+ * @param route the function's routing before the change
+ * @param action the change's action
+ */
+function beforeOf(
+  route: { stable: string; canary?: { version: string } | undefined } | undefined,
+  action: Change['action'],
+): string | undefined {
+  if (route === undefined) return undefined
+  return action === 'promote' ? route.stable : route.canary?.version
+}

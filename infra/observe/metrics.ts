@@ -18,7 +18,9 @@ export function createPromMetrics(
   stats: () => PoolStats[] = () => [],
 ): HostMetrics & { registry: Registry; setStats(fn: () => PoolStats[]): void } {
   const registry = new Registry()
-  collectDefaultMetrics({ register: registry, prefix: 'sovra_process_' })
+  // prom-client's default metrics are already named process_* / nodejs_*: the prefix is sovra_ alone (it used to
+  // read sovra_process_process_cpu_seconds_total).
+  collectDefaultMetrics({ register: registry, prefix: 'sovra_' })
   let read = stats
   // Invocations are counted in plain numbers per label set and added to the counter when it is scraped: a
   // prom-client child validates and hashes its labels on every inc (see bound-histogram.ts).

@@ -29,7 +29,7 @@ export function createPoolMetrics(
 ): PoolMetrics {
   const registry = new Registry()
   registry.setDefaultLabels({ pool: labels.pool, replica: labels.replica })
-  collectDefaultMetrics({ register: registry, prefix: 'sovra_pool_process_' })
+  collectDefaultMetrics({ register: registry, prefix: 'sovra_pool_' })
   const h = (name: string, help: string): Histogram<'class' | 'op'> =>
     new Histogram({
       name,

@@ -70,12 +70,26 @@ export const local = defineTarget<Built[], Planned[]>({
       const lines: string[] = []
       for (const b of built) {
         const version = versionId(b.fn, b.bundle.sha256, b.configSha256)
-        const current = (await cp.routing(b.fn))?.stable === version && req.canary === undefined
-        plan.push({ ...b, version, current })
+        const route = await cp.routing(b.fn)
+        // Asking again for what already holds (or already waits for approval) opens no new change.
+        const holds =
+          req.canary === undefined
+            ? route?.stable === version
+            : route?.canary?.version === version && route.canary.weight === req.canary
+        const waiting = (await cp.pending(b.fn)).find(
+          (c) =>
+            c.target === 'local' &&
+            c.version === version &&
+            c.action === (req.canary === undefined ? 'promote' : 'canary') &&
+            (req.canary === undefined || c.canaryWeight === req.canary),
+        )
+        plan.push({ ...b, version, current: holds || waiting !== undefined })
         lines.push(
-          current
-            ? `${b.fn}: ${version} is already stable`
-            : `plan: ${b.fn} ${version} -> ${req.canary === undefined ? 'stable' : `canary ${req.canary}%`}`,
+          holds
+            ? `${b.fn}: ${version} is already ${req.canary === undefined ? 'stable' : `the canary at ${req.canary}%`}`
+            : waiting !== undefined
+              ? `${b.fn}: ${version} already waits for approval in ${waiting.id} (${waiting.approvers.length}/${waiting.required}; sovra approve ${waiting.id})`
+              : `plan: ${b.fn} ${version} -> ${req.canary === undefined ? 'stable' : `canary ${req.canary}%`}`,
         )
       }
       return { plan, lines }

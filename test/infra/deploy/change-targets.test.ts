@@ -77,3 +77,56 @@ describe('changes name their deploy target', () => {
     }
   })
 })
+
+describe('audit entries of routing changes', () => {
+  it('name what a promotion and a canary replace (before)', async () => {
+    const db = await openPglite()
+    try {
+      await migrate(db)
+      const cp = controlPlane(db)
+      const v = (n: string) =>
+        cp.recordVersion({
+          function: 'f',
+          bundleSha256: n.repeat(64),
+          configSha256: 'b'.repeat(64),
+          manifest: {},
+          risk: 'low',
+          createdBy: 'alice',
+        })
+      const v1 = await v('1')
+      const v2 = await v('2')
+      const v3 = await v('3')
+      await cp.requestChange({ function: 'f', version: v1.id, action: 'promote', risk: 'low', author: 'alice' })
+      await cp.requestChange({
+        function: 'f',
+        version: v2.id,
+        action: 'canary',
+        weight: 10,
+        risk: 'low',
+        author: 'alice',
+      })
+      await cp.requestChange({
+        function: 'f',
+        version: v3.id,
+        action: 'canary',
+        weight: 20,
+        risk: 'low',
+        author: 'alice',
+      })
+      await cp.promote('f', 'alice', 'low')
+      const entries = (
+        await db.query<{ action: string; before: string | null; after: string | null }>(
+          "SELECT action, before_digest AS before, after_digest AS after FROM sovra_audit WHERE subject = 'f' ORDER BY id",
+        )
+      ).rows
+      expect(entries.filter((e) => e.action !== 'version.create')).toEqual([
+        { action: 'deploy', before: null, after: v1.id },
+        { action: 'canary', before: null, after: v2.id },
+        { action: 'canary', before: v2.id, after: v3.id },
+        { action: 'promote', before: v1.id, after: v3.id },
+      ])
+    } finally {
+      await db.close()
+    }
+  })
+})

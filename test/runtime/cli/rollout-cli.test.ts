@@ -54,6 +54,8 @@ describe('sovra deploy (local), rollout and approve', () => {
     bump(join(dir, 'fixtures', 'plain.js'), 'hello from', 'hi from')
     const canary = await as('alice', ['deploy', 'echo', '--canary', '10'])
     expect(canary.out).toMatch(/-> canary 10%$/m)
+    // Asking again for the canary that holds opens no new change (issue 11).
+    expect((await as('alice', ['deploy', 'echo', '--canary', '10'])).out).toMatch(/is already the canary at 10%$/m)
     const status = await as('alice', ['rollout', 'status', 'echo'])
     expect(status.out).toMatch(/^echo: stable echo@\S+, canary echo@\S+ at 10%$/m)
     const rb = await as('bob', ['rollout', 'rollback', 'echo', '--reason', 'errors in canary'])
@@ -73,6 +75,11 @@ describe('sovra deploy (local), rollout and approve', () => {
     const pending = await as('alice', ['deploy', 'report', '--canary', '50'])
     const id = /pending approval (chg-[0-9a-f]+) \(risk high: 2 approvals from others than alice/.exec(pending.out)?.[1]
     expect(id).toBeDefined()
+    // Asking again while it waits names the waiting change instead of opening another.
+    expect((await as('alice', ['deploy', 'report', '--canary', '50'])).out).toContain(
+      `already waits for approval in ${id}`,
+    )
+    expect((await as('alice', ['rollout', 'status', 'report'])).out.match(/pending chg-/g)?.length).toBe(1)
     const self = await as('alice', ['approve', id as string])
     expect(self.code).toBe(1)
     expect(self.err).toMatch(/ERR_APPROVAL: alice is the author/)
@@ -83,7 +90,10 @@ describe('sovra deploy (local), rollout and approve', () => {
     )
     expect((await as('carol', ['approve', id as string])).out).toMatch(/approved by carol \(2\/2\) -> canary 50%/)
     expect((await as('alice', ['rollout', 'status', 'report'])).out).toMatch(/canary report@\S+ at 50%/)
-  }, 60_000)
+    // Re-running the deploy once it was approved and applied opens no new pending change (issue 11).
+    expect((await as('alice', ['deploy', 'report', '--canary', '50'])).out).toMatch(/is already the canary at 50%$/m)
+    expect((await as('alice', ['rollout', 'status', 'report'])).out).not.toMatch(/pending/)
+  }, 90_000)
 
   it('pins a caller group to a version', async () => {
     const status = (await as('alice', ['rollout', 'status', 'echo'])).out
