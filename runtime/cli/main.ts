@@ -20,7 +20,8 @@ import { signCommand, verifyCommand } from './signing.ts'
 import { auditCommand } from './audit.ts'
 import { approveCommand, rolloutCommand } from './rollout.ts'
 
-const COMMANDS: Record<string, Command> = {
+/** Every `sovra` command by name (one file each under runtime/cli). */
+export const COMMANDS: Record<string, Command> = {
   start: startCommand,
   dev: devCommand,
   invoke: invokeCommand,
@@ -91,6 +92,12 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       `sovra: unknown command ${JSON.stringify(name)}; valid commands are: ${Object.keys(COMMANDS).join(', ')}\n\n${USAGE}`,
     )
     return 2
+  }
+  // `sovra <command> --help` (or `-h`, `help`) prints the command's usage for every command, including those whose
+  // first argument is a subcommand (objects, keys, trigger, ...), which would otherwise read it as one.
+  if (rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') {
+    io.out(`usage: ${command.usage}`)
+    return 0
   }
   try {
     return await command.run(rest, io)

@@ -1,6 +1,6 @@
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
-import { parseSchedule } from '../../triggers/cron/schedule.ts'
+import { isoInZone, parseSchedule } from '../../triggers/cron/schedule.ts'
 import { FunctionSet } from '../hosts/local/functions.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
@@ -38,7 +38,7 @@ export const triggersCommand: Command = {
           `  cron    ${cron}  (${fn.timezone ?? 'UTC'})  next: ${
             s
               .upcoming(5, now)
-              .map((t) => new Date(t).toISOString())
+              .map((t) => isoInZone(t, fn.timezone))
               .join(', ') || 'none (past stop_date)'
           }`,
         )

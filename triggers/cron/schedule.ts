@@ -80,3 +80,40 @@ export function parseSchedule(spec: CronSpec): Schedule {
     upcoming: (n, after) => cron.nextRuns(n, new Date(after)).map((d) => d.getTime()),
   }
 }
+
+/**
+ * An instant as ISO 8601 in a time zone, with its offset (`2026-12-01T09:00:00+09:00`), so a schedule reads in the
+ * zone it was written for; UTC gives `...Z`.
+ * @param epochMs the instant
+ * @param timeZone an IANA zone (default UTC)
+ */
+export function isoInZone(epochMs: number, timeZone = 'UTC'): string {
+  if (timeZone === 'UTC') return new Date(epochMs).toISOString().replace('.000Z', 'Z')
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    })
+      .formatToParts(new Date(epochMs))
+      .map((p) => [p.type, p.value]),
+  ) as Record<string, string>
+  const local = Date.UTC(
+    Number(parts['year']),
+    Number(parts['month']) - 1,
+    Number(parts['day']),
+    Number(parts['hour']),
+    Number(parts['minute']),
+    Number(parts['second']),
+  )
+  const offsetMin = Math.round((local - Math.floor(epochMs / 1000) * 1000) / 60_000)
+  const sign = offsetMin < 0 ? '-' : '+'
+  const abs = Math.abs(offsetMin)
+  const offset = `${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`
+  return `${parts['year']}-${parts['month']}-${parts['day']}T${parts['hour']}:${parts['minute']}:${parts['second']}${offset}`
+}

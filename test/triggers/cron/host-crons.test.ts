@@ -96,6 +96,8 @@ describe('crons on the embedded host', () => {
     expect(store.runs.length).toBe(before + 1)
     const listed = await run(['triggers', '--config', join(dir, 'wrangler-compat.toml')])
     expect(listed.out).toMatch(/cron {4}\*\/5 \* \* \* \* {2}\(Asia\/Tokyo\) {2}next: (\S+, ){4}\S+\n/)
+    // The next runs read in the cron's own zone (issue 11: they were printed in UTC only).
+    expect(listed.out).toMatch(/next: \d{4}-\d\d-\d\dT\d\d:\d\d:00\+09:00, /)
   })
 
   it('sovra trigger cron runs the handler here when no host answers', async () => {
