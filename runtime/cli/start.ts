@@ -65,13 +65,14 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
     const { db, pools } = parts
     const stopControlPlane =
       db === undefined ? undefined : await enableControlPlane(host, project, db, { state: values.state, log })
+    // CLI commands find this host through the file (any port), not only at the default address. Written before the
+    // "serving" line, so whoever reads that line finds the file.
+    const removeHostFile = writeHostFile(hostFilePath(project, values.state), host.url)
     const poolNote = pools === undefined ? '' : `; pools ${project.pools.map((p) => p.name).join(', ')}`
     io.err(
       `sovra ${dev ? 'dev' : 'start'}: serving ${project.functions.map((f) => f.name).join(', ')} on ${host.url}${poolNote}`,
     )
     const stopWatching = dev ? await watchFunctions(host, project, log) : undefined
-    // CLI commands find this host through the file (any port), not only at the default address.
-    const removeHostFile = writeHostFile(hostFilePath(project, values.state), host.url)
     return {
       port: Number(new URL(host.url).port),
       stop: async (graceMs) => {
