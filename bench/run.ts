@@ -121,15 +121,23 @@ const CONTENDERS: Contender[] = [
   },
 ]
 
+/** The cold start target (README, Benchmarks): new isolate to first response, p50. */
+const COLD_START_TARGET_MS = 50
+
 interface ColdStart {
+  /** How the isolate's thread was had: a pre-started spare (what the host does) or a thread started from nothing. */
+  thread: 'pre-started spare' | 'fresh'
   p50_ms: number
   p90_ms: number
   runs: number
+  target_p50_ms: number
+  met: boolean
 }
 
 /**
  * New isolate to first response: a pool for the handler is created, its isolate loads the bundle, one request is
- * answered. `withSpare` takes a pre-started thread (what the host does); without it a thread starts from nothing.
+ * answered. `withSpare` takes a pre-started thread (what the host does while a spare is ready); without it a thread
+ * starts from nothing (a burst that outruns the spares, or the first isolate of a memory limit).
  */
 async function coldStart(withSpare: boolean): Promise<ColdStart> {
   const bundle = await bundleFunction(
@@ -138,9 +146,11 @@ async function coldStart(withSpare: boolean): Promise<ColdStart> {
   )
   const spares = withSpare ? new SpareIsolates() : undefined
   spares?.take(128)
-  await new Promise((r) => setTimeout(r, 300))
   const samples: number[] = []
   for (let i = 0; i < COLD_RUNS; i++) {
+    // A sample "with a spare" must have one ready: the replacement spare of the last sample, booted.
+    if (spares !== undefined) await sparesReady(spares, 128)
+    else await new Promise((r) => setTimeout(r, 150))
     const t0 = performance.now()
     const pool = new IsolatePool({
       name: 'handler',
@@ -155,13 +165,32 @@ async function coldStart(withSpare: boolean): Promise<ColdStart> {
     await res.arrayBuffer()
     samples.push(performance.now() - t0)
     await pool.close(0)
-    // Let the replacement spare start, as it would between scale-outs.
-    await new Promise((r) => setTimeout(r, 150))
   }
   await spares?.close()
   samples.sort((a, b) => a - b)
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] as number
-  return { p50_ms: at(0.5), p90_ms: at(0.9), runs: samples.length }
+  return {
+    thread: withSpare ? 'pre-started spare' : 'fresh',
+    p50_ms: at(0.5),
+    p90_ms: at(0.9),
+    runs: samples.length,
+    target_p50_ms: COLD_START_TARGET_MS,
+    met: at(0.5) <= COLD_START_TARGET_MS,
+  }
+}
+
+/**
+ * Waits until a spare thread with this memory limit is there (10 s at most), then lets it boot as a spare kept idle
+ * between two scale-outs would have: SpareIsolates lists a thread as soon as it is created and does not say when it
+ * is online, so the settle time is fixed (300 ms: a thread boots in ~45-110 ms on the 2-core machine, README).
+ */
+async function sparesReady(spares: SpareIsolates, memoryMb: number): Promise<void> {
+  const end = Date.now() + 10_000
+  while (spares.count(memoryMb) === 0) {
+    if (Date.now() > end) throw new Error(`no spare isolate thread (${memoryMb} MB) started within 10 s`)
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  await new Promise((r) => setTimeout(r, 300))
 }
 
 const load = (): string =>
@@ -242,7 +271,9 @@ summary.targets = {
   'sovra (concurrency 64) >= 1.3x workerd req/s': atLeast(summary.ratios.sovra_to_workerd, 1.3),
   'sovra (concurrency 64) p99 <= 10 ms': sovraJson !== undefined && 'rps' in sovraJson ? sovraJson.p99_ms <= 10 : null,
   [`I/O case, defaults >= 0.9x the limit (${IO_LIMIT} req/s)`]: atLeast(summary.ratios.io_sovra_defaults_to_limit, 0.9),
-  'cold start p50 <= 50 ms': cold === undefined ? null : cold.p50_ms <= 50,
+  [`cold start p50 <= ${COLD_START_TARGET_MS} ms, pre-started spare thread`]: cold === undefined ? null : cold.met,
+  [`cold start p50 <= ${COLD_START_TARGET_MS} ms, fresh thread (no spare ready)`]:
+    coldFresh === undefined ? null : coldFresh.met,
 }
 mkdirSync(join(HERE, 'results'), { recursive: true })
 writeFileSync(join(HERE, 'results', 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`)
@@ -270,10 +301,11 @@ for (const [key, row] of Object.entries(ROWS)) {
 console.log(
   `\nsovra / hono fast: ${fmt(summary.ratios.sovra_to_hono_fast) || 'n/a'}   sovra / hono (c.req.raw): ${fmt(summary.ratios.sovra_to_hono) || 'n/a'}   sovra / workerd: ${fmt(summary.ratios.sovra_to_workerd) || 'n/a'}   I/O defaults / limit: ${fmt(summary.ratios.io_sovra_defaults_to_limit) || 'n/a'}`,
 )
-if (cold !== undefined && coldFresh !== undefined)
-  console.log(
-    `cold start p50 ${cold.p50_ms.toFixed(1)} ms (p90 ${cold.p90_ms.toFixed(1)} ms, ${cold.runs} runs; from a fresh thread: p50 ${coldFresh.p50_ms.toFixed(1)} ms)`,
-  )
+for (const c of [cold, coldFresh])
+  if (c !== undefined)
+    console.log(
+      `cold start, ${c.thread} thread: p50 ${c.p50_ms.toFixed(1)} ms, p90 ${c.p90_ms.toFixed(1)} ms (${c.runs} runs); target p50 <= ${c.target_p50_ms} ms: ${c.met ? 'met' : 'MISSED'}`,
+    )
 console.log(`load average before / after: ${loadBefore} / ${loadAfter}`)
 console.log(
   `targets: ${Object.entries(summary.targets)

@@ -71,10 +71,13 @@ export async function runCli(args: string[]): Promise<{ code: number; out: strin
   const { main } = await import('../runtime/cli/main.ts')
   let out = ''
   let err = ''
+  const decoder = new TextDecoder()
   const code = await main(args, {
     out: (s) => void (out += `${s}\n`),
     err: (s) => void (err += `${s}\n`),
     write: (s) => void (out += s),
+    // Object bodies arrive as bytes; tests compare them as UTF-8 text (binary tests capture bytes themselves).
+    bytes: (b) => void (out += decoder.decode(b, { stream: true })),
   })
   return { code, out, err }
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import type { Registry as MetricsRegistry } from 'prom-client'
 
 import type { Project } from '../../runtime/config/resolve.ts'
+import { SovraError } from '../../runtime/core/errors.ts'
 import type { Db } from '../../runtime/core/ports.ts'
 import type { HostServices } from '../../runtime/bindings/define.ts'
 import type { LocalHostOptions } from '../../runtime/hosts/local/host.ts'
@@ -24,6 +25,13 @@ import {
   type BucketProvider,
 } from './project-state.ts'
 
+/**
+ * The most functions one embedded host serves by default. Each function is a bundle and an isolate pool with its
+ * warm minimum of worker threads (isolates.min, default 1), so a config with 150 000 functions would never finish
+ * starting (issue 11, R10). Raise it with `SOVRA_MAX_FUNCTIONS` (or {@link AssembleOptions.maxFunctions}).
+ */
+export const DEFAULT_MAX_FUNCTIONS = 1000
+
 /** What {@link assemble} wires. */
 export interface AssembleOptions {
   /** The state folder override. */
@@ -44,6 +52,8 @@ export interface AssembleOptions {
   onPoolLog?: (line: string) => void
   /** The Prometheus registry pool metrics join. */
   metrics?: MetricsRegistry
+  /** The most functions to serve (default `SOVRA_MAX_FUNCTIONS`, else {@link DEFAULT_MAX_FUNCTIONS}). */
+  maxFunctions?: number
 }
 
 /** A project's adapters, wired: what a host (or a command) runs on. */
@@ -74,6 +84,8 @@ export interface Assembly {
  */
 export async function assemble(project: Project, options: AssembleOptions): Promise<Assembly> {
   const env = options.env ?? process.env
+  // Before anything is opened or started: a config too large to serve fails in seconds, not after minutes of work.
+  checkFunctionCount(project, options.maxFunctions ?? maxFunctionsFrom(env))
   const state = options.state
   const store = options.store ?? 'auto'
   // The store also holds the control plane's versions once something was deployed with `sovra deploy`.
@@ -126,4 +138,31 @@ export async function assemble(project: Project, options: AssembleOptions): Prom
       await db?.close()
     },
   }
+}
+
+function maxFunctionsFrom(env: Record<string, string | undefined>): number {
+  const raw = env['SOVRA_MAX_FUNCTIONS']
+  if (raw === undefined || raw === '') return DEFAULT_MAX_FUNCTIONS
+  const n = /^\d+$/.test(raw.trim()) ? Number(raw) : Number.NaN
+  if (!Number.isSafeInteger(n) || n < 1)
+    throw new SovraError(
+      'ERR_CONFIG',
+      `SOVRA_MAX_FUNCTIONS: expected a whole number >= 1, received ${JSON.stringify(raw)}`,
+    )
+  return n
+}
+
+/**
+ * Refuses a project with more functions than one host serves.
+ * @param project the resolved project
+ * @param max the most functions allowed
+ */
+export function checkFunctionCount(project: Project, max: number): void {
+  const count = project.functions.length
+  if (count <= max) return
+  const distinct = new Set(project.functions.map((f) => f.main)).size
+  throw new SovraError(
+    'ERR_CONFIG',
+    `${project.file} has ${count} [[functions]] (${distinct} distinct entry module${distinct === 1 ? '' : 's'}); one host serves at most ${max}, each with its own isolate pool and warm isolates. Split the project across hosts, or raise the limit with SOVRA_MAX_FUNCTIONS=${count} if this machine has the memory for ${count} pools`,
+  )
 }

@@ -1,108 +1,43 @@
-import { createHash } from 'node:crypto'
-
+import { SovraError } from '../../runtime/core/errors.ts'
 import type { Db } from '../../runtime/core/ports.ts'
+import type { AuditCheckpoints, ChainHead, Checkpoint } from './audit-checkpoints.ts'
+import { entryHash, fromRow, GENESIS, type AuditEntry, type AuditInput, type AuditRow } from './audit-entry.ts'
+import { label, verifyChain, type AuditVerification } from './audit-verify.ts'
 
-/** One audit entry as written. */
-export interface AuditInput {
-  actor: string
-  /** e.g. `deploy`, `promote`, `rollback`, `pin`, `approve`, `artifact.push`, `signature.refused`, `key.create`. */
-  action: string
-  /** What it is about: a function, `model:<name>`, a key id, a change id. */
-  subject: string
-  before?: string | undefined
-  after?: string | undefined
-  reason?: string | undefined
-  details?: Record<string, unknown>
-}
+export { entryHash, GENESIS, type AuditEntry, type AuditInput } from './audit-entry.ts'
+export type { AuditVerification } from './audit-verify.ts'
 
-/** One audit entry as stored. */
-export interface AuditEntry extends AuditInput {
-  id: number
-  at: string
-  prevHash: string
-  hash: string
-}
-
-/** The hash the first entry links to. */
-export const GENESIS = '0'.repeat(64)
 const LOCK = 7_368_112_002
-
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`
-  if (v !== null && typeof v === 'object') {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`
-  }
-  return JSON.stringify(v ?? null)
-}
+const ANCHOR = Symbol.for('sovra.audit.checkpoints')
 
 /**
- * The hash of an entry: sha256 over the previous hash and the canonical JSON of its fields (keys sorted), so any
- * edit of any field, or of the order, breaks every later link.
- * @param prevHash the previous entry's hash
- * @param e the entry's fields
+ * Anchors the audit log of a store: every {@link auditLog} over it (or over a copy of it) writes signed checkpoints
+ * there and verifies against them. `openStore` does this, so each caller of `auditLog(db)` is anchored.
+ * @param db the store
+ * @param checkpoints where checkpoints go
  */
-export function entryHash(prevHash: string, e: Omit<AuditEntry, 'id' | 'prevHash' | 'hash'>): string {
-  const body = canonical({
-    at: e.at,
-    actor: e.actor,
-    action: e.action,
-    subject: e.subject,
-    before: e.before ?? null,
-    after: e.after ?? null,
-    reason: e.reason ?? null,
-    details: e.details ?? {},
-  })
-  return createHash('sha256').update(`${prevHash}\n${body}`).digest('hex')
-}
-
-interface Row {
-  id: string | number
-  at: Date | string
-  actor: string
-  action: string
-  subject: string
-  before_digest: string | null
-  after_digest: string | null
-  reason: string | null
-  details: Record<string, unknown> | string
-  prev_hash: string
-  hash: string
-}
-
-function fromRow(r: Row): AuditEntry {
-  const details = typeof r.details === 'string' ? (JSON.parse(r.details) as Record<string, unknown>) : r.details
-  return {
-    id: Number(r.id),
-    at: new Date(r.at).toISOString(),
-    actor: r.actor,
-    action: r.action,
-    subject: r.subject,
-    ...(r.before_digest === null ? {} : { before: r.before_digest }),
-    ...(r.after_digest === null ? {} : { after: r.after_digest }),
-    ...(r.reason === null ? {} : { reason: r.reason }),
-    details,
-    prevHash: r.prev_hash,
-    hash: r.hash,
-  }
+export function anchorAudit<T extends Db>(db: T, checkpoints: AuditCheckpoints): T {
+  // A symbol property (not a WeakMap): a store shared with a command (`{ ...held, close }`) keeps its anchor.
+  ;(db as T & { [ANCHOR]?: AuditCheckpoints })[ANCHOR] = checkpoints
+  return db
 }
 
 /**
  * The audit log in the SQL store (migration 004): append under an advisory lock so the chain has one order; read;
- * and verify the chain from the first entry.
+ * verify the chain from the first entry and against the signed checkpoints of its head.
  * @param db the store
+ * @param options where checkpoints go (default: the store's anchor, see {@link anchorAudit}; none: unanchored)
  * @example
  * const audit = auditLog(db)
  * await audit.append({ actor: 'alice', action: 'deploy', subject: 'ask', after: 'sha256:...' })
- * const result = await audit.verify() // { ok: true, entries: 1 }
+ * const result = await audit.verify() // { ok: true, entries: 1, checkpoints: 1, latest: {...} }
  */
-export function auditLog(db: Db) {
+export function auditLog(db: Db, options: { checkpoints?: AuditCheckpoints } = {}) {
+  const anchor = options.checkpoints ?? (db as Db & { [ANCHOR]?: AuditCheckpoints })[ANCHOR]
   return {
-    /** Appends one entry, linked to the latest. */
+    /** Appends one entry, linked to the latest; signs a checkpoint when one is due (see {@link AuditCheckpoints}). */
     async append(input: AuditInput): Promise<AuditEntry> {
-      return db.tx(async (tx) => {
+      const { entry, head } = await db.tx(async (tx) => {
         await tx.query('SELECT pg_advisory_xact_lock($1)', [LOCK])
         const last = (await tx.query<{ hash: string }>('SELECT hash FROM sovra_audit ORDER BY id DESC LIMIT 1')).rows[0]
         const prevHash = last?.hash ?? GENESIS
@@ -118,7 +53,7 @@ export function auditLog(db: Db) {
           details: input.details ?? {},
         }
         const hash = entryHash(prevHash, fields)
-        const r = await tx.query<Row>(
+        const r = await tx.query<AuditRow>(
           `INSERT INTO sovra_audit (at, actor, action, subject, before_digest, after_digest, reason, details, prev_hash, hash)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING *`,
           [
@@ -134,55 +69,71 @@ export function auditLog(db: Db) {
             hash,
           ],
         )
-        return fromRow(r.rows[0] as Row)
+        const entry = fromRow(r.rows[0] as AuditRow)
+        if (anchor === undefined || !anchor.due(entry.action, entry.id)) return { entry, head: undefined }
+        // Counted under the lock: the entry's position in the chain, whatever gaps the ids have.
+        const n = (
+          await tx.query<{ n: string | number }>('SELECT count(*) AS n FROM sovra_audit WHERE id <= $1', [entry.id])
+        ).rows[0]?.n
+        return { entry, head: { entries: Number(n), headId: entry.id, headHash: entry.hash } satisfies ChainHead }
       })
+      // Signed after the commit: a checkpoint never vouches for an entry that was rolled back.
+      if (head !== undefined && anchor !== undefined) await writeCheckpoint(anchor, head, entry)
+      return entry
     },
 
-    /** Entries in order, optionally since a time. */
+    /** Entries in order, optionally since a time (an ISO 8601 date or date-time). */
     async list(options: { since?: string; limit?: number } = {}): Promise<AuditEntry[]> {
-      const r = await db.query<Row>(
+      if (options.since !== undefined && Number.isNaN(Date.parse(options.since)))
+        throw new SovraError(
+          'ERR_BAD_REQUEST',
+          `audit since: expected an ISO 8601 date or date-time (2026-11-01, 2026-11-01T09:30:00Z), received ${JSON.stringify(options.since)}`,
+        )
+      const limit = options.limit ?? 1000
+      if (!Number.isInteger(limit) || limit < 1)
+        throw new SovraError('ERR_BAD_REQUEST', `audit limit: expected a whole number >= 1, received ${limit}`)
+      const r = await db.query<AuditRow>(
         'SELECT * FROM sovra_audit WHERE ($1::timestamptz IS NULL OR at >= $1::timestamptz) ORDER BY id LIMIT $2',
-        [options.since ?? null, options.limit ?? 1000],
+        [options.since ?? null, limit],
       )
       return r.rows.map(fromRow)
     },
 
     /**
-     * Recomputes the chain from the first entry; names the first broken entry and why.
-     * @returns ok and the number of entries, or the first broken entry's id and the reason
+     * Recomputes the chain from the first entry and checks it against every signed checkpoint (see
+     * {@link verifyChain}): an edited field, a deleted, inserted or reordered row, a deleted tail, an emptied table
+     * and a re-hashed chain are each named.
      */
-    async verify(): Promise<
-      { ok: true; entries: number } | { ok: false; entries: number; brokenId: number; reason: string }
-    > {
-      let prev = GENESIS
-      let n = 0
-      for (let after = 0; ;) {
-        const rows = (
-          await db.query<Row>('SELECT * FROM sovra_audit WHERE id > $1 ORDER BY id LIMIT 1000', [after])
-        ).rows.map(fromRow)
-        if (rows.length === 0) return { ok: true, entries: n }
-        for (const e of rows) {
-          n++
-          if (e.prevHash !== prev)
-            return {
-              ok: false,
-              entries: n,
-              brokenId: e.id,
-              reason: `entry ${e.id} links to ${e.prevHash.slice(0, 12)}..., but the entry before it hashes to ${prev.slice(0, 12)}... (an entry was removed or reordered)`,
-            }
-          const h = entryHash(prev, e)
-          if (h !== e.hash)
-            return {
-              ok: false,
-              entries: n,
-              brokenId: e.id,
-              reason: `entry ${e.id} (${e.action} ${e.subject} by ${e.actor}) was edited: its fields hash to ${h.slice(0, 12)}..., the stored hash is ${e.hash.slice(0, 12)}...`,
-            }
-          prev = e.hash
-          after = e.id
-        }
-      }
+    verify: (): Promise<AuditVerification> => verifyChain(db, anchor),
+
+    /**
+     * Signs a checkpoint of the current head now (`sovra audit checkpoint`); ERR_CONFIG when the log is unanchored,
+     * ERR_BAD_REQUEST when the chain is empty. Verify first: a checkpoint vouches for whatever the head is.
+     */
+    async checkpoint(): Promise<Checkpoint> {
+      if (anchor === undefined)
+        throw new SovraError('ERR_CONFIG', 'this audit log has no checkpoint store (open it with openStore)')
+      const row = (
+        await db.query<{ id: string | number; hash: string; n: string | number }>(
+          'SELECT id, hash, (SELECT count(*) FROM sovra_audit) AS n FROM sovra_audit ORDER BY id DESC LIMIT 1',
+        )
+      ).rows[0]
+      if (row === undefined)
+        throw new SovraError('ERR_BAD_REQUEST', 'the audit chain is empty: there is no head to checkpoint yet')
+      return anchor.write({ entries: Number(row.n), headId: Number(row.id), headHash: row.hash })
     },
+  }
+}
+
+async function writeCheckpoint(anchor: AuditCheckpoints, head: ChainHead, e: AuditEntry): Promise<void> {
+  try {
+    await anchor.write(head)
+  } catch (error) {
+    throw new SovraError(
+      'ERR_INTERNAL',
+      `${label(e)} was recorded, but its signed checkpoint (entry ${head.entries}) could not be written: ${(error as Error).message}; the next checkpoint covers it, or run sovra audit checkpoint`,
+      { cause: error },
+    )
   }
 }
 

@@ -4,6 +4,9 @@ import { SovraError } from '../../runtime/core/errors.ts'
 import type { Db } from '../../runtime/core/ports.ts'
 import type { RoutingState } from '../../triggers/http/version-select.ts'
 import { auditLog } from './audit.ts'
+import { verifyApproval, type Actor, type ApprovalSubject } from './approvals.ts'
+import type { Envelope } from '../registry/dsse.ts'
+import type { TrustPolicy } from '../registry/trust.ts'
 
 /** The target of changes that move the embedded host's routing. */
 export const LOCAL_TARGET = 'local'
@@ -243,24 +246,75 @@ export function controlPlane(db: Db) {
       return changeOf(id)
     },
 
-    /** Approves a change; refuses the author and repeat approvers; applies it when enough distinct approvers agreed. */
-    async approve(changeId: string, approver: string): Promise<Change> {
+    /**
+     * A change with its version's digests: what an approval signs.
+     * @param changeId the change
+     */
+    async approvalSubject(changeId: string): Promise<ApprovalSubject & { change: Change }> {
+      const c = await changeOf(changeId)
+      const v = await this.version(c.version)
+      if (v === undefined)
+        throw new SovraError('ERR_NOT_FOUND', `change ${changeId} names no recorded version ${c.version}`)
+      return {
+        ...c,
+        canaryWeight: c.canaryWeight,
+        bundleSha256: v.bundleSha256,
+        configSha256: v.configSha256,
+        change: c,
+      }
+    },
+
+    /**
+     * Approves a change with a signed statement (sovra approve --key): checked against the trust list's `approve`
+     * keys and this change's digests; the approver is the key's name.
+     * @param changeId the change
+     * @param envelope the signed statement
+     * @param trust the trust policy
+     */
+    async approveSigned(changeId: string, envelope: Envelope, trust: TrustPolicy): Promise<Change> {
+      return this.approve(changeId, verifyApproval(envelope, await this.approvalSubject(changeId), trust))
+    },
+
+    /**
+     * Approves a change; refuses the author, repeat approvers, and (above low risk) an approver who is only claimed:
+     * medium and high risk need a signed statement or a verified token. Applies the change when enough distinct
+     * approvers agreed.
+     * @param changeId the change
+     * @param who the approver (a bare name counts as claimed)
+     */
+    async approve(changeId: string, who: Actor | string): Promise<Change> {
+      const approver: Actor = typeof who === 'string' ? { name: who, via: 'claimed' } : who
+      const name = approver.name
       const c = await changeOf(changeId)
       if (c.status !== 'pending') throw new SovraError('ERR_APPROVAL', `change ${changeId} is ${c.status}, not pending`)
-      if (approver === c.author)
+      if (approver.via === 'claimed' && c.risk !== 'low')
         throw new SovraError(
           'ERR_APPROVAL',
-          `${approver} is the author of change ${changeId} and cannot approve it; ${c.required} approval(s) from others are needed (risk ${c.risk})`,
+          `change ${changeId} is ${c.risk} risk: an approval must be signed by the approver's own key (sovra approve ${changeId} --key NAME, a key trusted for "approve") or come with a verified token; ${JSON.stringify(name)} is only a claimed name (SOVRA_ACTOR or the OS user)`,
         )
-      if (c.approvers.includes(approver))
+      if (name === c.author)
         throw new SovraError(
           'ERR_APPROVAL',
-          `${approver} already approved change ${changeId}; it needs ${c.required} distinct approvers (risk ${c.risk}), has ${c.approvers.length}`,
+          `${name} is the author of change ${changeId} and cannot approve it; ${c.required} approval(s) from others are needed (risk ${c.risk})`,
+        )
+      if (c.approvers.includes(name))
+        throw new SovraError(
+          'ERR_APPROVAL',
+          `${name} already approved change ${changeId}; it needs ${c.required} distinct approvers (risk ${c.risk}), has ${c.approvers.length}`,
         )
       const done = c.approvers.length + 1 >= c.required
       const before = done ? beforeOf(await this.routing(c.function), c.action) : undefined
       await db.tx(async (tx) => {
-        await tx.query('INSERT INTO sovra_approvals (change_id, approver) VALUES ($1, $2)', [changeId, approver])
+        await tx.query(
+          'INSERT INTO sovra_approvals (change_id, approver, verified_by, key_id, statement) VALUES ($1, $2, $3, $4, $5)',
+          [
+            changeId,
+            name,
+            approver.via,
+            approver.keyid ?? null,
+            approver.statement === undefined ? null : JSON.stringify(approver.statement),
+          ],
+        )
         if (done) {
           await apply(tx, {
             function: c.function,
@@ -273,15 +327,22 @@ export function controlPlane(db: Db) {
         }
       })
       await audit.append({
-        actor: approver,
+        actor: name,
         action: 'approve',
         subject: changeId,
         after: c.version,
-        details: { function: c.function, approvals: c.approvers.length + 1, required: c.required },
+        details: {
+          function: c.function,
+          approvals: c.approvers.length + 1,
+          required: c.required,
+          verified_by: approver.via,
+          ...(approver.keyid === undefined ? {} : { key_id: approver.keyid }),
+          ...(approver.statement === undefined ? {} : { signed_at: approver.statement.at }),
+        },
       })
       if (done)
         await audit.append({
-          actor: approver,
+          actor: name,
           action: c.action,
           subject: c.function,
           ...(before === undefined ? {} : { before }),

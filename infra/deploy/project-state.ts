@@ -3,6 +3,7 @@
  * registry and its trust policy, the audit log. Every composition root (the CLI, `sovra/testing`, the gateway) gets
  * them from here, so they are wired one way.
  */
+import { AsyncLocalStorage } from 'node:async_hooks'
 import { userInfo } from 'node:os'
 import { join, resolve } from 'node:path'
 
@@ -17,7 +18,9 @@ import { FsBucket, type FsEventSink } from '../storage/fs-bucket.ts'
 import { createS3Client, S3Bucket, s3SettingsFromEnv } from '../storage/s3-bucket.ts'
 import { ARTIFACTS_BUCKET, Registry } from '../registry/registry.ts'
 import { readTrustFile, trustPolicy, type TrustPolicy } from '../registry/trust.ts'
-import { auditLog, type AuditInput } from './audit.ts'
+import { anchorAudit, auditLog, type AuditInput } from './audit.ts'
+import { stateAuditCheckpoints } from './audit-checkpoints.ts'
+import type { Actor } from './approvals.ts'
 
 /** Gives the bucket adapter for a bucket name. */
 export type BucketProvider = (name: string) => Bucket
@@ -98,8 +101,21 @@ export async function openStore(
   project: Project,
   options: { env?: Record<string, string | undefined>; state?: string | undefined } = {},
 ): Promise<Db> {
+  const held = shared.get(stateDir(project, options.state))
+  // The host of this state runs a command for the CLI (the admin API): the command uses the host's open store.
+  if (held !== undefined) return { ...held, close: async () => {} }
   const env = options.env ?? process.env
   const url = env['SOVRA_DATABASE_URL'] ?? project.config.database?.url
+  // The audit chain's head is signed into the artifacts bucket, outside the database (issue 11, R4).
+  const checkpoints = stateAuditCheckpoints({
+    stateDir: stateDir(project, options.state),
+    bucket: () =>
+      createBucketProvider(project, { env, ...(options.state === undefined ? {} : { state: options.state }) })(
+        ARTIFACTS_BUCKET,
+      ),
+    trust: () => loadTrust(project),
+    env,
+  })
   const db =
     url !== undefined && url !== '' ? await openPg(url) : await openPglite(join(stateDir(project, options.state), 'db'))
   try {
@@ -108,7 +124,7 @@ export async function openStore(
     await db.close()
     throw error
   }
-  return db
+  return anchorAudit(db, checkpoints)
 }
 
 /**
@@ -157,9 +173,42 @@ export function openRegistry(project: Project, state?: string): Registry {
   return new Registry(createBucketProvider(project, state === undefined ? {} : { state })(ARTIFACTS_BUCKET))
 }
 
-/** Who is acting: `SOVRA_ACTOR`, else the OS user. */
+const shared = new Map<string, Db>()
+
+/**
+ * Lends a running host's open store to commands it runs in its own process (the admin API's control endpoint), so
+ * they do not open the state a second time (PGlite is one process at a time); returns the function that ends it.
+ * @param project the project
+ * @param state the state folder override
+ * @param db the host's store
+ */
+export function shareStore(project: Project, state: string | undefined, db: Db): () => void {
+  const dir = stateDir(project, state)
+  shared.set(dir, db)
+  return () => {
+    if (shared.get(dir) === db) shared.delete(dir)
+  }
+}
+
+const acting = new AsyncLocalStorage<Actor>()
+
+/**
+ * Runs `fn` on behalf of an actor the host established (a verified token, or a loopback caller's claimed name).
+ * @param who the actor
+ * @param fn what to do
+ */
+export function withActor<T>(who: Actor, fn: () => T): T {
+  return acting.run(who, fn)
+}
+
+/** Who is acting, and how the platform knows: the actor a host set, else `SOVRA_ACTOR` or the OS user, claimed. */
+export function currentActor(): Actor {
+  return acting.getStore() ?? { name: process.env['SOVRA_ACTOR'] ?? userInfo().username, via: 'claimed' }
+}
+
+/** Who is acting, by name: the actor a host set, else `SOVRA_ACTOR`, else the OS user. */
 export function actor(): string {
-  return process.env['SOVRA_ACTOR'] ?? userInfo().username
+  return currentActor().name
 }
 
 /**

@@ -69,6 +69,15 @@ export class BoundHistogram<T extends string> extends Histogram<T> {
     return series
   }
 
+  /**
+   * Drops a bound series: scrapes no longer show it (a version no longer served, so series stay bounded).
+   * @param series what {@link bind} returned
+   */
+  unbind(series: HistogramSeries): void {
+    const i = this.#series.indexOf(series as Series<T>)
+    if (i >= 0) this.#series.splice(i, 1)
+  }
+
   override reset(): void {
     super.reset()
     // prom-client's constructor calls reset() before this class's fields exist.

@@ -27,18 +27,24 @@ export function isoTimeCached(): string {
 export const LOG_BUFFER_BYTES = 4096
 export const LOG_FLUSH_MS = 100
 
+/** Sees every serialised line a logger writes, after its destination did (see {@link createLogger}'s `tap`). */
+export interface LogTap {
+  write(line: string): void
+}
+
 /**
  * Creates the structured JSON logger (pino): one line per event, ISO time, `service: "sovra"`.
- * @param options level, and a destination (default: stdout, asynchronous, buffered up to {@link LOG_BUFFER_BYTES}
- * or {@link LOG_FLUSH_MS})
+ * @param options level; a destination (default: stdout, asynchronous, buffered up to {@link LOG_BUFFER_BYTES} or
+ * {@link LOG_FLUSH_MS}); a tap that sees every line too (the host's function log store, infra/observe/log-store.ts)
  * @example
  * const log = createLogger({ level: 'info' })
  * log.info({ function: 'echo' }, 'function ready')
  */
-export function createLogger(options: { level?: string; destination?: DestinationStream } = {}): Logger {
-  const destination =
+export function createLogger(options: { level?: string; destination?: DestinationStream; tap?: LogTap } = {}): Logger {
+  const out =
     options.destination ??
     pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES, periodicFlush: LOG_FLUSH_MS })
+  const destination = options.tap === undefined ? out : tee(out, options.tap)
   return pino(
     {
       level: options.level ?? process.env['SOVRA_LOG_LEVEL'] ?? 'info',
@@ -48,6 +54,24 @@ export function createLogger(options: { level?: string; destination?: Destinatio
     },
     destination,
   )
+}
+
+/**
+ * A destination that writes to `out`, then hands the line to `tap`; flushing flushes `out` (pino's `log.flush`).
+ * One object with a `write` rather than pino.multistream: that one checks levels per stream on every line.
+ */
+function tee(out: DestinationStream, tap: LogTap): DestinationStream {
+  const flushable = out as DestinationStream & { flush?(cb: (error?: Error) => void): void }
+  return {
+    write(line: string) {
+      out.write(line)
+      tap.write(line)
+    },
+    flush(cb: (error?: Error) => void) {
+      if (typeof flushable.flush === 'function') flushable.flush(cb)
+      else cb()
+    },
+  } as DestinationStream
 }
 
 export type { Logger }

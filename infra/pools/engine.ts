@@ -6,14 +6,22 @@
 
 /** The model file a replica serves, identified by content. */
 export interface ModelInfo {
-  /** Absolute path of the file that was loaded (or the URL of an external provider). */
+  /** Absolute path of the file or folder that was loaded (or the URL of an external provider). */
   path: string
-  /** Lowercase hex sha256 of the file, computed at load; `external:<url>` for external providers. */
+  /**
+   * Lowercase hex sha256 of the file (of a folder: of its files' listing), computed at load; `external:<url>` for
+   * external providers.
+   */
   sha256: string
   /** File size in bytes (0 for external providers). */
   bytes: number
   /** A short display name (file name without extension, or the provider's model name). */
   name: string
+  /**
+   * For a model folder: the files read from it (path relative to the folder), each with its size and sha256; `sha256`
+   * above is then the digest of their listing (see describeModelFolder in model-file.ts).
+   */
+  files?: Array<{ path: string; bytes: number; sha256: string }>
 }
 
 /** One message of a chat, OpenAI-shaped. */
@@ -26,6 +34,13 @@ export interface EngineChatMessage {
 export interface EngineChatParams {
   messages: EngineChatMessage[]
   maxTokens: number
+  /**
+   * The prompt and `maxTokens` must fit the model's context, or the engine refuses with 400 ERR_BAD_REQUEST naming
+   * both counts (never truncating the prompt). When true (the caller gave no max_tokens; `maxTokens` is the pool's
+   * default), the engine lowers `maxTokens` to the room the prompt leaves instead, and refuses only a prompt that
+   * leaves none.
+   */
+  fitMaxTokens?: boolean
   temperature: number
   seed?: number
   topP?: number

@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, rename, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { PoolConfig } from '../../runtime/config/pools.ts'
 import type { Engine } from './engine.ts'
-import { sha256File } from './model-file.ts'
+import { describeModelFile } from './model-file.ts'
+import { describeOnnxModel, onnxFiles } from './onnx-files.ts'
 import { writeTinyLlama } from './tiny/tiny-gguf.ts'
 import { writeTinyClassifierModel, writeTinyEmbeddingModel } from './tiny/tiny-onnx.ts'
 import type { Registry } from '../registry/registry.ts'
@@ -15,31 +16,49 @@ import type { TrustPolicy } from '../registry/trust.ts'
 
 const SOVRA_BIN = fileURLToPath(new URL('../../bin/sovra.js', import.meta.url))
 
+/** The built-in demo models, in the order `sovra models make-tiny` writes them. */
+export const TINY_MODELS = ['tiny:llama', 'tiny:embed', 'tiny:classify'] as const
+
+/**
+ * The path a `tiny:` reference loads from under `<modelsDir>` (whether or not it was generated yet).
+ * @param ref a `tiny:` reference
+ * @param modelsDir where generated models live (the state folder's `models/`)
+ */
+export function tinyModelPath(ref: string, modelsDir: string): string {
+  const name = ref.slice('tiny:'.length)
+  if (!(TINY_MODELS as readonly string[]).includes(ref))
+    throw new SovraError('ERR_CONFIG', `unknown tiny model ${JSON.stringify(ref)}; valid: ${TINY_MODELS.join(', ')}`)
+  return name === 'llama' ? join(modelsDir, 'tiny-llama.gguf') : join(modelsDir, `tiny-${name}`, 'model.onnx')
+}
+
 /**
  * Makes the built-in demo models (`tiny:llama`, `tiny:embed`, `tiny:classify`) under `<modelsDir>` if missing and
- * returns the path to load. They are generated from code with fixed seeds, never downloaded.
+ * returns the path to load. They are generated from code with fixed seeds, never downloaded. Safe to run from several
+ * processes at once: each writes into a temp folder of its own, moves the result into place, and removes the temp
+ * folder whatever happens.
  * @param ref a `tiny:` reference
  * @param modelsDir where generated models live (the state folder's `models/`)
  */
 export async function materializeTinyModel(ref: string, modelsDir: string): Promise<string> {
-  const name = ref.slice('tiny:'.length)
-  const target = name === 'llama' ? join(modelsDir, 'tiny-llama.gguf') : join(modelsDir, `tiny-${name}`, 'model.onnx')
+  const target = tinyModelPath(ref, modelsDir)
   if (existsSync(target)) return target
-  // Write into a temp folder and rename, so a replica starting at the same time never sees a half-written model.
-  const tmp = join(modelsDir, `.tmp-${name}-${process.pid}-${Date.now()}`)
-  await mkdir(tmp, { recursive: true })
-  if (name === 'llama') {
-    await writeTinyLlama(join(tmp, 'tiny-llama.gguf'))
-    await rename(join(tmp, 'tiny-llama.gguf'), target).catch(() => undefined)
-  } else {
-    if (name === 'embed') await writeTinyEmbeddingModel(tmp)
-    else if (name === 'classify') await writeTinyClassifierModel(tmp)
-    else
-      throw new SovraError(
-        'ERR_CONFIG',
-        `unknown tiny model ${JSON.stringify(ref)}; valid: tiny:llama, tiny:embed, tiny:classify`,
-      )
-    await rename(tmp, join(modelsDir, `tiny-${name}`)).catch(() => undefined)
+  const name = ref.slice('tiny:'.length)
+  // The final path is made by one rename, so a replica starting at the same time never sees a half-written model.
+  await mkdir(modelsDir, { recursive: true })
+  const tmp = await mkdtemp(join(modelsDir, `.tmp-${name}-`))
+  try {
+    // What gets renamed: the .gguf file, or the whole tiny-<name> folder (model.onnx, tokenizer.json, config.json).
+    const [written, final] =
+      name === 'llama' ? [join(tmp, 'tiny-llama.gguf'), target] : [join(tmp, `tiny-${name}`), dirname(target)]
+    if (name === 'llama') await writeTinyLlama(written)
+    else if (name === 'embed') await writeTinyEmbeddingModel(written)
+    else await writeTinyClassifierModel(written)
+    await rename(written, final).catch((e: unknown) => {
+      // Another process got there first (a folder rename onto a non-empty folder fails): theirs is as good.
+      if (!existsSync(target)) throw e
+    })
+  } finally {
+    await rm(tmp, { recursive: true, force: true })
   }
   return target
 }
@@ -76,15 +95,15 @@ export async function modelPathOf(
 /**
  * Loads a model in a child process first and reports how it ended, so a malformed file (a GGUF missing
  * `feed_forward_length` aborts the process in GGML_ASSERT) fails with an error instead of killing the caller.
- * A file that passed is remembered by sha256 under `<cacheDir>`.
+ * A model that passed is remembered by its digest under `<cacheDir>` (a file's sha256; an onnx folder's digest
+ * over the files read from it, as the engine reports it).
  * @param engine `llama` or `onnx`
- * @param path the model file
+ * @param path the model file, or an onnx model's folder
  * @param cacheDir where passed probes are remembered
  */
 export async function probeModel(engine: 'llama' | 'onnx', path: string, cacheDir: string): Promise<void> {
-  const digest = await sha256File(path).catch((e: NodeJS.ErrnoException) => {
-    throw new SovraError('ERR_CONFIG', `model file ${JSON.stringify(path)} cannot be read: ${e.code ?? e.message}`)
-  })
+  const model = engine === 'onnx' ? await describeOnnxModel(await onnxFiles(path)) : await describeModelFile(path)
+  const digest = model.sha256
   const marker = join(cacheDir, `${engine}-${digest}`)
   if (existsSync(marker)) return
   const child = spawn(process.execPath, [SOVRA_BIN, 'pool', 'probe', '--engine', engine, '--model', path], {
@@ -102,7 +121,7 @@ export async function probeModel(engine: 'llama' | 'onnx', path: string, cacheDi
     const tail = stderr.trim().split('\n').slice(-3).join(' | ')
     throw new SovraError(
       'ERR_CONFIG',
-      `model file ${JSON.stringify(path)} (sha256 ${digest.slice(0, 12)}) failed the load probe in a child process: it ${how}${tail ? `: ${tail}` : ''}`,
+      `model ${model.files === undefined ? 'file' : 'folder'} ${JSON.stringify(path)} (sha256 ${digest.slice(0, 12)}) failed the load probe in a child process: it ${how}${tail ? `: ${tail}` : ''}`,
     )
   }
   await mkdir(cacheDir, { recursive: true })

@@ -206,7 +206,7 @@ export class PoolManager implements PoolDirectory {
       e.last = decision
       const localTarget = decision.target - e.remote.length
       if (localTarget > capacity.length && now >= e.nextSpawnAt) {
-        for (let i = capacity.length; i < localTarget; i++) this.#spawn(e)
+        for (let i = capacity.length; i < localTarget; i++) this.#spawn(e, i + 1, localTarget)
       } else if (localTarget < capacity.length) {
         const victim = [...capacity].sort(
           (a, b) =>
@@ -223,19 +223,22 @@ export class PoolManager implements PoolDirectory {
     }
   }
 
-  #spawn(e: PoolEntry): void {
+  /** Starts replica `index` of the `of` this pool should have now, logging its progress (warming, warm in N ms). */
+  #spawn(e: PoolEntry, index: number, of: number): void {
     const id = `${e.config.name}-${++e.serial}`
+    const name = e.config.name
+    const progress = { pool: name, replica: id, index, of }
+    this.#opts.log.info(
+      { ...progress, engine: e.config.engine, model: e.config.model },
+      `warming pool ${name} replica ${index}/${of} (${id}, ${e.config.engine} ${e.config.model})`,
+    )
     const r = this.#opts.spawn(e.config, id, (settled) => {
       if (settled.state === 'ready') {
         e.failures = 0
+        const ms = (settled.readyAt ?? 0) - settled.startedAt
         this.#opts.log.info(
-          {
-            pool: e.config.name,
-            replica: settled.id,
-            url: settled.url,
-            start_ms: (settled.readyAt ?? 0) - settled.startedAt,
-          },
-          'pool replica ready',
+          { ...progress, url: settled.url, start_ms: ms },
+          `pool ${name} replica ${index}/${of} warm in ${ms} ms (${id})`,
         )
       }
     })

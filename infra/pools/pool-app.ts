@@ -103,6 +103,7 @@ function health(replica: PoolReplica): Response {
             path: engine.model.path,
             sha256: engine.model.sha256,
             bytes: engine.model.bytes,
+            ...(engine.model.files === undefined ? {} : { files: engine.model.files }),
           },
           slots: engine.slots,
           operations: [...engine.operations],

@@ -97,6 +97,7 @@ export class AiRouter implements AiService {
     const started = performance.now()
     const asked = {
       function: caller.function,
+      ...(caller.invocationId === undefined ? {} : { invocation_id: caller.invocationId }),
       op,
       model: request['model'],
       tier: request['tier'] ?? caller.tier,

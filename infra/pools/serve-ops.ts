@@ -6,6 +6,7 @@ import { checkJson } from './json-check.ts'
 import { jsonReply, sseBody, sseError } from './replies.ts'
 import type { ReplicaState } from './replica-state.ts'
 import { contentText, type ChatBody, type InputsBody } from './requests.ts'
+import { schemaProblems } from './schema-check.ts'
 import { abortReason, admit, clientGone, finish, meta, sovraHeaders, type Admitted } from './serve-admit.ts'
 
 interface Generation {
@@ -15,14 +16,22 @@ interface Generation {
 
 /**
  * Serves `POST /v1/chat/completions`: OpenAI's response (or SSE chunks when `stream`), with a `sovra` member
- * carrying pool, replica, model digest and timings. JSON-schema output is checked after generation: a truncated or
- * non-conforming answer is ERR_MODEL_OUTPUT (502), never repaired. Errors before the first byte are thrown (the
+ * carrying pool, replica, model digest and timings. A JSON schema that is malformed or unsatisfiable is refused before
+ * admission (400 naming its path); output is checked after generation: a truncated or non-conforming answer is
+ * ERR_MODEL_OUTPUT (502), never repaired. A prompt that does not fit the model's context is refused by the engine
+ * (400; see EngineChatParams.fitMaxTokens). Errors before the first byte are thrown (the
  * app's error handler answers them); a stream that fails ends with a `data: {"error":...}` event.
  * @param state the loaded replica
  * @param body the parsed request body
  * @param client the request's signal: aborts a queued wait or the generation when the client goes away
  */
 export async function runChat(state: ReplicaState, body: ChatBody, client: AbortSignal): Promise<Response> {
+  if (body.response_format?.type === 'json_schema') {
+    // Before admission: a schema nothing can satisfy is the caller's mistake, not a slot's worth of work.
+    const problems = schemaProblems(body.response_format.json_schema.schema, 'response_format.json_schema.schema')
+    if (problems.length > 0)
+      throw new SovraError('ERR_BAD_REQUEST', `POST /v1/chat/completions: invalid body: ${problems.join('; ')}`)
+  }
   const a = await admit(state, 'chat', body, client)
   const id = `chatcmpl-${randomUUID()}`
   const created = Math.floor(Date.now() / 1000)
@@ -108,6 +117,7 @@ async function generate(
             content: contentText(m.content),
           })),
           maxTokens,
+          fitMaxTokens: body.max_completion_tokens === undefined && body.max_tokens === undefined,
           temperature: body.temperature ?? 1,
           ...(body.seed === undefined ? {} : { seed: body.seed }),
           ...(body.top_p === undefined ? {} : { topP: body.top_p }),

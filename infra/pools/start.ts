@@ -1,9 +1,14 @@
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Registry } from 'prom-client'
 
 import type { Project } from '../../runtime/config/resolve.ts'
+import type { PoolConfig } from '../../runtime/config/pools.ts'
+import type { Logger } from '../../runtime/core/observe.ts'
 import type { HostLogger } from '../../runtime/hosts/local/observer.ts'
 import { stateDir } from '../deploy/project-state.ts'
 import { businessCalendar } from './calendar.ts'
+import { materializeTinyModel, tinyModelPath } from './load-engine.ts'
 import { localSpawner, PoolManager } from './manager.ts'
 import { AiRouter } from './router.ts'
 
@@ -15,8 +20,30 @@ export interface RunningPools {
 }
 
 /**
+ * Generates the demo models the pools use (`tiny:` references) that are not there yet, once, before any replica
+ * starts: N replicas would otherwise each generate the same model at the same time. Logs a line before and after
+ * each one it generates (the first `sovra start` spends seconds here).
+ * @param pools the resolved pools
+ * @param modelsDir the state folder's `models/`
+ * @param log where progress goes
+ */
+export async function prepareTinyModels(pools: readonly PoolConfig[], modelsDir: string, log: Logger): Promise<void> {
+  const refs = new Set(pools.filter((p) => p.model.startsWith('tiny:')).map((p) => p.model))
+  for (const ref of refs) {
+    const path = tinyModelPath(ref, modelsDir)
+    if (existsSync(path)) continue
+    const started = performance.now()
+    log.info({ model: ref, path }, `generating tiny model ${ref}...`)
+    await materializeTinyModel(ref, modelsDir)
+    const ms = Math.round(performance.now() - started)
+    log.info({ model: ref, path, ms }, `tiny model ${ref} generated in ${ms} ms`)
+  }
+}
+
+/**
  * Starts every `[[pools]]` pool at its floor (replicas are `sovra pool serve` child processes; `endpoints` pools are
  * polled), waits until they are warm, and starts the scaling loop. Returns undefined when the config has no pools.
+ * Progress goes to `log`: a line per tiny model generated, per replica warming and per replica warm.
  * @param project the resolved project
  * @param options state folder override, logger, metrics registry, and where replica log lines go
  */
@@ -32,6 +59,8 @@ export async function startPools(
 ): Promise<RunningPools | undefined> {
   if (project.pools.length === 0) return undefined
   const cal = project.config.calendar
+  const state = stateDir(project, options.state)
+  await prepareTinyModels(project.pools, join(state, 'models'), options.log)
   const manager = new PoolManager({
     pools: project.pools,
     calendar: businessCalendar({
@@ -41,7 +70,7 @@ export async function startPools(
     spawn: localSpawner({
       configFile: project.file,
       env: project.env,
-      stateDir: stateDir(project, options.state),
+      stateDir: state,
       onLog: options.onLog ?? ((line) => void process.stdout.write(`${line}\n`)),
     }),
     log: options.log,

@@ -6,12 +6,19 @@ import { SovraError } from '../../runtime/core/errors.ts'
 import { keyIdOf, publicKeyFromBase64 } from './keys.ts'
 import { ARTIFACT_KINDS, type ArtifactKind } from './manifest.ts'
 
-/** One trusted public key and the artifact kinds it may sign. */
+/**
+ * What a trusted key may sign: artifacts of a kind, and statements: `approve` (an approval of a change) and `audit`
+ * (a checkpoint of the audit chain's head).
+ */
+export const TRUST_KINDS = [...ARTIFACT_KINDS, 'approve', 'audit'] as const
+export type TrustKind = ArtifactKind | 'approve' | 'audit'
+
+/** One trusted public key and what it may sign. */
 export interface TrustedKey {
   name: string
   keyid: string
   publicKey: string
-  kinds: readonly ArtifactKind[]
+  kinds: readonly TrustKind[]
 }
 
 /** Which keys are accepted for which artifact kinds: `[[trust]]` in the config plus the local trust file. */
@@ -21,9 +28,9 @@ export class TrustPolicy {
 
   /**
    * Key id -> public key, for one kind.
-   * @param kind the artifact kind
+   * @param kind the artifact kind, or `approve` / `audit`
    */
-  forKind(kind: ArtifactKind): Map<string, KeyObject> {
+  forKind(kind: TrustKind): Map<string, KeyObject> {
     return new Map(
       this.keys.filter((k) => k.kinds.includes(kind)).map((k) => [k.keyid, publicKeyFromBase64(k.publicKey)]),
     )
@@ -52,12 +59,12 @@ export interface TrustEntry {
 export function trustPolicy(entries: readonly TrustEntry[]): TrustPolicy {
   return new TrustPolicy(
     entries.map((e, i) => {
-      const kinds = (e.kinds ?? [...ARTIFACT_KINDS]) as ArtifactKind[]
-      const bad = kinds.filter((k) => !(ARTIFACT_KINDS as readonly string[]).includes(k))
+      const kinds = (e.kinds ?? [...TRUST_KINDS]) as TrustKind[]
+      const bad = kinds.filter((k) => !(TRUST_KINDS as readonly string[]).includes(k))
       if (bad.length > 0)
         throw new SovraError(
           'ERR_CONFIG',
-          `trust[${i}] (${e.name}): unknown kinds ${bad.join(', ')}; valid: ${ARTIFACT_KINDS.join(', ')}`,
+          `trust[${i}] (${e.name}): unknown kinds ${bad.join(', ')}; valid: ${TRUST_KINDS.join(', ')}`,
         )
       publicKeyFromBase64(e.public_key)
       return { name: e.name, keyid: keyIdOf(Buffer.from(e.public_key, 'base64')), publicKey: e.public_key, kinds }

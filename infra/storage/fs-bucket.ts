@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { SovraError } from '../../runtime/core/errors.ts'
@@ -34,6 +34,65 @@ export type FsEventSink = EventSink
 
 const TMP = '.tmp'
 const MAX_NAME = 240
+/**
+ * When this process started. A temp file named with this process's pid but older than that was left by an earlier
+ * process that had the same pid (a container's main process has the same pid on every start).
+ */
+const PROCESS_START = Date.now() - process.uptime() * 1000
+
+/** The name of a put's temp file: the writer's pid first, so a later open can tell whether its writer is alive. */
+function tempName(): string {
+  return `pid${process.pid}-${randomUUID()}`
+}
+
+/** Whether a process with this pid exists (EPERM: it does, under another user). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Whether a temp file's put can no longer finish: its writer is gone (killed mid-put: SIGKILL, OOM, power loss), or
+ * it is older than this process while named with this process's pid, or (a name without a pid, from before pids
+ * were recorded) it was last written before the bucket was opened.
+ */
+async function isStaleTemp(name: string, path: string, openedAt: number): Promise<boolean> {
+  const pid = /^pid(\d+)-/.exec(name)?.[1]
+  if (pid === undefined) return (await stat(path)).mtimeMs < openedAt
+  if (Number(pid) === process.pid) return (await stat(path)).mtimeMs < PROCESS_START
+  return !alive(Number(pid))
+}
+
+/**
+ * Removes the temp files of puts that can never finish from a bucket folder's `.tmp` (see {@link isStaleTemp});
+ * those of live writers stay. Returns the names removed.
+ * @param dir the bucket's folder
+ * @param openedAt when the bucket was opened, ms since the epoch
+ */
+export async function sweepStaleTemp(dir: string, openedAt: number): Promise<string[]> {
+  let names: string[]
+  try {
+    names = await readdir(join(dir, TMP))
+  } catch {
+    return []
+  }
+  const removed: string[] = []
+  for (const name of names) {
+    const path = join(dir, TMP, name)
+    try {
+      if (!(await isStaleTemp(name, path, openedAt))) continue
+      await rm(path, { force: true })
+      removed.push(name)
+    } catch {
+      // Renamed by its writer or removed by another sweep meanwhile: nothing left to do.
+    }
+  }
+  return removed
+}
 
 /**
  * The file name of a key: "k" + base64url(key) when short enough, else "h" + sha256(key) (the key is in the
@@ -54,7 +113,8 @@ function nextSequencer(): string {
 /**
  * A bucket in a local folder with S3 semantics: one file per object holding its bytes then a JSON trailer
  * (key, size, MD5 etag, time, content type, user metadata) and the trailer's length, so a put is one atomic rename
- * of an fsynced temp file. Writes and deletes report object events.
+ * of an fsynced temp file (named with the writer's pid; opening a bucket removes those of writers that are gone).
+ * Writes and deletes report object events.
  *
  * @example
  * const bucket = new FsBucket('documents', '.sovra/state/buckets', { onEvent: (e) => queue.add(e) })
@@ -65,6 +125,7 @@ export class FsBucket implements Bucket {
   readonly dir: string
   readonly #onEvent: ((event: ObjectEvent) => void | Promise<void>) | undefined
   readonly #sink: FsEventSink | undefined
+  readonly #swept: Promise<string[]>
 
   /**
    * @param name the bucket name (S3 rules)
@@ -81,6 +142,14 @@ export class FsBucket implements Bucket {
     this.dir = join(root, name)
     this.#onEvent = options.onEvent
     this.#sink = options.sink
+    // A put killed mid-write leaves its temp file (never visible as an object); opening the bucket removes those of
+    // writers that are gone (issue 11, R13), without waiting for it.
+    this.#swept = sweepStaleTemp(this.dir, Date.now()).catch(() => [])
+  }
+
+  /** The temp files of interrupted puts removed when the bucket was opened (names in `.tmp`), once that is done. */
+  sweptTemp(): Promise<string[]> {
+    return this.#swept
   }
 
   /** Publishes a write (`apply`) with its event staged before and committed after. */
@@ -101,7 +170,7 @@ export class FsBucket implements Bucket {
     const customMetadata = checkMetadata(options.customMetadata ?? {})
     const contentType = options.httpMetadata?.contentType ?? options.contentType
     await mkdir(join(this.dir, TMP), { recursive: true })
-    const tmp = join(this.dir, TMP, randomUUID())
+    const tmp = join(this.dir, TMP, tempName())
     const handle = await open(tmp, 'w')
     const md5 = createHash('md5')
     let size = 0

@@ -63,7 +63,7 @@ export function s3SettingsFromEnv(env: Record<string, string | undefined>, base:
 
 /**
  * Creates an S3 client for MinIO-style stores: path-style addressing, and checksums only when the API requires
- * them (otherwise the SDK wraps stream bodies in aws-chunked framing that some servers store as the body; FACTS.md).
+ * them (otherwise the SDK wraps stream bodies in aws-chunked framing that some servers store as the body; docs/platform-notes.md).
  * @param settings endpoint, region, credentials
  */
 export function createS3Client(settings: S3Settings): S3Client {

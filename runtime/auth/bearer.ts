@@ -19,7 +19,7 @@ export const MINIO_WEBHOOK_BEARER: BearerCheck = Object.freeze({
 const digest = (s: string): Buffer => createHash('sha256').update(s, 'utf8').digest()
 
 /**
- * Checks `Authorization: Bearer <token>` against a configured shared secret in constant time: both sides are hashed
+ * Checks `Authorization: Bearer <token>` (the scheme in any case) against a configured shared secret in constant time: both sides are hashed
  * with sha256 first, so neither the comparison time nor a length check tells a caller how close it was. No token
  * configured refuses everything. Refusals are ERR_UNAUTHENTICATED (401) on every host.
  * @param header the Authorization header as received
@@ -35,7 +35,8 @@ export function checkBearer(header: string | undefined, token: string | undefine
     throw new SovraError('ERR_UNAUTHENTICATED', `missing Authorization: Bearer <${check.secret}>`, {
       details: { reason: 'missing' },
     })
-  const given = /^Bearer (.+)$/.exec(header)?.[1]
+  // The scheme is case-insensitive and followed by one or more spaces (RFC 7235 section 2.1; RFC 6750 section 2.1).
+  const given = /^bearer +(\S.*)$/i.exec(header)?.[1]
   if (given === undefined)
     throw new SovraError(
       'ERR_UNAUTHENTICATED',

@@ -33,6 +33,11 @@ export const AuthSchema = v.object({
   /** Let callers without a token in as anonymous (lowest clearance). Default: true without `jwks`, false with it. */
   allow_anonymous: v.optional(v.boolean()),
   dev_principals: v.optional(v.array(DevPrincipalSchema)),
+  /**
+   * Groups whose members may use the control plane through the admin API with a token (deploy, rollout, approve,
+   * audit, keys). Default `["sovra-operators"]`. Without `jwks` only loopback callers may, as the OS user.
+   */
+  operators: v.optional(v.array(v.pipe(v.string(), v.minLength(1)))),
 })
 /** The `[auth]` table as written (resolved into `Project.auth` by `resolveAuth`). */
 export type Auth = v.InferOutput<typeof AuthSchema>

@@ -45,9 +45,14 @@ export interface AuthSettings extends AuthOptions {
   claims: ClaimNames
   allowAnonymous: boolean
   devPrincipals: DevPrincipal[]
+  /** Groups whose members may use the control plane through the admin API with a token (`[auth] operators`). */
+  operators: string[]
   /** Which table it came from: `auth`, `gateway` (deprecated alias) or `none`. */
   source: 'auth' | 'gateway' | 'none'
 }
+
+/** The group whose members may use the control plane with a token when `[auth] operators` is not set. */
+export const DEFAULT_OPERATORS = Object.freeze(['sovra-operators'])
 
 const isUrl = (s: string): boolean => /^https?:\/\//i.test(s)
 
@@ -130,6 +135,7 @@ export function resolveAuth(
   return {
     auth: {
       source,
+      operators: (table as { operators?: string[] }).operators ?? [...DEFAULT_OPERATORS],
       ...(jwks === undefined ? {} : { jwks }),
       ...(table.issuer === undefined ? {} : { issuer: table.issuer }),
       ...(table.audience === undefined ? {} : { audience: table.audience }),

@@ -21,6 +21,8 @@ export interface Served {
  */
 export interface CallContext {
   principal?: Principal | undefined
+  /** The id of the invocation that made the call (for the log lines a kind writes, e.g. `ai call`). */
+  invocationId?: string | undefined
 }
 
 /** Runs one method call of one binding on the host. */
@@ -88,7 +90,8 @@ export interface BindingDefinition<TSchema extends v.GenericSchema<unknown, Bind
   client(call: CallHost, spec: SpecOf<TSchema>): unknown
   serve(spec: SpecOf<TSchema>, services: HostServices, caller: BindingCaller): BindingServer
   /**
-   * The kind's `serve` reads `call.principal` (e.g. to enforce document ACLs with the caller's identity). Functions
+   * The kind's `serve` reads `call.principal` (e.g. to enforce document ACLs with the caller's identity) or
+   * `call.invocationId` (the `ai` kind: its log line names the invocation). Functions
    * with such a binding track their current invocation across awaits (AsyncLocalStorage, which costs every
    * invocation of that isolate some microseconds on Node 20), so it is opt-in per kind.
    */

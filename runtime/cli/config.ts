@@ -1,9 +1,8 @@
-import { writeFileSync } from 'node:fs'
 import { formatDiagnostic } from '../config/diagnostics.ts'
 import { loadConfig } from '../config/load.ts'
 import { configJsonSchema } from '../config/json-schema.ts'
 import { SovraError } from '../core/errors.ts'
-import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
+import { COMMON_OPTIONS, parseCommandArgs, writeFileFlag } from './args.ts'
 import type { Command } from './command.ts'
 
 const USAGE = 'sovra config check [--config FILE] [--env NAME] | sovra config schema [--out FILE]'
@@ -30,10 +29,15 @@ export const configCommand: Command = {
       return 0
     }
     if (sub === 'schema') {
-      const { values } = parseCommandArgs(rest, { out: { type: 'string', short: 'o' } }, USAGE)
+      const { values } = parseCommandArgs(
+        rest,
+        { out: { type: 'string', short: 'o' }, help: { type: 'boolean', short: 'h' } },
+        USAGE,
+      )
+      if (values.help) return (io.out(USAGE), 0)
       const text = `${JSON.stringify(configJsonSchema(), null, 2)}\n`
       if (values.out === undefined) io.out(text.trimEnd())
-      else writeFileSync(values.out, text)
+      else io.out(`wrote ${writeFileFlag(values.out, text, '--out')}`)
       return 0
     }
     throw new SovraError(

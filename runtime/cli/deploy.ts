@@ -1,3 +1,5 @@
+import { resolve } from 'node:path'
+
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
 import { runDeploy } from '../../infra/targets/define.ts'
@@ -5,9 +7,15 @@ import { targetOf } from '../../infra/targets/registry.ts'
 import { actor } from '../../infra/deploy/project-state.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
+import { forwardToHost } from './remote.ts'
+
+/** The arguments without one option and its value (`--out DIR`, `--out=DIR`). */
+function withoutOption(args: readonly string[], name: string): string[] {
+  return args.filter((a, i) => a !== name && !a.startsWith(`${name}=`) && args[i - 1] !== name)
+}
 
 const USAGE =
-  'sovra deploy [fn...] [--target local|openwhisk] [--canary N] [--plan] [--key NAME] | openwhisk: [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
+  'sovra deploy [fn...] [--target local|openwhisk] [--canary N] [--plan] [--key NAME] [--url URL] | openwhisk: [--prune] [--apihost URL] [--namespace NS] [--out DIR]   (auth: SOVRA_OW_AUTH=uuid:key)'
 const OPTIONS = {
   ...COMMON_OPTIONS,
   key: { type: 'string' },
@@ -18,6 +26,7 @@ const OPTIONS = {
   apihost: { type: 'string' },
   namespace: { type: 'string' },
   out: { type: 'string' },
+  url: { type: 'string' },
 } as const
 
 /**
@@ -49,6 +58,14 @@ export const deployCommand: Command = {
         'ERR_USAGE',
         `unknown function ${unknown.map((u) => JSON.stringify(u)).join(', ')}; functions: ${project.functions.map((f) => f.name).join(', ')}`,
       )
+    // A host on this state runs the deploy (it holds the store; the canary routes without a restart).
+    const forwarded = await forwardToHost(
+      'deploy',
+      values.out === undefined ? args : [...withoutOption(args, '--out'), '--out', resolve(values.out)],
+      io,
+      { project, state: values.state, url: values.url },
+    )
+    if (forwarded !== undefined) return forwarded
     const functions = project.functions.filter((f) => positionals.length === 0 || positionals.includes(f.name))
     const ctx = {
       project,

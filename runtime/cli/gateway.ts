@@ -8,7 +8,7 @@ import { owTarget, requireCluster } from '../../infra/targets/openwhisk/cluster.
 import { openwhisk } from '../../infra/targets/openwhisk/index.ts'
 import { actor } from '../../infra/deploy/project-state.ts'
 import { thresholdsOf } from '../../infra/deploy/control-loop.ts'
-import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
+import { COMMON_OPTIONS, parseCommandArgs, parseHost, parsePort } from './args.ts'
 import type { Command } from './command.ts'
 
 const USAGE =
@@ -77,7 +77,7 @@ export const gatewayCommand: Command = {
       log,
       metrics: createGatewayMetrics(),
       port: parsePort(values.port, '--port', 8788),
-      hostname: values.host ?? '127.0.0.1',
+      hostname: parseHost(values.host, '--host', '127.0.0.1'),
       jwt: project.auth,
     })
     io.err(

@@ -12,9 +12,6 @@ export interface HostFile {
   started_at: string
 }
 
-/** How long a command waits for a recorded host's health answer before treating the file as stale. */
-const HEALTH_TIMEOUT_MS = 2000
-
 /**
  * The host file of a project's state folder: `<state>/host.json`, next to the embedded database's lock.
  * @param project the resolved project
@@ -67,20 +64,12 @@ function processAlive(pid: number): boolean {
 }
 
 /**
- * The admin URL of the host running on this state folder, from its host file; undefined when there is none or the
- * file is stale (its process is gone, or nothing answers `/_sovra/health` at its URL: a host that crashed, or one
- * whose port another process took).
+ * The admin URL recorded in a state folder's host file, when its process is still alive; undefined when there is no
+ * file or it is stale (its process is gone). Whether a host of this project answers there is for the caller to check
+ * (a host that crashed, or one whose port another process took): runtime/cli/admin.ts does.
  * @param file the host file path
  */
-export async function runningHostUrl(file: string): Promise<string | undefined> {
+export function recordedHostUrl(file: string): string | undefined {
   const record = readHostFile(file)
-  if (record === undefined || !processAlive(record.pid)) return undefined
-  try {
-    const res = await fetch(`${record.url}/_sovra/health`, { signal: AbortSignal.timeout(HEALTH_TIMEOUT_MS) })
-    // 503 is a host that is starting or stopping: still the host of this state.
-    const body = (await res.json()) as { status?: unknown }
-    return typeof body.status === 'string' ? record.url : undefined
-  } catch {
-    return undefined
-  }
+  return record === undefined || !processAlive(record.pid) ? undefined : record.url
 }

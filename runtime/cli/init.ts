@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SovraError } from '../core/errors.ts'
@@ -9,20 +9,51 @@ const USAGE = 'sovra init <dir> [--name NAME]'
 /** The sovra checkout this command runs from: a scaffold depends on it by path until sovra is on a registry. */
 const SOVRA_ROOT = fileURLToPath(new URL('../../', import.meta.url))
 
+/** The dev tools a scaffold needs, at the versions sovra itself is tested with (its package.json). */
+export const SCAFFOLD_DEV_TOOLS = ['@types/node', 'typescript', 'vitest'] as const
+
+/** The versions of {@link SCAFFOLD_DEV_TOOLS} in sovra's own package.json. */
+export function devToolVersions(): Record<(typeof SCAFFOLD_DEV_TOOLS)[number], string> {
+  const pkg = JSON.parse(readFileSync(join(SOVRA_ROOT, 'package.json'), 'utf8')) as {
+    devDependencies?: Record<string, string>
+  }
+  const versions = Object.fromEntries(
+    SCAFFOLD_DEV_TOOLS.map((tool) => {
+      const version = pkg.devDependencies?.[tool]
+      if (version === undefined)
+        throw new SovraError('ERR_INTERNAL', `sovra's package.json has no devDependencies[${JSON.stringify(tool)}]`)
+      return [tool, version]
+    }),
+  )
+  return versions as Record<(typeof SCAFFOLD_DEV_TOOLS)[number], string>
+}
+
 /**
  * The files of a new project: one function, its test, config, tsconfig and vitest config.
  * @param name the project name
  * @param sovraDependency how package.json refers to sovra
+ * @param tools the dev tools' versions (default: those sovra is tested with)
  */
-export function scaffoldFiles(name: string, sovraDependency: string): Record<string, string> {
+export function scaffoldFiles(
+  name: string,
+  sovraDependency: string,
+  tools: Record<(typeof SCAFFOLD_DEV_TOOLS)[number], string> = devToolVersions(),
+): Record<string, string> {
   return {
     'package.json': `${JSON.stringify(
       {
         name,
         private: true,
         type: 'module',
-        scripts: { dev: 'sovra dev', start: 'sovra start', test: 'vitest run', build: 'sovra build' },
-        devDependencies: { sovra: sovraDependency, vitest: '^4.1.12', typescript: '^6.0.3' },
+        scripts: {
+          dev: 'sovra dev',
+          start: 'sovra start',
+          // The tsconfig names types: ["node"], hence @types/node below; without it tsc fails on a fresh install.
+          typecheck: 'tsc --noEmit',
+          test: 'tsc --noEmit && vitest run',
+          build: 'sovra build',
+        },
+        devDependencies: { sovra: sovraDependency, ...tools },
       },
       null,
       2,
@@ -44,6 +75,14 @@ GREETING = "Hello"
 [functions.limits]
 timeout_ms = 10000
 memory_mb = 128
+
+# State: fs buckets and the embedded PGlite database live in .sovra/state next to this file (git-ignored).
+# Every command takes --state DIR to keep them elsewhere, e.g. on a data disk: npx sovra start --state /srv/${name}/state
+# (give the CLI the same --state as the running host). To move only part of it:
+# [storage]
+# dir = "/srv/${name}/buckets"                  # fs buckets; or driver = "s3" with endpoint = "http://minio:9000"
+# [database]
+# url = "postgres://sovra@db.internal/sovra"    # or SOVRA_DATABASE_URL: a PostgreSQL server instead of PGlite
 `,
     'functions/hello/index.ts': `import { defineFunction } from 'sovra'
 
@@ -114,7 +153,8 @@ export default defineConfig({ test: { server: { deps: { inline: ['sovra'] } }, t
       null,
       2,
     )}\n`,
-    '.gitignore': 'node_modules/\n.sovra/\ndist/\n.dev.vars*\n',
+    // Secrets files are ignored (.dev.vars, .dev.vars.<env>); the example that documents them is committed.
+    '.gitignore': 'node_modules/\n.sovra/\ndist/\n.dev.vars\n.dev.vars.*\n!.dev.vars.example\n',
     '.dev.vars.example':
       '# Secrets for local runs: copy to .dev.vars (never commit it). Or set SOVRA_SECRET_<NAME>.\n# API_TOKEN=change-me\n',
   }

@@ -1,49 +1,39 @@
 import { isSovraError } from '../core/errors.ts'
 import { ConfigError, formatDiagnostic } from '../config/diagnostics.ts'
 import type { Command, Io } from './command.ts'
-import { startCommand, devCommand } from './start.ts'
-import { invokeCommand } from './invoke.ts'
-import { configCommand } from './config.ts'
-import { initCommand } from './init.ts'
-import { buildCommand } from './build.ts'
-import { triggerCommand, triggersCommand } from './triggers.ts'
-import { eventsCommand } from './events.ts'
-import { objectsCommand } from './objects.ts'
-import { poolCommand } from './pool.ts'
-import { poolsCommand } from './pools.ts'
-import { modelsCommand } from './models.ts'
-import { deployCommand } from './deploy.ts'
-import { gatewayCommand } from './gateway.ts'
-import { minioCommand } from './minio.ts'
-import { keysCommand } from './keys.ts'
-import { signCommand, verifyCommand } from './signing.ts'
-import { auditCommand } from './audit.ts'
-import { approveCommand, rolloutCommand } from './rollout.ts'
+/** Imports one command's module: a command's dependencies (pg, the AWS SDK, esbuild, ...) load only when it runs. */
+export type CommandLoader = () => Promise<Command>
 
-/** Every `sovra` command by name (one file each under runtime/cli). */
-export const COMMANDS: Record<string, Command> = {
-  start: startCommand,
-  dev: devCommand,
-  invoke: invokeCommand,
-  config: configCommand,
-  init: initCommand,
-  build: buildCommand,
-  triggers: triggersCommand,
-  trigger: triggerCommand,
-  events: eventsCommand,
-  objects: objectsCommand,
-  pool: poolCommand,
-  pools: poolsCommand,
-  models: modelsCommand,
-  deploy: deployCommand,
-  gateway: gatewayCommand,
-  minio: minioCommand,
-  keys: keysCommand,
-  sign: signCommand,
-  verify: verifyCommand,
-  audit: auditCommand,
-  rollout: rolloutCommand,
-  approve: approveCommand,
+/**
+ * Every `sovra` command by name (one file each under runtime/cli), as a loader: `sovra --help` and a command that
+ * needs little (`sovra config check`) do not pay for the module graph of every other command (issue 11).
+ */
+export const COMMANDS: Record<string, CommandLoader> = {
+  start: async () => (await import('./start.ts')).startCommand,
+  dev: async () => (await import('./start.ts')).devCommand,
+  invoke: async () => (await import('./invoke.ts')).invokeCommand,
+  config: async () => (await import('./config.ts')).configCommand,
+  init: async () => (await import('./init.ts')).initCommand,
+  build: async () => (await import('./build.ts')).buildCommand,
+  triggers: async () => (await import('./triggers.ts')).triggersCommand,
+  trigger: async () => (await import('./triggers.ts')).triggerCommand,
+  events: async () => (await import('./events.ts')).eventsCommand,
+  objects: async () => (await import('./objects.ts')).objectsCommand,
+  pool: async () => (await import('./pool.ts')).poolCommand,
+  pools: async () => (await import('./pools.ts')).poolsCommand,
+  models: async () => (await import('./models.ts')).modelsCommand,
+  deploy: async () => (await import('./deploy.ts')).deployCommand,
+  gateway: async () => (await import('./gateway.ts')).gatewayCommand,
+  minio: async () => (await import('./minio.ts')).minioCommand,
+  keys: async () => (await import('./keys.ts')).keysCommand,
+  sign: async () => (await import('./signing.ts')).signCommand,
+  verify: async () => (await import('./signing.ts')).verifyCommand,
+  audit: async () => (await import('./audit.ts')).auditCommand,
+  rollout: async () => (await import('./rollout.ts')).rolloutCommand,
+  approve: async () => (await import('./approvals.ts')).approveCommand,
+  approvals: async () => (await import('./approvals.ts')).approvalsCommand,
+  versions: async () => (await import('./versions.ts')).versionsCommand,
+  logs: async () => (await import('./logs.ts')).logsCommand,
 }
 
 /** The top-level usage text. */
@@ -71,7 +61,10 @@ commands:
   verify       verify a signed file or registry reference           sovra verify <file|registry:NAME@sha256:...>
   audit        the append-only audit log, and its chain check       sovra audit [--since T] | sovra audit verify
   rollout      versions: status, promote, rollback, pin, unpin       sovra rollout status <fn> | promote <fn> | rollback <fn>
-  approve      approve a pending change (risk medium: 1, high: 2)   sovra approve <change-id>
+  approve      approve a pending change, signed with your own key   sovra approve <change-id> --key NAME
+  approvals    the changes waiting for approval, across functions   sovra approvals [--json]
+  versions     a function's versions: state, digests, approvals     sovra versions <fn> [--json]
+  logs         functions' console lines, by invocation; --follow    sovra logs [fn] [--invocation ID] [--since 10m] [--follow] [--json]
 
 every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangler.toml) and --env NAME`
 
@@ -82,24 +75,25 @@ every command takes --config FILE (default ./wrangler-compat.toml, else ./wrangl
  */
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [name, ...rest] = argv
+  // `sovra help <command>` is `sovra <command> --help`.
+  if (name === 'help' && rest[0] !== undefined) return main([rest[0], '--help'], io)
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     io.out(USAGE)
     return name === undefined ? 2 : 0
   }
-  const command = COMMANDS[name]
-  if (command === undefined) {
+  const load = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined
+  if (load === undefined) {
     io.err(
       `sovra: unknown command ${JSON.stringify(name)}; valid commands are: ${Object.keys(COMMANDS).join(', ')}\n\n${USAGE}`,
     )
     return 2
   }
-  // `sovra <command> --help` (or `-h`, `help`) prints the command's usage for every command, including those whose
-  // first argument is a subcommand (objects, keys, trigger, ...), which would otherwise read it as one.
-  if (rest[0] === '--help' || rest[0] === '-h' || rest[0] === 'help') {
-    io.out(`usage: ${command.usage}`)
-    return 0
-  }
   try {
+    const command = await load()
+    if (wantsHelp(rest)) {
+      io.out(`usage: ${command.usage}`)
+      return 0
+    }
     return await command.run(rest, io)
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -113,6 +107,22 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
     io.err(`sovra ${name}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
     return 1
   }
+}
+
+/**
+ * Whether the arguments after the command name ask for its usage: `help` first, or `--help`/`-h` anywhere before
+ * `--`. Anywhere, so `sovra objects put --help` and `sovra rollout promote fn -h` answer with the usage instead of
+ * running or reading the flag as a subcommand; a flag's value never is `-h` (node's parseArgs refuses a value that
+ * starts with `-` unless written `--flag=-h`, which is one argument).
+ * @param args the arguments after the command name
+ */
+function wantsHelp(args: string[]): boolean {
+  if (args[0] === 'help') return true
+  for (const arg of args) {
+    if (arg === '--') return false
+    if (arg === '--help' || arg === '-h') return true
+  }
+  return false
 }
 
 const defaultIo = {

@@ -1,11 +1,13 @@
-import { readFileSync } from 'node:fs'
+import { createReadStream, openAsBlob, statSync } from 'node:fs'
 import { resolve } from 'node:path'
+import { Readable } from 'node:stream'
 import { loadConfig } from '../config/load.ts'
-import { SovraError } from '../core/errors.ts'
-import { adminUrl, callHost } from './admin.ts'
+import { isSovraError, SovraError } from '../core/errors.ts'
+import { validateBucketName, validateKey } from '../core/object-keys.ts'
+import { callHost, findHost, lostHost } from './admin.ts'
 import { openLocalState } from '../../infra/deploy/local-state.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
-import type { Command, Io } from './command.ts'
+import { writeBytes, type Command, type Io } from './command.ts'
 
 const USAGE =
   'sovra objects put <bucket>/<key> --file F [--content-type T] | get <bucket>/<key> | ls <bucket>[/prefix] | rm <bucket>/<key>  [--url URL] [--state DIR]'
@@ -16,6 +18,11 @@ const OPTIONS = {
   url: { type: 'string' },
 } as const
 
+/**
+ * Splits `<bucket>/<key>` and checks both with the rules the stores apply (runtime/core/object-keys.ts), before any
+ * URL is built from them: a "." or ".." segment would otherwise be normalised away by the URL and name another key,
+ * another bucket or a function route (issue 11).
+ */
 function split(target: string | undefined, needKey: boolean): { bucket: string; key: string } {
   if (target === undefined) throw new SovraError('ERR_USAGE', `missing <bucket>/<key>\nusage: ${USAGE}`)
   const slash = target.indexOf('/')
@@ -23,7 +30,35 @@ function split(target: string | undefined, needKey: boolean): { bucket: string; 
   const key = slash < 0 ? '' : target.slice(slash + 1)
   if (bucket === '' || (needKey && key === ''))
     throw new SovraError('ERR_USAGE', `expected <bucket>/<key>, received ${JSON.stringify(target)}`)
+  try {
+    validateBucketName(bucket)
+    if (needKey) validateKey(key)
+  } catch (error) {
+    if (isSovraError(error)) throw new SovraError('ERR_USAGE', `${error.message}\nusage: ${USAGE}`)
+    throw error
+  }
   return { bucket, key }
+}
+
+/** The admin path of an object: each key segment percent-encoded, so none can be read as a path step. */
+function objectPath(bucket: string, key: string): string {
+  return `/_sovra/objects/${encodeURIComponent(bucket)}/${key.split('/').map(encodeURIComponent).join('/')}`
+}
+
+/** The file to upload, checked up front: a missing file is a usage error, not a stack trace. */
+function inputFile(file: string | undefined): { path: string; size: number } {
+  if (file === undefined) throw new SovraError('ERR_USAGE', `put needs --file F\nusage: ${USAGE}`)
+  const path = resolve(file)
+  let size: number | undefined
+  try {
+    const stat = statSync(path)
+    size = stat.isFile() ? stat.size : undefined
+  } catch {
+    size = undefined
+  }
+  if (size === undefined)
+    throw new SovraError('ERR_USAGE', `--file: expected a readable file, received ${JSON.stringify(file)} (${path})`)
+  return { path, size }
 }
 
 async function failed(res: Response, io: Io): Promise<number> {
@@ -33,9 +68,9 @@ async function failed(res: Response, io: Io): Promise<number> {
 }
 
 /**
- * `sovra objects`: put, get, ls, rm on the project's buckets. Through the running host's admin API when one
- * answers (PGlite is single-process), else on the state directly; either way a write fires object triggers as a
- * function's write does.
+ * `sovra objects`: put, get, ls, rm on the project's buckets. Through the project's running host when there is one
+ * (PGlite is single-process), else on the state directly; either way a write fires object triggers as a function's
+ * write does. Bytes go through untouched both ways: files are streamed up, objects streamed to stdout.
  */
 export const objectsCommand: Command = {
   usage: USAGE,
@@ -43,24 +78,35 @@ export const objectsCommand: Command = {
     const [sub, ...rest] = args
     const { values, positionals } = parseCommandArgs(rest, OPTIONS, USAGE, 1)
     if (values.help || sub === undefined) return (io.out(USAGE), sub === undefined ? 2 : 0)
+    if (!['put', 'get', 'ls', 'rm'].includes(sub))
+      throw new SovraError(
+        'ERR_USAGE',
+        `unknown objects subcommand ${JSON.stringify(sub)}; valid: put, get, ls, rm\nusage: ${USAGE}`,
+      )
+    // Arguments first: a bad key or file is refused before any host is asked or any URL is built.
+    const { bucket, key } = split(positionals[0], sub !== 'ls')
+    const file = sub === 'put' ? inputFile(values.file) : undefined
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const url = await adminUrl(values.url, project, values.state)
-    const write = io.write ?? ((s: string) => void process.stdout.write(s))
+    const host = await findHost(values.url, project, values.state)
+    const contentType = values['content-type']
     switch (sub) {
       case 'put': {
-        const { bucket, key } = split(positionals[0], true)
-        if (values.file === undefined) throw new SovraError('ERR_USAGE', `put needs --file F\nusage: ${USAGE}`)
-        const body = readFileSync(resolve(values.file))
-        const contentType = values['content-type']
-        const res = await callHost(url, `/_sovra/objects/${bucket}/${encodeKey(key)}`, {
+        const { path, size } = file as { path: string; size: number }
+        const res = await callHost(host, objectPath(bucket, key), {
           method: 'PUT',
-          body,
+          // A file-backed Blob: fetch streams it from disk with its length, the file is never held in memory.
+          body: await openAsBlob(path),
           headers: contentType === undefined ? {} : { 'content-type': contentType },
         })
-        if (res !== undefined)
-          return res.ok ? (io.out(`put ${bucket}/${key} (${body.byteLength} bytes) via ${url}`), 0) : failed(res, io)
+        if (res !== undefined) {
+          if (!res.ok) return failed(res, io)
+          const put = (await res.json().catch(() => ({}))) as { size?: number }
+          io.out(`put ${bucket}/${key} (${put.size ?? size} bytes) via ${host.url}`)
+          return 0
+        }
         const state = await openLocalState(project, values.state)
         try {
+          const body = Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>
           const put = await state
             .buckets(bucket)
             .put(key, body, contentType === undefined ? {} : { httpMetadata: { contentType } })
@@ -73,26 +119,33 @@ export const objectsCommand: Command = {
         }
       }
       case 'get': {
-        const { bucket, key } = split(positionals[0], true)
-        const res = await callHost(url, `/_sovra/objects/${bucket}/${encodeKey(key)}`)
+        const path = objectPath(bucket, key)
+        const res = await callHost(host, path)
         if (res !== undefined) {
           if (!res.ok) return failed(res, io)
-          write(Buffer.from(await res.arrayBuffer()).toString('utf8'))
+          try {
+            await writeBytes(io, res.body)
+          } catch (error) {
+            throw lostHost(host, `GET ${path} (the output is incomplete)`, error)
+          }
           return 0
         }
         const state = await openLocalState(project, values.state)
         try {
           const obj = await state.buckets(bucket).get(key)
           if (obj === null) return (io.err(`ERR_NOT_FOUND: no object ${bucket}/${key}`), 1)
-          write(await obj.text())
+          await writeBytes(io, obj.body)
           return 0
         } finally {
           await state.close()
         }
       }
       case 'ls': {
-        const { bucket, key: prefix } = split(positionals[0], false)
-        const res = await callHost(url, `/_sovra/objects/${bucket}?prefix=${encodeURIComponent(prefix)}`)
+        const prefix = key
+        const res = await callHost(
+          host,
+          `/_sovra/objects/${encodeURIComponent(bucket)}?prefix=${encodeURIComponent(prefix)}`,
+        )
         let objects: Array<{ key: string; size: number; uploaded: string | Date }>
         if (res !== undefined) {
           if (!res.ok) return failed(res, io)
@@ -109,9 +162,8 @@ export const objectsCommand: Command = {
           io.out(`${new Date(o.uploaded).toISOString()}  ${String(o.size).padStart(10)}  ${o.key}`)
         return 0
       }
-      case 'rm': {
-        const { bucket, key } = split(positionals[0], true)
-        const res = await callHost(url, `/_sovra/objects/${bucket}/${encodeKey(key)}`, { method: 'DELETE' })
+      default: {
+        const res = await callHost(host, objectPath(bucket, key), { method: 'DELETE' })
         if (res !== undefined) return res.ok ? (io.out(`removed ${bucket}/${key}`), 0) : failed(res, io)
         const state = await openLocalState(project, values.state)
         try {
@@ -122,15 +174,6 @@ export const objectsCommand: Command = {
           await state.close()
         }
       }
-      default:
-        throw new SovraError(
-          'ERR_USAGE',
-          `unknown objects subcommand ${JSON.stringify(sub)}; valid: put, get, ls, rm\nusage: ${USAGE}`,
-        )
     }
   },
-}
-
-function encodeKey(key: string): string {
-  return key.split('/').map(encodeURIComponent).join('/')
 }

@@ -1,7 +1,8 @@
 import { loadConfig } from '../config/load.ts'
-import { SovraError } from '../core/errors.ts'
+import { isSovraError, SovraError } from '../core/errors.ts'
+import { audit } from '../../infra/deploy/project-state.ts'
 import { probeModel, runReplica } from '../../infra/pools/run-replica.ts'
-import { COMMON_OPTIONS, parseCommandArgs, parsePort } from './args.ts'
+import { COMMON_OPTIONS, parseCommandArgs, parseCount, parseHost, parsePort } from './args.ts'
 import type { Command } from './command.ts'
 
 const USAGE =
@@ -40,15 +41,35 @@ export const poolCommand: Command = {
       )
     }
     const parent = Number(process.env['SOVRA_PARENT_PID'])
-    return runReplica({
-      project,
-      pool,
-      state: values.state,
-      replica: values.replica ?? `${pool.name}-${process.pid}`,
-      hostname: values.host ?? '127.0.0.1',
-      port: parsePort(values.port, '--port', 8400),
-      drainMs: values['drain-ms'] === undefined ? 30_000 : Number(values['drain-ms']),
-      parentPid: Number.isInteger(parent) && parent > 0 ? parent : undefined,
-    })
+    const replica = values.replica ?? `${pool.name}-${process.pid}`
+    try {
+      return await runReplica({
+        project,
+        pool,
+        state: values.state,
+        replica,
+        hostname: parseHost(values.host, '--host', '127.0.0.1'),
+        port: parsePort(values.port, '--port', 8400),
+        drainMs: parseCount(values['drain-ms'], '--drain-ms', 30_000),
+        parentPid: Number.isInteger(parent) && parent > 0 ? parent : undefined,
+      })
+    } catch (e) {
+      // A registry model that fails verification is a refused signature, audited as `sovra models verify` does
+      // (issue 11, R5); the refusal itself still ends the replica.
+      if (
+        pool.model.startsWith('registry:') &&
+        isSovraError(e) &&
+        (e.code === 'ERR_SIGNATURE' || e.code === 'ERR_NOT_FOUND')
+      )
+        await audit(project, values.state, {
+          action: 'signature.refused',
+          subject: pool.model,
+          reason: e.message,
+          details: { pool: pool.name, replica },
+        }).catch((x: unknown) =>
+          io.err(`sovra pool: the refusal could not be recorded in the audit log: ${(x as Error).message}`),
+        )
+      throw e
+    }
   },
 }

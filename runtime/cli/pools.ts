@@ -2,7 +2,7 @@ import { loadConfig } from '../config/load.ts'
 import type { Project } from '../config/resolve.ts'
 import { businessCalendar, nextSurgeWindows } from '../../infra/pools/calendar.ts'
 import type { PoolSummary } from '../../infra/pools/manager.ts'
-import { adminUrl, callHost } from './admin.ts'
+import { callHost, findHost } from './admin.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
 
@@ -73,13 +73,13 @@ export const poolsCommand: Command = {
     const { values } = parseCommandArgs(args, OPTIONS, USAGE)
     if (values.help) return (io.out(USAGE), 0)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
-    const url = await adminUrl(values.url, project, values.state)
-    const res = await callHost(url, '/_sovra/pools')
+    const host = await findHost(values.url, project, values.state)
+    const res = await callHost(host, '/_sovra/pools')
     if (res !== undefined && !res.ok) return (io.err(`${res.status}: ${await res.text()}`), 1)
     const live = res !== undefined
     const pools = live ? ((await res.json()) as PoolSummary[]) : fromConfig(project)
     if (values.json === true) return (io.out(JSON.stringify(pools, null, 2)), 0)
-    if (!live) io.err(`no host answers at ${url}: showing the config (start one with: sovra start)`)
+    if (!live) io.err(`no host answers at ${host.url}: showing the config (start one with: sovra start)`)
     if (pools.length === 0) return (io.out('no pools: add a [[pools]] table to the config'), 0)
     const rows = [['POOL', 'MODEL', 'ENGINE', 'TIER/CLASS', 'REPLICAS', 'QUEUE', 'P95/BUDGET', 'SCALER', 'SURGE']]
     for (const p of pools) {

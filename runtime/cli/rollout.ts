@@ -3,11 +3,11 @@ import { SovraError } from '../core/errors.ts'
 import { targetOf } from '../../infra/targets/registry.ts'
 import type { RolloutRequest } from '../../infra/targets/define.ts'
 import { actor } from '../../infra/deploy/project-state.ts'
-import { describeChange, withControlPlane } from '../../infra/deploy/versions.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Io } from './command.ts'
+import { forwardToHost } from './remote.ts'
 
-const USAGE = `sovra rollout status <fn> | promote <fn> [--eval-run ID] | rollback <fn> [--reason R] | pin <fn> <version> --for attr=value | unpin <fn> --for attr=value   [--target local|openwhisk]`
+const USAGE = `sovra rollout status <fn> | promote <fn> [--eval-run ID] | rollback <fn> [--reason R] | pin <fn> <version> --for attr=value | unpin <fn> --for attr=value   [--target local|openwhisk] [--url URL]`
 const SUBCOMMANDS = ['status', 'promote', 'rollback', 'pin', 'unpin'] as const
 
 function forAttr(value: string | undefined): [string, string] {
@@ -23,7 +23,7 @@ function forAttr(value: string | undefined): [string, string] {
 /** `sovra rollout`: a function's stable, canary, pins and pending changes; promote, instant rollback, pins. */
 export const rolloutCommand = {
   usage: USAGE,
-  async run(args: string[], io: Io): Promise<number> {
+  async run(args: string[], io: Io, env: Record<string, string | undefined> = process.env): Promise<number> {
     const [sub, ...rest] = args
     const { values, positionals } = parseCommandArgs(
       rest,
@@ -35,6 +35,7 @@ export const rolloutCommand = {
         target: { type: 'string' },
         apihost: { type: 'string' },
         namespace: { type: 'string' },
+        url: { type: 'string' },
       },
       USAGE,
       sub === 'pin' ? 2 : 1,
@@ -53,6 +54,8 @@ export const rolloutCommand = {
         'ERR_USAGE',
         `unknown function ${JSON.stringify(fn)}; functions: ${project.functions.map((f) => f.name).join(', ')}`,
       )
+    const forwarded = await forwardToHost('rollout', args, io, { project, state: values.state, url: values.url })
+    if (forwarded !== undefined) return forwarded
     let req: RolloutRequest
     switch (sub as (typeof SUBCOMMANDS)[number]) {
       case 'status':
@@ -77,26 +80,9 @@ export const rolloutCommand = {
       }
     }
     const flags = { apihost: values.apihost, namespace: values.namespace }
-    await target.rollout(
-      { project, state: values.state, env: process.env, actor: actor(), flags, say: (line) => io.out(line) },
-      req,
-    )
+    await target.rollout({ project, state: values.state, env, actor: actor(), flags, say: (line) => io.out(line) }, req)
     return 0
   },
 }
 
-/** `sovra approve <change-id>`: approves a pending change as the current actor. */
-export const approveCommand = {
-  usage: 'sovra approve <change-id>',
-  async run(args: string[], io: Io): Promise<number> {
-    const { values, positionals } = parseCommandArgs(args, COMMON_OPTIONS, 'sovra approve <change-id>', 1)
-    const id = positionals[0]
-    if (values.help === true || id === undefined) return (io.out('sovra approve <change-id>'), id === undefined ? 2 : 0)
-    const { project } = loadConfig({ configPath: values.config, env: values.env })
-    return withControlPlane(project, values.state, async (cp) => {
-      const c = await cp.approve(id, actor())
-      io.out(`${id}: approved by ${actor()} (${c.approvers.length}/${c.required}) -> ${describeChange(c)}`)
-      return 0
-    })
-  },
-}
+export { approveCommand } from './approvals.ts'

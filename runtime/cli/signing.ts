@@ -8,7 +8,7 @@ import { openEnvelope, signEnvelope, type Envelope } from '../../infra/registry/
 import { loadKey } from '../../infra/registry/keys.ts'
 import { ARTIFACT_KINDS, ManifestSchema, type ArtifactKind } from '../../infra/registry/manifest.ts'
 import { sha256File } from '../../infra/pools/model-file.ts'
-import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
+import { COMMON_OPTIONS, parseCommandArgs, readFileFlag } from './args.ts'
 import type { Command } from './command.ts'
 import { actor, audit, keysDir, loadTrust, openRegistry } from '../../infra/deploy/project-state.ts'
 
@@ -43,6 +43,7 @@ export const signCommand: Command = {
     )
     const file = positionals[0]
     if (values.help === true || file === undefined) return (io.out(SIGN_USAGE), file === undefined ? 2 : 0)
+    readFileFlag(file, 'sign <file>') // a missing file or a folder is a usage error naming the path
     const { project } = loadConfig({ configPath: values.config, env: values.env })
     const key = loadKey(keysDir(project), values.key ?? 'default')
     const sha256 = await sha256File(file)

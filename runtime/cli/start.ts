@@ -6,12 +6,16 @@ import { LocalHost, DEFAULT_HOSTNAME, DEFAULT_PORT } from '../hosts/local/host.t
 import { lateSink } from '../hosts/local/object-events.ts'
 import { watchFunctions } from '../hosts/local/reload.ts'
 import { hostFilePath, writeHostFile } from './host-file.ts'
-import { enableControlPlane } from '../../infra/deploy/control-loop.ts'
+import { hostControl } from './host-control.ts'
 import { assemble } from '../../infra/deploy/assemble.ts'
+import { stateDir } from '../../infra/deploy/project-state.ts'
 import { createLogger } from '../../infra/observe/logger.ts'
+import { LogStore, logsDir } from '../../infra/observe/log-store.ts'
+import { logsAdmin } from './logs-app.ts'
 import { createPromMetrics } from '../../infra/observe/metrics.ts'
-import { COMMON_OPTIONS, parseCommandArgs, parseCount, parsePort } from './args.ts'
+import { COMMON_OPTIONS, parseCommandArgs, parseCount, parsePort, resolveHost } from './args.ts'
 import type { Command, Io } from './command.ts'
+import { onShutdownSignals } from './signals.ts'
 
 const OPTIONS = {
   ...COMMON_OPTIONS,
@@ -32,8 +36,10 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
   if (values.help) return (io.out(usage), 0)
   const port = parsePort(values.port, '--port', DEFAULT_PORT)
   const grace = parseCount(values['shutdown-grace-ms'], '--shutdown-grace-ms', 10_000)
-  const log = createLogger()
-  const hostname = values.host ?? DEFAULT_HOSTNAME
+  const hostname = await resolveHost(values.host, '--host', DEFAULT_HOSTNAME)
+  // The functions' log lines, kept for `sovra logs` (memory and <state>/logs) as the logger writes them.
+  const logs = new LogStore()
+  const log = createLogger({ tap: logs })
   const load = () => {
     const loaded = loadConfig({ configPath: values.config, env: values.env })
     for (const d of loaded.warnings) io.err(formatDiagnostic(d))
@@ -54,17 +60,30 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
       metrics: metrics.registry,
       sink: lateSink(() => ref.host?.events?.sink()),
     })
+    // The control plane the CLI's deploy, rollout, approve, audit and keys run at while this host holds the state.
+    // In dev the working tree wins: deployed versions are not routed, or a saved edit would answer nothing (issue 11).
+    const control = hostControl({ project, state: values.state, db: parts.db, log, workingTree: dev })
     let host: LocalHost
     try {
-      host = await LocalHost.start({ project, log, metrics, port: listenPort, hostname, ...parts.hostOptions() })
+      const state = stateDir(project, values.state)
+      logs.open(logsDir(state))
+      host = await LocalHost.start({
+        project,
+        log,
+        metrics,
+        port: listenPort,
+        hostname,
+        state,
+        ...parts.hostOptions(),
+        admin: [control.admin, logsAdmin({ project, store: logs })],
+      })
       ref.host = host
     } catch (error) {
       await parts.close()
       throw error
     }
-    const { db, pools } = parts
-    const stopControlPlane =
-      db === undefined ? undefined : await enableControlPlane(host, project, db, { state: values.state, log })
+    const { pools } = parts
+    await control.attach(host)
     // CLI commands find this host through the file (any port), not only at the default address. Written before the
     // "serving" line, so whoever reads that line finds the file.
     const removeHostFile = writeHostFile(hostFilePath(project, values.state), host.url)
@@ -76,9 +95,11 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
     return {
       port: Number(new URL(host.url).port),
       stop: async (graceMs) => {
+        // Open `sovra logs --follow` responses end first: they would hold the drain for the whole grace.
+        logs.close()
         removeHostFile()
         await stopWatching?.()
-        stopControlPlane?.()
+        await control.stop()
         await host.close(graceMs)
         await parts.close()
       },
@@ -117,16 +138,13 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
       }, 100)
     })
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutdown requested')
-      resolve()
-    }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
-  })
+  // The first SIGTERM or SIGINT drains; a second SIGTERM is logged and keeps draining; SIGINT twice or a third
+  // signal forces the exit (runtime/cli/signals.ts).
+  const signals = onShutdownSignals(log)
+  await signals.requested
   configWatcher?.close()
   await running.stop(grace)
+  signals.dispose()
   await new Promise<void>((resolve) => log.flush(() => resolve()))
   return 0
 }

@@ -1,11 +1,10 @@
 import { loadConfig } from '../config/load.ts'
 import { SovraError } from '../core/errors.ts'
 import { isoInZone, parseSchedule } from '../../triggers/cron/schedule.ts'
-import { FunctionSet } from '../hosts/local/functions.ts'
-import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
+import { COMMON_OPTIONS, parseChoice, parseCommandArgs, parseUrlFlag } from './args.ts'
 import type { Command } from './command.ts'
-import { createBucketProvider } from '../../infra/deploy/project-state.ts'
-import { adminUrl, callHost } from './admin.ts'
+import { callHost, findHost } from './admin.ts'
+import { startSingleRun } from './invoke.ts'
 import { openLocalState } from '../../infra/deploy/local-state.ts'
 import { syntheticEvent } from '../../triggers/object/synthetic.ts'
 import { deliveriesFor } from '../../triggers/object/match.ts'
@@ -70,6 +69,7 @@ export const triggerCommand: Command = {
       1,
     )
     if (values.help) return (io.out(FIRE_USAGE), 0)
+    if (values.url !== undefined) parseUrlFlag(values.url, '--url')
     const name = positionals[0]
     if (name === undefined) throw new SovraError('ERR_USAGE', `missing the function name\nusage: ${FIRE_USAGE}`)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
@@ -86,38 +86,36 @@ export const triggerCommand: Command = {
         `function "${name}" has ${fn.crons.length === 0 ? 'no crons' : `crons ${fn.crons.map((c) => JSON.stringify(c)).join(', ')}`}${values.cron === undefined ? '' : `, not ${JSON.stringify(values.cron)}`}`,
       )
     }
-    const url = await adminUrl(values.url, project, values.state)
-    let res: Response | undefined
-    try {
-      res = await fetch(`${url}/_sovra/triggers/cron/${encodeURIComponent(name)}?cron=${encodeURIComponent(cron)}`, {
-        method: 'POST',
-      })
-    } catch {
-      res = undefined
-    }
+    const host = await findHost(values.url, project, values.state)
+    const res = await callHost(
+      host,
+      `/_sovra/triggers/cron/${encodeURIComponent(name)}?cron=${encodeURIComponent(cron)}`,
+      { method: 'POST' },
+    )
     if (res !== undefined) {
-      const run = (await res.json()) as { status?: string; attempts?: number; error?: string }
+      const text = await res.text()
+      let run: { status?: string; attempts?: number; error?: string }
+      try {
+        run = JSON.parse(text) as typeof run
+      } catch {
+        // Not a sovra host (or a proxy's error page): show what answered instead of a JSON parse error.
+        io.err(`cron ${name} via ${host.url}: ${res.status} ${text.slice(0, 200)}`)
+        return 1
+      }
       io.out(
-        `cron ${name} via ${url}: ${run.status ?? 'unknown'}${run.attempts === undefined ? '' : ` after ${run.attempts} attempt(s)`}${run.error === undefined ? '' : ` (${run.error})`}`,
+        `cron ${name} via ${host.url}: ${run.status ?? 'unknown'}${run.attempts === undefined ? '' : ` after ${run.attempts} attempt(s)`}${run.error === undefined ? '' : ` (${run.error})`}`,
       )
       return res.ok ? 0 : 1
     }
-    io.err(`no host answers at ${url}; running the scheduled handler once here (not recorded)`)
-    const set = await FunctionSet.load(project, {
-      only: [name],
-      isolates: { min: 1, max: 1 },
-      services: { buckets: createBucketProvider(project) },
-    })
+    io.err(`no host answers at ${host.url}; running the scheduled handler once here (not recorded)`)
+    // The same start as `sovra invoke`: buckets, and the inference pools when the function binds env.AI.
+    const local = await startSingleRun(project, name, { state: values.state })
     try {
-      const r = await (set.get(name) as NonNullable<ReturnType<FunctionSet['get']>>).pool.run(
-        'scheduled',
-        { cron, scheduledTime: Date.now() },
-        { trigger: 'invoke' },
-      )
+      const r = await local.pool.run('scheduled', { cron, scheduledTime: Date.now() }, { trigger: 'invoke' })
       io.out(`cron ${name}: ${r.ok ? 'ok' : `failed (${r.error?.message ?? 'unknown error'})`}`)
       return r.ok ? 0 : 1
     } finally {
-      await set.close(1000)
+      await local.close()
     }
   },
 }
@@ -130,6 +128,9 @@ async function triggerObject(args: string[], io: Io): Promise<number> {
     FIRE_USAGE,
     1,
   )
+  if (values.help) return (io.out(FIRE_USAGE), 0)
+  const type = parseChoice(values.type, '--type', ['created', 'removed'], 'created')
+  if (values.url !== undefined) parseUrlFlag(values.url, '--url')
   const target = positionals[0] ?? ''
   const slash = target.indexOf('/')
   if (slash <= 0 || slash === target.length - 1)
@@ -137,14 +138,11 @@ async function triggerObject(args: string[], io: Io): Promise<number> {
       'ERR_USAGE',
       `expected <bucket>/<key>, received ${JSON.stringify(target)}\nusage: ${FIRE_USAGE}`,
     )
-  const type = values.type ?? 'created'
-  if (type !== 'created' && type !== 'removed')
-    throw new SovraError('ERR_USAGE', `--type: expected created or removed, received ${JSON.stringify(type)}`)
   const bucket = target.slice(0, slash)
   const key = target.slice(slash + 1)
   const { project } = loadConfig({ configPath: values.config, env: values.env })
-  const url = await adminUrl(values.url, project, values.state)
-  const res = await callHost(url, '/_sovra/triggers/object', {
+  const host = await findHost(values.url, project, values.state)
+  const res = await callHost(host, '/_sovra/triggers/object', {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ bucket, key, type }),
@@ -152,7 +150,9 @@ async function triggerObject(args: string[], io: Io): Promise<number> {
   if (res !== undefined) {
     if (!res.ok) return (io.err(`${res.status}: ${await res.text()}`), 1)
     const r = (await res.json()) as { matched: number; inserted: number }
-    io.out(`object event ${type} ${bucket}/${key} via ${url}: matched ${r.matched} function(s), queued ${r.inserted}`)
+    io.out(
+      `object event ${type} ${bucket}/${key} via ${host.url}: matched ${r.matched} function(s), queued ${r.inserted}`,
+    )
     return 0
   }
   const state = await openLocalState(project, values.state)

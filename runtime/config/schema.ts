@@ -193,7 +193,7 @@ export const ConfigSchema = v.object({
             'a base64 ed25519 public key (32 bytes) as sovra keys gen prints it',
           ),
         ),
-        kinds: v.optional(v.array(v.picklist(['bundle', 'model', 'prompt', 'eval', 'dataset']))),
+        kinds: v.optional(v.array(v.picklist(['bundle', 'model', 'prompt', 'eval', 'dataset', 'approve', 'audit']))),
       }),
     ),
   ),

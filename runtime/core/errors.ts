@@ -27,10 +27,14 @@ export const ERROR_CODES = {
   ERR_UPSTREAM: { status: 502, user: false },
   /** A caller did not prove who they are (missing, expired or invalid token). */
   ERR_UNAUTHENTICATED: { status: 401, user: true },
+  /** The caller is known but may not do this (the control plane: not an operator, or not on loopback). */
+  ERR_FORBIDDEN: { status: 403, user: true },
   /** A change lacks the approvals its risk class needs, or an approval breaks the rules (author, duplicate). */
   ERR_APPROVAL: { status: 403, user: true },
   /** A request needs a legal basis (external providers) and carried none. */
   ERR_LEGAL_BASIS: { status: 403, user: true },
+  /** A CLI command's host (`--url`, `SOVRA_URL`, or the one it found) does not answer, or stopped answering. */
+  ERR_HOST_UNREACHABLE: { status: 502, user: true },
 } as const satisfies Record<string, { status: number; user: boolean }>
 
 /** One of the stable error codes in {@link ERROR_CODES}. */

@@ -191,6 +191,8 @@ export interface AiCaller {
   tier: string
   /** The function's timeout: the default deadline of its calls. */
   timeoutMs: number
+  /** The invocation that made the call, when the host knows it: the `ai call` log line names it. */
+  invocationId?: string | undefined
 }
 
 /** The host side of `env.AI`: routes a call to a pool replica (implemented by infra/pools). */

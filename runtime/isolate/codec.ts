@@ -196,8 +196,45 @@ export interface CallMessage {
   invocation?: number
 }
 
+/**
+ * Worker -> host: something failed outside any handler's control flow (a promise rejected with no handler), so no
+ * invocation reports it. The worker names the invocations it was running, and the last one it started.
+ */
+export interface FaultMessage {
+  type: 'fault'
+  kind: 'unhandled-rejection'
+  error: SerializedError
+  /** Invocation ids running in the isolate when it happened. */
+  running: string[]
+  /** The invocation the isolate started last (a timer it left may fire after it ended). */
+  last: string | undefined
+}
+
+/**
+ * Worker -> host: one line the function wrote with `console.log` (`info`, `debug`, `trace`, `warn`, `error`), its
+ * arguments formatted as Node's console formats them. The worker names the invocation it belongs to when it can tell
+ * (see worker-main.ts), and the request's trace id.
+ */
+export interface LogMessage {
+  type: 'log'
+  /** The console method called. */
+  method: 'log' | 'info' | 'debug' | 'trace' | 'warn' | 'error'
+  message: string
+  invocation?: string
+  /** `traceparent`'s trace id, else `x-request-id`, of the request being served. */
+  trace?: string
+}
+
 export type WorkerMessage =
-  ReadyMessage | ResponseMessage | ChunkMessage | EndMessage | ErrorMessage | DoneMessage | CallMessage
+  | ReadyMessage
+  | ResponseMessage
+  | ChunkMessage
+  | EndMessage
+  | ErrorMessage
+  | DoneMessage
+  | CallMessage
+  | FaultMessage
+  | LogMessage
 
 /**
  * Queues messages for one port and sends them at the end of the event-loop turn (or every

@@ -19,7 +19,7 @@ export function expireRunning(job: Job, timeoutError: () => SovraError): void {
   slot.outbox.push({ type: 'cancel', id: job.id, reason: 'deadline' })
   setTimeout(() => {
     if (!job.finished && slot.jobs.has(job.id)) {
-      slot.exitReason ??= { outcome: 'timeout', error: timeoutError() }
+      slot.exitReason ??= { outcome: 'timeout', error: timeoutError(), invocationId: job.invocation.id }
       void slot.worker.terminate()
     }
   }, TERMINATE_GRACE_MS).unref()

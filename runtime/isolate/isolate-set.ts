@@ -1,8 +1,21 @@
 import { SovraError } from '../core/index.ts'
 import type { FunctionBundle } from './bundle.ts'
 import { answerBindingCall, type CallerOf } from './binding-call.ts'
-import type { PoolOptions } from './pool-options.ts'
+import type { Attribution, FunctionLogLine, PoolOptions } from './pool-options.ts'
+import { writeConsoleText } from './isolate-log.ts'
 import { startSlot, stopSlot, type Slot, type SlotExit, type SlotMessage } from './slot.ts'
+
+/**
+ * Names the invocation an event in an isolate concerns: the only one running, every one when several ran, or the
+ * one started last when none ran (a timer it left behind).
+ * @param running the invocation ids running at the time
+ * @param last the invocation the isolate started last
+ */
+export function attribute(running: readonly string[], last: string | undefined): Attribution {
+  if (running.length === 1) return { invocationId: running[0] as string, attributedTo: 'running' }
+  if (running.length > 1) return { invocationIds: [...running], attributedTo: 'running' }
+  return last === undefined ? {} : { invocationId: last, attributedTo: 'last-started' }
+}
 
 /** What an {@link IsolateSet} tells its pool. */
 export interface IsolateSetEvents<J> {
@@ -14,6 +27,8 @@ export interface IsolateSetEvents<J> {
   onLost(slot: Slot<J>, error: SovraError, outcome: SlotExit): void
   /** Who made a binding call: the context of the named invocation, if the isolate is running it. */
   callerOf: CallerOf<J>
+  /** The invocation ids an isolate is running. */
+  runningIds(slot: Slot<J>): string[]
 }
 
 /**
@@ -142,12 +157,34 @@ export class IsolateSet<J> {
         observer?.onIsolate?.({ function: name, event: 'ready', startMs: Date.now() - s.spawnedAt })
         this.#events.onCapacity()
       },
-      onInitError: (s, error, reason) => {
+      onInitError: (s, error, cause) => {
         if (s.gen === this.#gen) this.loadError = error
-        observer?.onIsolate?.({ function: name, event: 'init-error', reason })
+        const version = s.bundle.version
+        observer?.onIsolate?.({ function: name, event: 'init-error', reason: cause.message, version, error: cause })
       },
       onMessage: (s, msg) => this.#events.onMessage(s, msg),
       onCall: (s, msg) => void answerBindingCall(s, msg, this.#opts.bindings, name, this.#events.callerOf),
+      onFault: (s, msg) =>
+        observer?.onIsolate?.({
+          function: name,
+          event: 'fault',
+          reason: msg.kind,
+          version: s.bundle.version,
+          error: msg.error,
+          ...attribute(msg.running, msg.last),
+        }),
+      onLog: (s, msg) => {
+        if (observer?.onLog === undefined) return writeConsoleText(msg)
+        const line: FunctionLogLine = {
+          function: name,
+          version: s.bundle.version,
+          method: msg.method,
+          message: msg.message,
+        }
+        if (msg.invocation !== undefined) line.invocationId = msg.invocation
+        if (msg.trace !== undefined) line.traceId = msg.trace
+        observer.onLog(line)
+      },
       onExit: (s, code) => this.#onExit(s, code),
     })
     this.slots.add(slot)
@@ -164,9 +201,22 @@ export class IsolateSet<J> {
         `function "${this.#opts.name}"'s isolate exited (code ${code}); it was replaced`,
       ),
     }
+    // Named before onLost ends the invocations: which ones the isolate took down with it.
+    const attribution: Attribution =
+      reason.invocationId === undefined
+        ? attribute(this.#events.runningIds(slot), slot.lastInvocation)
+        : { invocationId: reason.invocationId, attributedTo: 'deadline' }
     this.#events.onLost(slot, reason.error, reason.outcome)
     slot.jobs.clear()
-    this.#opts.observer?.onIsolate?.({ function: this.#opts.name, event: 'exit', reason: reason.outcome })
+    this.#opts.observer?.onIsolate?.({
+      function: this.#opts.name,
+      event: 'exit',
+      // An isolate of the generation before a reload, stopped once its work was done, is no crash (issue 11).
+      reason: slot.retiring && slot.exitReason === undefined ? 'reload' : reason.outcome,
+      version: slot.bundle.version,
+      ...attribution,
+      ...(reason.cause === undefined ? {} : { error: reason.cause }),
+    })
     if (!this.closing && !slot.retiring && reason.outcome !== 'unavailable') {
       this.restarts++
       // Keep the warm minimum: a replacement starts at once.

@@ -9,15 +9,19 @@ import type { SlotMessage } from './slot.ts'
  * host's CPU profile). The isolate's Headers already joined other repeated names.
  * @param list the headers from the isolate
  * @param invocationId added as `x-sovra-invocation-id`
+ * @param version added as `x-sovra-version`: the version that served it (the bundle's version; under the control
+ * plane the version id)
  */
-export function headersInit(list: HeaderList, invocationId: string): HeadersInit {
+export function headersInit(list: HeaderList, invocationId: string, version: string): HeadersInit {
   const record: Record<string, string> = {}
   for (let i = 0; i + 1 < list.length; i += 2) {
     const name = list[i] as string
-    if (name === 'set-cookie') return [...headerPairs(list), ['x-sovra-invocation-id', invocationId]]
+    if (name === 'set-cookie')
+      return [...headerPairs(list), ['x-sovra-invocation-id', invocationId], ['x-sovra-version', version]]
     record[name] = list[i + 1] as string
   }
   record['x-sovra-invocation-id'] = invocationId
+  record['x-sovra-version'] = version
   return record
 }
 
@@ -73,7 +77,7 @@ export function applyWorkerMessage(job: Job, msg: JobMessage, hooks: JobHooks): 
         new Response(body, {
           status: msg.status,
           statusText: msg.statusText,
-          headers: headersInit(msg.headers, job.invocation.id),
+          headers: headersInit(msg.headers, job.invocation.id, job.invocation.version),
         }),
       )
       if (msg.done) hooks.finish(job)

@@ -142,7 +142,10 @@ export function failJob(job: Job, error: SovraError, outcome: Outcome): void {
     job.status = error.status
     const settle = job.settleHead
     job.settleHead = undefined
-    settle(errorToResponse(error, job.invocation.id))
+    const res = errorToResponse(error, job.invocation.id)
+    // The version that failed (a canary's 500s name it), as a response it answered would.
+    res.headers.set('x-sovra-version', job.invocation.version)
+    settle(res)
   } else if (job.stream !== undefined) {
     try {
       job.stream.error(error)

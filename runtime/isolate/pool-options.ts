@@ -2,23 +2,60 @@ import type { CallContext } from '../bindings/define.ts'
 import type { Principal, TriggerKind } from '../core/index.ts'
 import type { IsolateSettings, Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
-import type { EnvSpec, HeaderList } from './codec.ts'
+import type { EnvSpec, HeaderList, LogMessage, SerializedError } from './codec.ts'
 import type { InvocationRecord } from './job.ts'
 import type { SpareIsolates } from './spares.ts'
 
+/**
+ * Which invocation an isolate event concerns, as far as the host can tell: threads share no async context with the
+ * host, so an event outside any handler's control flow is matched by what the isolate was running.
+ */
+export interface Attribution {
+  /** The one that timed out, the only one running, or (none running) the one started last in that isolate. */
+  invocationId?: string
+  /** Every invocation running at the time, when there were several. */
+  invocationIds?: string[]
+  /** How the invocation was found. */
+  attributedTo?: 'deadline' | 'running' | 'last-started'
+}
+
 /** Isolate lifecycle events, for metrics and logs. */
-export interface IsolateEvent {
+export interface IsolateEvent extends Attribution {
   function: string
-  event: 'spawn' | 'ready' | 'exit' | 'init-error'
+  /** `fault`: something failed outside any handler (reason `unhandled-rejection`); the isolate carries on. */
+  event: 'spawn' | 'ready' | 'exit' | 'init-error' | 'fault'
   reason?: string
   /** ms from spawn to ready, on 'ready'. */
   startMs?: number
+  /** The bundle version the isolate ran, on exit, fault and init-error. */
+  version?: string
+  /** What failed, on fault, init-error and exit after a crash (with its stack: for the log, never for callers). */
+  error?: SerializedError
+}
+
+/** One line a function wrote with `console.*`, as the host logs it (runtime/hosts/local/observer.ts). */
+export interface FunctionLogLine {
+  function: string
+  /** The bundle version of the isolate that wrote it. */
+  version: string
+  /** The console method called: `log`, `info`, `debug`, `trace`, `warn` or `error`. */
+  method: LogMessage['method']
+  message: string
+  /** The invocation it belongs to, when the isolate could tell (absent at module load). */
+  invocationId?: string
+  /** The request's trace id (`traceparent`, else `x-request-id`); absent for other triggers. */
+  traceId?: string
 }
 
 /** Callbacks a host passes to observe a pool. */
 export interface PoolObserver {
   onInvocation?(record: InvocationRecord): void
   onIsolate?(event: IsolateEvent): void
+  /**
+   * A console line of the function. Without this callback the line is written as text to the host's stdout
+   * (`warn` and `error`: stderr), as Node writes a worker thread's console.
+   */
+  onLog?(line: FunctionLogLine): void
 }
 
 /**

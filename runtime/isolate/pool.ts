@@ -11,8 +11,10 @@ import type { CallOptions, PoolOptions, PoolStats, RequestHead } from './pool-op
 // The pool's public API stays importable from here; each part lives in its own module.
 export type { EventResult, InvocationRecord, Outcome } from './job.ts'
 export type {
+  Attribution,
   BindingHost,
   CallOptions,
+  FunctionLogLine,
   IsolateEvent,
   PoolObserver,
   PoolOptions,
@@ -67,9 +69,14 @@ export class IsolatePool {
       onLost: (slot, error, outcome) => {
         for (const job of slot.jobs.values()) this.#finish(job, error, outcome)
       },
+      runningIds: (slot) => [...slot.jobs.values()].map((job) => job.invocation.id),
       callerOf: (slot, id) => {
-        const principal = slot.jobs.get(id)?.message.principal
-        return principal === undefined ? {} : { principal }
+        const job = slot.jobs.get(id)
+        if (job === undefined) return {}
+        const principal = job.message.principal
+        return principal === undefined
+          ? { invocationId: job.invocation.id }
+          : { principal, invocationId: job.invocation.id }
       },
     })
   }
@@ -277,6 +284,7 @@ export class IsolatePool {
       const job = this.#queue.shift() as Job
       job.dispatched = Date.now()
       job.slot = slot
+      slot.lastInvocation = job.invocation.id
       slot.jobs.set(job.id, job)
       slot.outbox.push(job.message, job.transfer)
     }

@@ -5,6 +5,8 @@
 
 /** One running invocation. */
 export interface Running {
+  /** The invocation's id, for reports of what it left behind (an unhandled rejection). */
+  invocationId: string
   deadline: number
   /** Created the first time the function reads ctx.signal: AbortSignals are costly on Node 20 and most never are. */
   controller: AbortController | undefined
@@ -20,11 +22,13 @@ export interface Running {
 
 /**
  * A fresh invocation state.
+ * @param invocationId the invocation's id
  * @param deadline epoch ms
  * @param credit the stream window
  */
-export function newRun(deadline: number, credit: number): Running {
+export function newRun(invocationId: string, deadline: number, credit: number): Running {
   return {
+    invocationId,
     deadline,
     controller: undefined,
     timer: undefined,

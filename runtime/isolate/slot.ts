@@ -4,10 +4,14 @@ import type { Limits } from '../config/schema.ts'
 import type { FunctionBundle } from './bundle.ts'
 import {
   Outbox,
+  serializeError,
   type BatchMessage,
   type CallMessage,
   type EnvSpec,
+  type FaultMessage,
   type HostMessage,
+  type LogMessage,
+  type SerializedError,
   type WorkerInit,
   type WorkerMessage,
 } from './codec.ts'
@@ -23,7 +27,18 @@ export const STOP_GRACE_MS = 500
 export type SlotExit = 'timeout' | 'oom' | 'crash' | 'unavailable'
 
 /** Messages from an isolate that belong to one invocation (everything but lifecycle and binding calls). */
-export type SlotMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' | 'call' }>
+export type SlotMessage = Exclude<WorkerMessage, { type: 'ready' | 'init-error' | 'call' | 'fault' | 'log' }>
+
+/** Why an isolate is going away: the outcome its invocations end with, and what the log line says about it. */
+export interface SlotExitReason {
+  outcome: SlotExit
+  /** What its invocations' callers get. */
+  error: SovraError
+  /** What actually happened (an uncaught exception with its stack), for the log; never for callers. */
+  cause?: SerializedError
+  /** The invocation that caused it, when one did (the one past its deadline). */
+  invocationId?: string
+}
 
 /**
  * One isolate: a worker thread running one bundle, and the invocations (`J`, the pool's jobs) it is running.
@@ -39,8 +54,10 @@ export interface Slot<J = unknown> {
   retiring: boolean
   jobs: Map<number, J>
   spawnedAt: number
+  /** The invocation dispatched to it last (what a crash with nothing running most likely comes from). */
+  lastInvocation: string | undefined
   /** Why it is going away, set before it exits; the jobs it had end with this. */
-  exitReason: { outcome: SlotExit; error: SovraError } | undefined
+  exitReason: SlotExitReason | undefined
   whenReady: Promise<void>
 }
 
@@ -53,10 +70,15 @@ export interface SlotOptions<J> {
   limits: Limits
   spares: SpareIsolates | undefined
   onReady(slot: Slot<J>): void
-  onInitError(slot: Slot<J>, error: SovraError, reason: string): void
+  /** The bundle failed to load: what callers get, and what the module threw (with its stack, for the log). */
+  onInitError(slot: Slot<J>, error: SovraError, cause: SerializedError): void
   onMessage(slot: Slot<J>, msg: SlotMessage): void
   /** A function called a binding; the pool answers with a result message. */
   onCall(slot: Slot<J>, msg: CallMessage): void
+  /** Something failed outside any invocation (an unhandled rejection); the isolate carries on. */
+  onFault(slot: Slot<J>, msg: FaultMessage): void
+  /** The function wrote a console line. */
+  onLog(slot: Slot<J>, msg: LogMessage): void
   onExit(slot: Slot<J>, code: number): void
 }
 
@@ -107,6 +129,7 @@ export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
     retiring: false,
     jobs: new Map(),
     spawnedAt: Date.now(),
+    lastInvocation: undefined,
     exitReason: undefined,
     whenReady,
   }
@@ -123,11 +146,15 @@ export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
         `function "${name}" failed to load (bundle ${bundle.version}): ${msg.error.message}`,
       )
       slot.exitReason = { outcome: 'unavailable', error }
-      options.onInitError(slot, error, msg.error.message)
+      options.onInitError(slot, error, msg.error)
       readyReject(error)
       void worker.terminate()
     } else if (msg.type === 'call') {
       options.onCall(slot, msg)
+    } else if (msg.type === 'fault') {
+      options.onFault(slot, msg)
+    } else if (msg.type === 'log') {
+      options.onLog(slot, msg)
     } else {
       options.onMessage(slot, msg)
     }
@@ -149,6 +176,8 @@ export function startSlot<J>(options: SlotOptions<J>): Slot<J> {
               'ERR_ISOLATE_LOST',
               `function "${name}"'s isolate crashed (${error.message}); it was replaced`,
             ),
+            // An exception nobody caught (a timer that threw after its response): the log line carries it whole.
+            cause: serializeError(error),
           }
   })
   worker.on('exit', (code) => {

@@ -5,6 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads'
 import { pathToFileURL } from 'node:url'
+import { format } from 'node:util'
 import { installLightResponse, LightResponse } from './fast-response.ts'
 import { installLightRequest, LightRequest } from './light-request.ts'
 import { simpleBody, transferable } from './body.ts'
@@ -30,7 +31,9 @@ import {
   type BatchMessage,
   type EventMessage,
   type FetchMessage,
+  type HeaderList,
   type HostMessage,
+  type LogMessage,
   type WorkerInit,
   type WorkerMessage,
 } from './codec.ts'
@@ -58,18 +61,22 @@ const env: Record<string, unknown> = { ...init.env.vars, ...init.env.secrets }
 const calls = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>()
 let nextCallId = 1
 /**
- * The invocation (message id) the running code belongs to, followed across awaits, when a binding needs to know
- * who calls it (EnvSpec.perCaller). Only then: on Node 20 an AsyncLocalStorage in use installs promise hooks that
- * every invocation of the isolate pays for. The call message names the invocation; the host finds its principal.
+ * The invocation (its message) the running code belongs to, followed across awaits, when a binding needs to know
+ * who calls it (EnvSpec.perCaller), or once the function wrote to the console (its lines name their invocation).
+ * Only then: on Node 20 an AsyncLocalStorage in use installs promise hooks that every invocation of the isolate pays
+ * for, and an AsyncLocalStorage costs nothing until its first `run`. The call message names the invocation; the host
+ * finds its principal.
  */
-const current = init.env.perCaller === true ? new AsyncLocalStorage<number>() : undefined
+const current = new AsyncLocalStorage<FetchMessage | EventMessage>()
+let tracking = init.env.perCaller === true
 const callHost =
   (binding: string): CallHost =>
   (method, args, transfer) =>
     new Promise((resolve, reject) => {
       const callId = nextCallId++
       calls.set(callId, { resolve, reject })
-      const invocation = current?.getStore()
+      // Only kinds that asked for it learn the caller (CallContext), even when the console turned tracking on.
+      const invocation = init.env.perCaller === true ? current.getStore()?.id : undefined
       post(
         invocation === undefined
           ? { type: 'call', callId, binding, method, args }
@@ -80,9 +87,71 @@ const callHost =
 for (const b of init.env.bindings ?? []) env[b.name] = bindingKind(b.type).client(callHost(b.name), b)
 let mod: AnyModule
 
-// A rejection nobody awaited inside a function must not take the whole isolate down; it is reported instead.
+/** The invocation started last: what a timer or promise left behind after its response most likely belongs to. */
+let lastStarted: string | undefined
+/** Its message: the trace id of a console line written before tracking began. */
+let lastMessage: FetchMessage | EventMessage | undefined
+/** The message id of the last invocation started without tracking (0: none). */
+let lastUntracked = 0
+
+/** The longest console line sent to the host; the rest is cut (the host keeps lines in memory and on disk). */
+const MAX_LOG_CHARS = 16_384
+
+/**
+ * The trace a request carries: W3C `traceparent`'s trace id, else `x-request-id` (the host's request id).
+ * Ref: https://www.w3.org/TR/trace-context/#traceparent-header
+ */
+function traceOf(headers: HeaderList): string | undefined {
+  let requestId: string | undefined
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const name = headers[i]
+    if (name === 'traceparent') {
+      const m = /^[\da-f]{2}-([\da-f]{32})-[\da-f]{16}-[\da-f]{2}/.exec(headers[i + 1] as string)
+      if (m !== null && !/^0+$/.test(m[1] as string)) return m[1]
+    } else if (name === 'x-request-id') requestId = (headers[i + 1] as string).slice(0, 128)
+  }
+  return requestId
+}
+
+/**
+ * Sends a console line to the host, named by the invocation it belongs to: the tracked one; else, for code of an
+ * invocation that started before tracking began, the only one running (several: none is named). The first line
+ * turns tracking on for the invocations that start after it.
+ */
+function sendLog(method: LogMessage['method'], args: unknown[]): void {
+  let message = format(...args)
+  if (message.length > MAX_LOG_CHARS)
+    message = `${message.slice(0, MAX_LOG_CHARS)}... [${message.length - MAX_LOG_CHARS} more characters]`
+  tracking = true
+  let msg = current.getStore()
+  if (msg === undefined && running.size === 1) {
+    const [id, only] = running.entries().next().value as [number, Running]
+    if (id <= lastUntracked) {
+      if (lastMessage?.id !== id) return post({ type: 'log', method, message, invocation: only.invocationId })
+      msg = lastMessage
+    }
+  }
+  if (msg === undefined) return post({ type: 'log', method, message })
+  const trace = msg.type === 'fetch' ? traceOf(msg.headers) : undefined
+  post(
+    trace === undefined
+      ? { type: 'log', method, message, invocation: msg.invocationId }
+      : { type: 'log', method, message, invocation: msg.invocationId, trace },
+  )
+}
+
+// The function's console goes to the host as structured lines (function, version, invocation, trace), not as text
+// on the host's stdout, where nothing tells which invocation wrote it.
+for (const method of ['log', 'info', 'debug', 'trace', 'warn', 'error'] as const) {
+  console[method] = (...args: unknown[]) => sendLog(method, args)
+}
+
+// A rejection nobody awaited inside a function must not take the whole isolate down; it is reported to the host,
+// which writes it as one structured log line (never as text on stderr).
 process.on('unhandledRejection', (reason) => {
-  console.error('[sovra] unhandled rejection in function:', reason)
+  const ids: string[] = []
+  for (const state of running.values()) ids.push(state.invocationId)
+  post({ type: 'fault', kind: 'unhandled-rejection', error: serializeError(reason), running: ids, last: lastStarted })
 })
 
 function makeContext(msg: FetchMessage | EventMessage, state: Running, waits: WaitUntil): ExecutionContext {
@@ -103,9 +172,10 @@ async function finish(id: number, waits: WaitUntil, noRetry = false): Promise<vo
   post({ type: 'done', id, errors: errors.map(serializeError), noRetry })
 }
 
-function startRun(id: number, deadline: number): Running {
-  const state = newRun(deadline, init.streamWindow)
+function startRun(id: number, invocationId: string, deadline: number): Running {
+  const state = newRun(invocationId, deadline, init.streamWindow)
   running.set(id, state)
+  lastStarted = invocationId
   return state
 }
 
@@ -117,7 +187,7 @@ function endRun(id: number, state: Running): void {
 const nextMacrotask = (): Promise<'tick'> => new Promise((resolve) => setImmediate(resolve, 'tick'))
 
 async function runFetch(msg: FetchMessage): Promise<void> {
-  const state = startRun(msg.id, msg.deadline)
+  const state = startRun(msg.id, msg.invocationId, msg.deadline)
   const waits = new WaitUntil()
   let headSent = false
   try {
@@ -221,7 +291,7 @@ async function sendChunk(id: number, state: Running, chunk: Uint8Array): Promise
 }
 
 async function runEvent(msg: EventMessage): Promise<void> {
-  const state = startRun(msg.id, msg.deadline)
+  const state = startRun(msg.id, msg.invocationId, msg.deadline)
   const waits = new WaitUntil()
   try {
     const input =
@@ -251,10 +321,20 @@ function onMessage(msg: HostMessage | BatchMessage<HostMessage>): void {
       for (const m of msg.messages) onMessage(m)
       break
     case 'fetch':
-      void (current === undefined ? runFetch(msg) : current.run(msg.id, runFetch, msg))
+      lastMessage = msg
+      if (tracking) void current.run(msg, runFetch, msg)
+      else {
+        lastUntracked = msg.id
+        void runFetch(msg)
+      }
       break
     case 'event':
-      void (current === undefined ? runEvent(msg) : current.run(msg.id, runEvent, msg))
+      lastMessage = msg
+      if (tracking) void current.run(msg, runEvent, msg)
+      else {
+        lastUntracked = msg.id
+        void runEvent(msg)
+      }
       break
     case 'cancel': {
       const state = running.get(msg.id)

@@ -73,8 +73,22 @@ describe('conformance: OpenWhisk action proxy, triggers', () => {
 
   it('crons run scheduled on OpenWhisk, with noRetry reported', async () => {
     expect(await runAction('plain', { __sovra_trigger: 'cron', cron: '0 * * * *' })).toMatchObject({ ok: true })
+    // A failure the handler did not mark: the trigger may retry it.
     expect(await runAction('echo', { __sovra_trigger: 'cron', cron: '0 * * * *' })).toMatchObject({
-      error: { code: 'ERR_NO_HANDLER', status: 501 },
+      error: { code: 'ERR_NO_HANDLER', status: 501, no_retry: false },
+    })
+    // plain.js calls controller.noRetry() and throws when FAIL_CRON is "yes": the result must say so. Its own
+    // container, as the env is built once per container (runtime/hosts/openwhisk/entry.ts envOf).
+    const plain = actions.get('plain')
+    if (plain === undefined) throw new Error('no action plain')
+    const failed = await containers.run(
+      'plain-fail-cron',
+      plain.code,
+      { __sovra_trigger: 'cron', cron: '0 * * * *', __sovra: { vars: { ...plain.vars, FAIL_CRON: 'yes' } } },
+      plain.timeoutMs,
+    )
+    expect(failed).toEqual({
+      error: expect.objectContaining({ code: 'ERR_HANDLER', status: 500, no_retry: true }),
     })
   })
 })

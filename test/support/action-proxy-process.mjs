@@ -1,4 +1,4 @@
-// An OpenWhisk Node.js action proxy (one "container"), as observed (FACTS.md). Started by action-proxy.ts; prints
+// An OpenWhisk Node.js action proxy (one "container"), as observed (docs/platform-notes.md). Started by action-proxy.ts; prints
 // its port on the first line of stdout. Plain JavaScript so it runs in a bare Node process, as the real one does.
 import { createRequire } from 'node:module'
 import { createServer } from 'node:http'

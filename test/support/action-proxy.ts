@@ -6,7 +6,7 @@ const SCRIPT = fileURLToPath(new URL('./action-proxy-process.mjs', import.meta.u
 
 /**
  * Starts an OpenWhisk Node.js action proxy on 127.0.0.1 in its own process (one container), as observed
- * (FACTS.md): `POST /init` with `{value: {name, main, code, binary, env}}` (200 `{"OK":true}`, a second init 403, a
+ * (docs/platform-notes.md): `POST /init` with `{value: {name, main, code, binary, env}}` (200 `{"OK":true}`, a second init 403, a
  * syntax error or a missing entry 502 "Initialization has failed due to: ..."), `POST /run` with
  * `{value, activation_id, deadline, ...}` (200 with the result; a non-object result 502 "The action did not return a
  * dictionary."; a synchronous throw 502 "An error has occurred: ..."; a rejected promise 200 `{error: ...}`). Like

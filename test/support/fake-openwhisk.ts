@@ -12,7 +12,7 @@ export interface OwCall {
 type Entity = Record<string, unknown>
 
 /**
- * The OpenWhisk REST paths the `openwhisk` npm client uses (FACTS.md), on 127.0.0.1, in memory: packages, actions
+ * The OpenWhisk REST paths the `openwhisk` npm client uses (docs/platform-notes.md), on 127.0.0.1, in memory: packages, actions
  * (inside packages; PUT fails 404 while the package is missing, as the controller does), triggers, rules (with
  * status), lists with limit/skip, and the alarms feed action (`whisk.system/alarms/alarm`, lifecycle CREATE/DELETE).
  * Checks Basic auth. Records every call.

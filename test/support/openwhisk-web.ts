@@ -2,7 +2,7 @@ import { TEXT_TYPES } from '../../runtime/hosts/openwhisk/params.ts'
 import { startActionProxy } from './action-proxy.ts'
 
 /**
- * Turns a request into the raw-http web action parameters OpenWhisk passes (FACTS.md): lower-case `__ow_method`,
+ * Turns a request into the raw-http web action parameters OpenWhisk passes (docs/platform-notes.md): lower-case `__ow_method`,
  * `__ow_path`, `__ow_query` without `?`, `__ow_headers` (with `host`), and the body base64 in `__ow_body`.
  * @param request the caller's request
  */

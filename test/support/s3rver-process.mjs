@@ -1,5 +1,5 @@
 // Runs s3rver (an S3-compatible server; MinIO cannot be installed here) on 127.0.0.1 for tests, in its own process
-// because its list continuation tokens need --openssl-legacy-provider (FACTS.md). Prints {"port"} then one JSON line
+// because its list continuation tokens need --openssl-legacy-provider (docs/platform-notes.md). Prints {"port"} then one JSON line
 // per S3 event record. Usage: node --openssl-legacy-provider s3rver-process.mjs <dir> <bucket>...
 import S3rver from 's3rver'
 

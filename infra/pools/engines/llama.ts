@@ -17,7 +17,7 @@ export type LlamaGpu = 'auto' | 'cuda' | 'vulkan' | 'metal' | false
 /** How to load a llama replica. */
 export interface LlamaEngineOptions {
   modelPath: string
-  /** CPU threads; always set it (node-llama-cpp's default oversubscribed a 2-core machine by 1000x, FACTS.md). */
+  /** CPU threads; always set it (node-llama-cpp's default oversubscribed a 2-core machine by 1000x, docs/platform-notes.md). */
   threads: number
   /** Parallel sequences in one context: the replica's slots. */
   slots: number
@@ -43,6 +43,46 @@ function toHistory(params: EngineChatParams): ChatHistoryItem[] {
   })
   history.push({ type: 'model', response: [] })
   return history
+}
+
+/**
+ * The max tokens a chat may generate in a context of `contextSize` tokens: the caller's, when prompt and answer fit;
+ * the room left, when max_tokens was the pool's default. Refuses (400) rather than letting node-llama-cpp shift the
+ * context, which silently drops the start of the conversation (a 200k-character prompt on a 2,048-token context was
+ * answered 200 with a prompt it never read). Ref: OpenAI and vLLM refuse such requests with 400 as well.
+ * @param promptTokens the rendered prompt's tokens
+ * @param params the chat's max tokens and whether they may be lowered
+ * @param contextSize the sequence's context in tokens
+ */
+export function fitContext(
+  promptTokens: number,
+  params: Pick<EngineChatParams, 'maxTokens' | 'fitMaxTokens'>,
+  contextSize: number,
+): number {
+  const room = contextSize - promptTokens
+  if (params.fitMaxTokens === true && room >= 1) return Math.min(params.maxTokens, room)
+  if (params.fitMaxTokens !== true && params.maxTokens <= room) return params.maxTokens
+  const details = { prompt_tokens: promptTokens, max_tokens: params.maxTokens, context_tokens: contextSize }
+  if (room < 1) {
+    const fit = params.fitMaxTokens === true
+    const maxPrompt = contextSize - (fit ? 1 : params.maxTokens)
+    throw new SovraError(
+      'ERR_BAD_REQUEST',
+      `messages: the prompt is ${promptTokens} tokens, over the model's context of ${contextSize} tokens ` +
+        `(max_tokens ${params.maxTokens}${fit ? ', the pool default' : ''}); valid: ` +
+        (maxPrompt >= 1
+          ? `a prompt of at most ${maxPrompt} tokens${fit ? '' : ` with max_tokens ${params.maxTokens}`}`
+          : `max_tokens under ${contextSize} and a prompt that fits beside it`),
+      { details },
+    )
+  }
+  throw new SovraError(
+    'ERR_BAD_REQUEST',
+    `max_tokens: the prompt is ${promptTokens} tokens and max_tokens is ${params.maxTokens}, together ` +
+      `${promptTokens + params.maxTokens}, over the model's context of ${contextSize} tokens; valid: max_tokens ` +
+      `at most ${room} with this prompt`,
+    { details },
+  )
 }
 
 /**
@@ -129,9 +169,10 @@ export async function loadLlamaEngine(options: LlamaEngineOptions): Promise<Engi
     const inputTokens = session.chatWrapper
       .generateContextState({ chatHistory: history })
       .contextText.tokenize(loaded.tokenizer).length
+    const maxTokens = fitContext(inputTokens, params, sequence.contextSize)
     const before = sequence.tokenMeter.getState()
     const res = await session.generateResponse(history, {
-      maxTokens: params.maxTokens,
+      maxTokens,
       temperature: params.temperature,
       ...(params.seed === undefined ? {} : { seed: params.seed }),
       ...(params.topP === undefined ? {} : { topP: params.topP }),

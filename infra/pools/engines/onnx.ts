@@ -1,10 +1,9 @@
-import { readFile, stat } from 'node:fs/promises'
-import { dirname, join, resolve } from 'node:path'
+import { readFile } from 'node:fs/promises'
 import type { InferenceSession, Tensor } from 'onnxruntime-node'
 
 import { SovraError } from '../../../runtime/core/errors.ts'
 import type { Engine, EngineClassifyOutput, EngineEmbedOutput, EngineOperation } from '../engine.ts'
-import { describeModelFile } from '../model-file.ts'
+import { describeOnnxModel, onnxFiles } from '../onnx-files.ts'
 import { loadTokenizer, type Tokenizer } from '../tokenizer.ts'
 
 /** Options of {@link loadOnnxEngine}. */
@@ -20,34 +19,8 @@ export interface OnnxEngineOptions {
 }
 
 const INPUTS = ['input_ids', 'attention_mask', 'token_type_ids']
-const isFile = (p: string) =>
-  stat(p).then(
-    (s) => s.isFile(),
-    () => false,
-  )
 
-async function modelFile(modelPath: string): Promise<string> {
-  const abs = resolve(modelPath)
-  const st = await stat(abs).catch(() => undefined)
-  if (st === undefined) throw new SovraError('ERR_CONFIG', `model path ${JSON.stringify(abs)} does not exist`)
-  if (!st.isDirectory()) return abs
-  const tried = [join(abs, 'model.onnx'), join(abs, 'onnx', 'model.onnx')]
-  for (const p of tried) if (await isFile(p)) return p
-  throw new SovraError(
-    'ERR_CONFIG',
-    `no ONNX model in directory ${JSON.stringify(abs)}; looked for ${tried.join(', ')}`,
-  )
-}
-
-/** Looks for a side file next to the model, then in its parent (HF exports keep onnx/model.onnx below it). */
-async function sideFile(model: string, name: string): Promise<{ path: string | undefined; tried: string[] }> {
-  const tried = [join(dirname(model), name), join(dirname(dirname(model)), name)]
-  for (const p of tried) if (await isFile(p)) return { path: p, tried }
-  return { path: undefined, tried }
-}
-
-async function readConfig(model: string): Promise<Record<string, unknown>> {
-  const { path } = await sideFile(model, 'config.json')
+async function readConfig(path: string | undefined): Promise<Record<string, unknown>> {
   if (path === undefined) return {}
   try {
     return JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>
@@ -108,16 +81,18 @@ function softmax(row: Float32Array, labels: string[]): Array<{ label: string; sc
 export async function loadOnnxEngine(options: OnnxEngineOptions): Promise<Engine> {
   const threads = positiveInt('threads', options.threads)
   const slots = positiveInt('slots', options.slots)
-  const file = await modelFile(options.modelPath)
-  const model = await describeModelFile(file)
-  const tok = await sideFile(file, 'tokenizer.json')
+  const files = await onnxFiles(options.modelPath)
+  const file = files.model
+  // The identity covers what is read: a folder's tokenizer and config change what the model answers.
+  const model = await describeOnnxModel(files)
+  const tok = files.tokenizer
   if (tok.path === undefined)
     throw new SovraError(
       'ERR_CONFIG',
       `no tokenizer.json for model ${JSON.stringify(file)}; looked in ${tok.tried.join(', ')}`,
     )
   const tokenizer: Tokenizer = await loadTokenizer(tok.path)
-  const config = await readConfig(file)
+  const config = await readConfig(files.config)
   const maxPositions =
     typeof config['max_position_embeddings'] === 'number' ? config['max_position_embeddings'] : Infinity
   const maxLength = positiveInt('maxLength', options.maxLength ?? Math.min(512, maxPositions))

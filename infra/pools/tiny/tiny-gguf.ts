@@ -6,7 +6,7 @@ import { mulberry32 } from './prng.ts'
  * Writes a tiny llama-architecture GGUF (v3) with random F32 weights and a byte-fallback SentencePiece vocabulary:
  * enough for node-llama-cpp to load, tokenize any UTF-8 text, chat and follow JSON-schema grammars, in well under a
  * megabyte. It answers gibberish: it exists so tests and `npm start` exercise the real engine without downloading
- * weights. Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md (and FACTS.md for what llama.cpp
+ * weights. Format: https://github.com/ggml-org/ggml/blob/master/docs/gguf.md (and docs/platform-notes.md for what llama.cpp
  * requires: a missing feed_forward_length or head_count aborts the process).
  */
 

@@ -8,7 +8,7 @@ import { SovraError } from '../../../runtime/core/errors.ts'
 import type { FunctionConfig } from '../../../runtime/config/schema.ts'
 import { bundleFunction, buildError, type FunctionBundle } from '../../../runtime/isolate/bundle.ts'
 
-/** OpenWhisk's limit on an action's code (FACTS.md). */
+/** OpenWhisk's limit on an action's code (docs/platform-notes.md). */
 export const CODE_LIMIT_BYTES = 48 * 1024 * 1024
 const ENTRY = fileURLToPath(new URL('../../../runtime/hosts/openwhisk/entry.ts', import.meta.url))
 const BINDINGS_DIR = fileURLToPath(new URL('../../../runtime/bindings/', import.meta.url))

@@ -7,7 +7,7 @@ import { BRIDGE_ACTION, type ActionArtifact } from './build.ts'
 import { bindingKind } from '../../../runtime/bindings/registry.ts'
 import type { FunctionConfig } from '../../../runtime/config/schema.ts'
 
-/** OpenWhisk's accepted ranges (FACTS.md), checked before any call. */
+/** OpenWhisk's accepted ranges (docs/platform-notes.md), checked before any call. */
 export const OW_LIMITS = { timeout_ms: [100, 300_000], memory_mb: [128, 512] } as const
 
 /** One entity sovra manages on a cluster, as it should be. */

@@ -50,8 +50,17 @@ export const ai = defineBinding({
         `function "${caller.function}" binds ${spec.name} ([ai] binding) but this host runs no inference pools; add [[pools]] to the config`,
       )
     }
-    return (method, args) => serveAiCall(service, caller, method, args)
+    return (method, args, call) =>
+      serveAiCall(
+        service,
+        call.invocationId === undefined ? caller : { ...caller, invocationId: call.invocationId },
+        method,
+        args,
+      )
   },
+  // The `ai call` log line names the invocation that made the call (`sovra logs --invocation`); a call costs far
+  // more than tracking the invocation does.
+  perCaller: true,
   actionParams(specs, inputs, fn) {
     const spec = specs[0]
     if (spec === undefined) return {}

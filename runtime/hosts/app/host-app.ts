@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { Hono } from 'hono'
 
-import { errorToResponse, SovraError } from '../../core/errors.ts'
+import { errorToResponse, isSovraError, SovraError } from '../../core/errors.ts'
 import type { Logger, Metrics } from '../../core/observe.ts'
 import { ADMIN_PREFIX, type Project } from '../../config/resolve.ts'
 import type { FunctionConfig } from '../../config/schema.ts'
@@ -35,6 +35,20 @@ export interface HostAppOptions {
   authenticate?: Authenticate
   /** Called once per function request with its outcome, refused callers included (the gateway's metrics and log). */
   onResponse?: (outcome: RequestOutcome) => void
+  /** The state folder this host holds, if any: health reports it (see {@link HostIdentity}). */
+  state?: string | undefined
+}
+
+/**
+ * The project a host serves, as `GET /_sovra/health` reports it under `project`: CLI commands check it before they
+ * use a host they found, so a host of another project on the default port is never taken for this one's.
+ */
+export interface HostIdentity {
+  name: string
+  /** The absolute path of the config file. */
+  config: string
+  /** The absolute state folder, when the host holds one (the embedded host). */
+  state?: string
 }
 
 /** How one function request ended, as {@link HostAppOptions.onResponse} sees it. */
@@ -81,10 +95,12 @@ export function createHostApp(options: HostAppOptions): HostApp {
   const authenticate = options.authenticate ?? createAuthenticator(project.auth, project.tiers.names)
   const admin = adminApp(options, authenticate, shuttingDown)
 
-  const toResponse = (error: unknown, path: string): Response => {
+  const toResponse = (error: unknown, path: string, invocationId?: string): Response => {
     if (!(error instanceof SovraError)) log.error({ err: error, path }, 'host error')
-    const res = errorToResponse(error)
-    if (error instanceof SovraError && error.code === 'ERR_BODY_TOO_LARGE') res.headers.set('connection', 'close')
+    const res = errorToResponse(error, invocationId)
+    // An unread upload, or a host that is going away: the connection is not reused.
+    if ((error instanceof SovraError && error.code === 'ERR_BODY_TOO_LARGE') || shuttingDown())
+      res.headers.set('connection', 'close')
     return res
   }
   admin.notFound((c) =>
@@ -97,10 +113,17 @@ export function createHostApp(options: HostAppOptions): HostApp {
     const started = onResponse === undefined ? 0 : performance.now()
     let fn: string | undefined
     let subject: string | undefined
+    // Made before the body is read: a request refused once its caller is known (413) carries it too.
+    const invocationId = randomUUID()
     try {
       const match = table.match(path)
       if (match === undefined) throw new SovraError('ERR_NOT_FOUND', `No function route matches ${path}`)
       fn = match.target.name
+      // The listener stays open while in-flight requests drain, so health can say "stopping"; new work goes elsewhere.
+      if (shuttingDown())
+        throw new SovraError('ERR_SHUTTING_DOWN', `this host is shutting down; retry ${path} on another instance`, {
+          details: { retry_after: 1 },
+        })
       const incoming = env?.incoming
       // Before the body is read: a refused caller costs no upload. In memory there is no socket (not loopback).
       const caller = await authenticate(
@@ -114,7 +137,7 @@ export function createHostApp(options: HostAppOptions): HostApp {
         path,
         env,
         caller,
-        invocationId: randomUUID(),
+        invocationId,
       })
       if (shuttingDown()) response.headers.set('connection', 'close')
       onResponse?.({
@@ -128,7 +151,14 @@ export function createHostApp(options: HostAppOptions): HostApp {
       })
       return response
     } catch (error) {
-      const res = toResponse(error, path)
+      // From authentication on the request is an invocation; before it (404, 401, 503) there is none to name.
+      const res = toResponse(error, path, subject === undefined ? undefined : invocationId)
+      // The invocation id the caller got leads to this line (a host with onResponse writes its own line).
+      if (onResponse === undefined && isSovraError(error) && error.code === 'ERR_BODY_TOO_LARGE')
+        log.warn(
+          { function: fn, invocation_id: invocationId, path, error: { code: error.code, message: error.message } },
+          'request refused',
+        )
       if (onResponse !== undefined) {
         const e =
           error instanceof SovraError
@@ -174,7 +204,9 @@ function adminApp(options: HostAppOptions, authenticate: Authenticate, shuttingD
     const stopping = shuttingDown()
     const { ready, functions } = executor.health()
     const ok = ready && !stopping
-    return c.json({ status: ok ? 'ok' : stopping ? 'stopping' : 'starting', functions }, ok ? 200 : 503)
+    const project: HostIdentity = { name: options.project.name, config: options.project.file }
+    if (options.state !== undefined) project.state = options.state
+    return c.json({ status: ok ? 'ok' : stopping ? 'stopping' : 'starting', functions, project }, ok ? 200 : 503)
   })
   base.get('/metrics', async () => {
     const { contentType, body } = await metrics.render()

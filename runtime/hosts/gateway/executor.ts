@@ -31,8 +31,8 @@ export const ANSWERED_BY = new WeakMap<Response, string>()
 /**
  * The gateway's executor: picks the function's action (stable, canary by request id, pins on the caller's
  * attributes), then a blocking invoke with the raw-http web-action parameters and the verified principal
- * (`__sovra_principal`); the action's `{statusCode, headers, body}` becomes the response. The caller's token never
- * reaches the action.
+ * (`__sovra_principal`); the action's `{statusCode, headers, body}` becomes the response, with `x-sovra-version`
+ * naming the action that answered. The caller's token never reaches the action.
  * @param cluster the cluster and the routing last read from it
  */
 export function openWhiskExecutor(cluster: ClusterView): Executor {
@@ -111,6 +111,8 @@ export function openWhiskExecutor(cluster: ClusterView): Executor {
             : TEXT_TYPES.test(out.get('content-type') ?? '')
               ? web.body
               : Buffer.from(web.body, 'base64')
+        // The action that answered (`<fn>-<8 hex>`, one per deployed version), as the embedded host names its version.
+        out.set('x-sovra-version', action)
         cluster.record(action, web.statusCode, performance.now() - started)
         const response = new Response(payload, { status: web.statusCode, headers: out })
         ANSWERED_BY.set(response, action)
@@ -127,11 +129,14 @@ export function openWhiskExecutor(cluster: ClusterView): Executor {
     },
     describe() {
       const current = cluster.current()
+      const routing = cluster.routing()
       return cluster.project.functions.map((f) => ({
         name: f.name,
         routes: f.routes,
         tier: f.tier,
         action: current[f.name] ?? null,
+        // The actions requests are split across (stable, canary with its weight, pins), as the gateway last read them.
+        versions: routing[f.name] ?? null,
       }))
     },
   }

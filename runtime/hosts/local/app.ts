@@ -4,7 +4,7 @@ import type { CronScheduler } from '../../../triggers/cron/scheduler.ts'
 import type { Bucket } from '../../core/ports.ts'
 import type { ObjectEvents } from './object-events.ts'
 import type { HostLogger, HostMetrics } from './observer.ts'
-import { createHostApp, type HostApp } from '../app/host-app.ts'
+import { createHostApp, type AdminApp, type HostApp } from '../app/host-app.ts'
 import { isolateExecutor } from './executor.ts'
 import { eventsAdmin } from './admin/events.ts'
 import { objectsAdmin } from './admin/objects.ts'
@@ -24,10 +24,16 @@ export interface LocalAppOptions {
   events?: ObjectEvents | undefined
   /** The bearer token MinIO's webhook must send (the secret MINIO_WEBHOOK_TOKEN); none -> every call refused. */
   webhookToken?: string | undefined
+  /** The largest MinIO webhook body taken, in bytes (default 1 MiB); larger ones get 413 while they stream. */
+  webhookMaxBytes?: number | undefined
   /** The bucket adapters, for the objects endpoints the CLI uses while a host holds the state. */
   buckets?: ((name: string) => Bucket) | undefined
   /** Inference pool status (the local scaler), for `/_sovra/pools`. */
   pools?: PoolDirectoryStatus | undefined
+  /** The state folder the host holds, reported by `/_sovra/health`. */
+  state?: string | undefined
+  /** More admin sub-apps, mounted after the embedded host's own (the control plane). */
+  admin?: readonly AdminApp[] | undefined
 }
 
 /** What `/_sovra/pools` reads: one summary per pool (replicas, queue, p95 vs budget, surge windows). */
@@ -51,8 +57,9 @@ export function createLocalApp(options: LocalAppOptions): LocalApp {
     executor: isolateExecutor(options.functions),
     log: options.log,
     metrics: options.metrics,
-    admin: [triggersAdmin(options), eventsAdmin(options), objectsAdmin(options)],
+    admin: [triggersAdmin(options), eventsAdmin(options), objectsAdmin(options), ...(options.admin ?? [])],
     ...(options.shuttingDown === undefined ? {} : { shuttingDown: options.shuttingDown }),
+    state: options.state,
   })
 }
 

@@ -1,5 +1,10 @@
 import { parseSchedule } from '../../../triggers/cron/schedule.ts'
-import { CronScheduler, MemoryCronStore, type CronRunStore } from '../../../triggers/cron/scheduler.ts'
+import {
+  CronScheduler,
+  MemoryCronStore,
+  type CronRunResult,
+  type CronRunStore,
+} from '../../../triggers/cron/scheduler.ts'
 import type { Clock } from '../../../triggers/cron/clock.ts'
 import type { FunctionSet } from './functions.ts'
 import type { HostLogger } from './observer.ts'
@@ -8,6 +13,18 @@ import type { HostLogger } from './observer.ts'
 export interface CronOptions {
   store?: CronRunStore
   clock?: Clock
+  /** Each attempt as it starts, with how it will end: `sovra/testing` waits on attempts in flight and reports them. */
+  onAttempt?(attempt: CronAttempt): void
+}
+
+/** One attempt of a scheduled run, as {@link CronOptions.onAttempt} sees it. */
+export interface CronAttempt {
+  function: string
+  cron: string
+  scheduledTime: number
+  /** 1 for the first attempt, then one more per retry. */
+  attempt: number
+  result: Promise<CronRunResult>
 }
 
 /**
@@ -38,13 +55,17 @@ export function createScheduler(
     schedules,
     store: options?.store ?? new MemoryCronStore(),
     ...(options?.clock === undefined ? {} : { clock: options.clock }),
-    async run(spec, scheduledTime) {
-      const fn = functions.get(spec.function)
-      if (fn === undefined) return { ok: false, noRetry: true, error: `function "${spec.function}" is not loaded` }
-      // Under the control plane, triggers run the stable version (no request id: never the canary).
-      const pool = fn.versions?.pick(undefined, {}) ?? fn.pool
-      const r = await pool.run('scheduled', { cron: spec.cron, scheduledTime }, { trigger: 'cron' })
-      return { ok: r.ok, noRetry: r.noRetry, error: r.detail }
+    run(spec, scheduledTime, attempt) {
+      const result = (async (): Promise<CronRunResult> => {
+        const fn = functions.get(spec.function)
+        if (fn === undefined) return { ok: false, noRetry: true, error: `function "${spec.function}" is not loaded` }
+        // Under the control plane, triggers run the stable version (no request id: never the canary).
+        const pool = fn.versions?.pick(undefined, {}) ?? fn.pool
+        const r = await pool.run('scheduled', { cron: spec.cron, scheduledTime }, { trigger: 'cron' })
+        return { ok: r.ok, noRetry: r.noRetry, error: r.detail }
+      })()
+      options?.onAttempt?.({ function: spec.function, cron: spec.cron, scheduledTime, attempt, result })
+      return result
     },
     onRecord(run) {
       const fields = {

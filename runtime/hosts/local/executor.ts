@@ -7,7 +7,9 @@ const NO_ATTRIBUTES: Readonly<Record<string, string | undefined>> = Object.freez
 /**
  * The embedded host's executor: the function's isolate pool, or under the control plane the version picked by
  * request id (`x-request-id`, else the invocation id) and pins on the caller's attributes; a client that goes away
- * cancels the invocation (its ctx.signal aborts, its stream stops).
+ * cancels the invocation (its ctx.signal aborts, its stream stops). Every response a pool answers, errors included,
+ * carries `x-sovra-version` (added where the pool makes it): the version id under the control plane, else the
+ * working tree's bundle version (the first 12 hex of its sha256, as `ctx.invocation.version` and the log say).
  * @param functions the loaded functions
  */
 export function isolateExecutor(functions: FunctionSet): Executor {
@@ -44,7 +46,7 @@ export function isolateExecutor(functions: FunctionSet): Executor {
       }
     },
     describe() {
-      return functions.all().map(({ config, pool }) => ({
+      return functions.all().map(({ config, pool, versions }) => ({
         name: config.name,
         routes: config.routes,
         tier: config.tier,
@@ -55,6 +57,8 @@ export function isolateExecutor(functions: FunctionSet): Executor {
         secrets: config.secrets,
         bundle: { sha256: pool.bundle.sha256, version: pool.bundle.version, bytes: pool.bundle.bytes },
         stats: pool.stats(),
+        // Under the control plane HTTP requests go to these versions, not to the working tree's bundle above.
+        versions: versions?.describe() ?? null,
       }))
     },
   }

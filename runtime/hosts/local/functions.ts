@@ -3,7 +3,8 @@ import type { Project } from '../../config/resolve.ts'
 import type { FunctionConfig } from '../../config/schema.ts'
 import { buildEnvSpec, serveBindings } from '../../bindings/env.ts'
 import type { HostServices } from '../../bindings/define.ts'
-import { bundleFunction, type FunctionBundle } from '../../isolate/bundle.ts'
+import type { FunctionBundle } from '../../isolate/bundle.ts'
+import { bundleFunctions, type BundleProgress } from '../../isolate/bundle-all.ts'
 import { IsolatePool, type PoolObserver, type PoolStats } from '../../isolate/pool.ts'
 import { SpareIsolates } from '../../isolate/spares.ts'
 import type { InvocationRecord } from '../../isolate/job.ts'
@@ -31,6 +32,8 @@ export interface FunctionSetOptions {
   isolates?: Partial<FunctionConfig['isolates']>
   /** The services bindings are served by (bucket adapters, the inference router, ...). */
   services?: HostServices
+  /** Build progress (a project with many functions takes a while to bundle). */
+  onBuild?: (progress: BundleProgress) => void
 }
 
 /** The build folder of a project. */
@@ -64,7 +67,8 @@ export class FunctionSet {
   static async load(project: Project, options: FunctionSetOptions = {}): Promise<FunctionSet> {
     const outDir = options.outDir ?? buildDir(project)
     const wanted = project.functions.filter((f) => options.only === undefined || options.only.includes(f.name))
-    const bundles = await Promise.all(wanted.map((f) => bundleFunction(f, outDir)))
+    // Functions sharing an entry module share one build (issue 11, R10).
+    const bundles = await bundleFunctions(wanted, outDir, { onProgress: options.onBuild })
     const map = new Map<string, LoadedFunction>()
     const spares = new SpareIsolates()
     const set = new FunctionSet(map, spares)

@@ -3,14 +3,18 @@ import type { AddressInfo } from 'node:net'
 import { createAdaptorServer } from '@hono/node-server'
 import type { Project } from '../../config/resolve.ts'
 import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
+import { logIsolateEvent } from '../../isolate/isolate-log.ts'
 import { SovraError } from '../../core/errors.ts'
 import type { CronScheduler } from '../../../triggers/cron/scheduler.ts'
 import { createScheduler, type CronOptions } from './crons.ts'
 import { ObjectEvents, type EventOptions } from './object-events.ts'
 import type { HostServices } from '../../bindings/define.ts'
 import { createLocalApp, type PoolDirectoryStatus } from './app.ts'
+import { resolveWebhookMaxBytes } from './admin/events.ts'
+import type { AdminApp } from '../app/host-app.ts'
 import { FunctionSet } from './functions.ts'
-import { invocationLogger, type HostLogger, type HostMetrics } from './observer.ts'
+import { describeProgress } from '../../isolate/bundle-all.ts'
+import { consoleLogger, invocationLogger, SILENT_LOGGER, type HostLogger, type HostMetrics } from './observer.ts'
 
 /** Default port, as wrangler dev. */
 export const DEFAULT_PORT = 8787
@@ -36,6 +40,12 @@ export interface LocalHostOptions {
   events?: EventOptions
   /** Pool status for `/_sovra/pools` (the local scaler). */
   pools?: PoolDirectoryStatus
+  /** More admin sub-apps (the control plane the CLI uses: runtime/cli/control-app.ts). */
+  admin?: readonly AdminApp[]
+  /** The state folder this host holds (absolute), reported by `/_sovra/health` so CLI commands can check it. */
+  state?: string
+  /** The largest MinIO webhook body taken (bytes); default `SOVRA_WEBHOOK_MAX_BYTES`, else 1 MiB. */
+  webhookMaxBytes?: number
 }
 
 /**
@@ -57,6 +67,7 @@ export class LocalHost {
   readonly events: ObjectEvents | undefined
   #inflight = 0
   #stopping = false
+  #closing: Promise<void> | undefined
   #drained: (() => void) | undefined
 
   private constructor(
@@ -86,10 +97,18 @@ export class LocalHost {
    */
   static async start(options: LocalHostOptions): Promise<LocalHost> {
     const { project, log, metrics } = options
+    // Checked before anything starts: a bad value is a config error, not a half-started host.
+    const webhookMaxBytes = options.webhookMaxBytes ?? resolveWebhookMaxBytes(process.env['SOVRA_WEBHOOK_MAX_BYTES'])
     const logLine = invocationLogger(log)
     const functions = await FunctionSet.load(project, {
       ...(options.outDir === undefined ? {} : { outDir: options.outDir }),
       ...(options.services === undefined ? {} : { services: options.services }),
+      // Silent minutes on a large config looked like a hang (issue 11, R10): say what is being built.
+      onBuild: (p) =>
+        log.info(
+          { phase: p.phase, functions: p.functions, bundles: p.distinct, built: p.built, elapsed_ms: p.elapsedMs },
+          describeProgress(p),
+        ),
       observer: {
         onInvocation(r: InvocationRecord) {
           metrics.onInvocation(r)
@@ -97,10 +116,10 @@ export class LocalHost {
         },
         onIsolate(e: IsolateEvent) {
           metrics.onIsolate(e)
-          if (e.event === 'exit' && e.reason !== 'unavailable')
-            log.warn({ function: e.function, reason: e.reason }, 'isolate replaced')
-          if (e.event === 'init-error') log.error({ function: e.function, reason: e.reason }, 'isolate failed to load')
+          logIsolateEvent(log, e)
         },
+        // A silent host (sovra/testing's default) leaves the functions' console as text on stdout, as before.
+        ...(log === SILENT_LOGGER ? {} : { onLog: consoleLogger(log) }),
       },
     })
     metrics.setStats?.(() => functions.stats())
@@ -119,8 +138,11 @@ export class LocalHost {
       crons,
       events,
       webhookToken,
+      webhookMaxBytes,
       buckets: options.services?.buckets,
       pools: options.pools,
+      state: options.state,
+      admin: options.admin,
     })
     const server = createAdaptorServer({
       fetch: (request, env) => app.fetch(request, env as { incoming?: IncomingMessage; outgoing?: ServerResponse }),
@@ -172,17 +194,23 @@ export class LocalHost {
   }
 
   /**
-   * Graceful shutdown: stop accepting connections, let in-flight requests finish (bounded by `graceMs`), then stop
-   * the isolates. Health answers 503 "stopping" meanwhile.
+   * Graceful shutdown: let in-flight requests finish (bounded by `graceMs`), then stop listening and stop the
+   * isolates. While they drain the listener stays open: `GET /_sovra/health` answers 503 "stopping" (so a load
+   * balancer takes the host out) and new function requests 503 ERR_SHUTTING_DOWN with Retry-After. Calling it again
+   * returns the same shutdown.
    * @param graceMs the most time in-flight work gets
    */
-  async close(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
-    if (this.#stopping) return
+  close(graceMs = DEFAULT_SHUTDOWN_GRACE_MS): Promise<void> {
     this.#stopping = true
+    this.#closing ??= this.#close(graceMs)
+    return this.#closing
+  }
+
+  async #close(graceMs: number): Promise<void> {
     const started = Date.now()
     this.crons?.stop()
     const eventsStopped = this.events?.dispatcher.stop(graceMs)
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    // Kept-alive idle connections close now; every response from here on says `connection: close`.
     this.server.closeIdleConnections()
     if (this.#inflight > 0) {
       this.#log.info({ inflight: this.#inflight, grace_ms: graceMs }, 'shutting down: waiting for in-flight requests')
@@ -194,6 +222,7 @@ export class LocalHost {
         }
       })
     }
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()))
     await eventsStopped
     await this.functions.close(Math.max(0, graceMs - (Date.now() - started)))
     this.server.closeAllConnections()

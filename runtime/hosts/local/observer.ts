@@ -1,5 +1,5 @@
 import { SILENT_LOGGER, type Logger, type Metrics } from '../../core/observe.ts'
-import type { InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
+import type { FunctionLogLine, InvocationRecord, IsolateEvent } from '../../isolate/pool.ts'
 
 /** The logging a host needs: the core's Logger port. */
 export type HostLogger = Logger
@@ -62,4 +62,37 @@ function logInvocation(log: HostLogger, r: InvocationRecord): void {
   if (r.outcome === 'ok' && r.waitUntilErrors.length === 0) log.info(fields, 'invocation')
   else if (r.status >= 500 || r.waitUntilErrors.length > 0) log.error(fields, 'invocation failed')
   else log.warn(fields, 'invocation')
+}
+
+/**
+ * Returns a function that writes one console line of a function as a structured log line: `function`, `version`,
+ * `invocation_id` (absent for a line written at module load), `trace_id` (the request's `traceparent` trace id, else
+ * its `x-request-id`, else the invocation id), `source: "console"`, the console method and the text as `msg`; level
+ * `error` for console.error, `warn` for console.warn, else `info`. `sovra logs` reads these lines
+ * (infra/observe/log-store.ts).
+ * @param log where to write
+ * @example
+ * observer: { onLog: consoleLogger(log) }
+ */
+export function consoleLogger(log: HostLogger): (line: FunctionLogLine) => void {
+  const children = new Map<string, HostLogger>()
+  return (line) => {
+    const key = `${line.function}@${line.version}`
+    let child = children.get(key)
+    if (child === undefined) {
+      child =
+        log.child?.({ function: line.function, version: line.version }) ??
+        bound(log, { function: line.function, version: line.version })
+      children.set(key, child)
+    }
+    const fields: Record<string, unknown> = {}
+    if (line.invocationId !== undefined) fields['invocation_id'] = line.invocationId
+    const trace = line.traceId ?? line.invocationId
+    if (trace !== undefined) fields['trace_id'] = trace
+    fields['source'] = 'console'
+    fields['console'] = line.method
+    if (line.method === 'error') child.error(fields, line.message)
+    else if (line.method === 'warn') child.warn(fields, line.message)
+    else child.info(fields, line.message)
+  }
 }

@@ -31,7 +31,8 @@ export async function watchFunctions(
 ): Promise<() => Promise<void>> {
   const outDir = buildDir(project)
   const contexts = await Promise.all(
-    host.functions.all().map(async ({ config, pool }) => {
+    host.functions.all().map(async (loaded) => {
+      const { config, pool } = loaded
       let first = true
       let current = pool.bundle.sha256
       const reloader: esbuild.Plugin = {
@@ -55,7 +56,16 @@ export async function watchFunctions(
             try {
               await pool.reload(bundle)
               current = bundle.sha256
-              log.info({ function: config.name, version: bundle.version }, 'function reloaded')
+              // A function routed across deployed versions does not serve its source: say so rather than let the
+              // save look applied (issue 11; `sovra dev` routes no versions, so this is for other embedders).
+              const routed = loaded.versions?.state
+              if (routed === undefined)
+                log.info({ function: config.name, version: bundle.version }, 'function reloaded')
+              else
+                log.warn(
+                  { function: config.name, version: bundle.version, stable: routed.stable },
+                  `function reloaded, but ${config.name}'s requests go to its deployed versions (stable ${routed.stable}), not to this build`,
+                )
               onReload({ function: config.name, ok: true, version: bundle.version })
             } catch (error) {
               const message = error instanceof Error ? error.message : String(error)

@@ -1,7 +1,7 @@
 import { SovraError } from '../../core/errors.ts'
 import type { FunctionBundle } from '../../isolate/bundle.ts'
 import type { InvocationRecord } from '../../isolate/job.ts'
-import type { IsolatePool } from '../../isolate/pool.ts'
+import type { IsolatePool, PoolStats } from '../../isolate/pool.ts'
 import { selectVersion, type RoutingState } from '../../../triggers/http/version-select.ts'
 import { OutcomeWindows, type OutcomeSummary } from '../../../triggers/http/outcome-window.ts'
 import type { HostLogger } from './observer.ts'
@@ -11,6 +11,21 @@ export interface VersionSource {
   routing(fn: string): Promise<RoutingState | undefined>
   /** The bundle of a version, signature and digest verified; `version` of the result is the version id. */
   bundle(versionId: string): Promise<FunctionBundle>
+}
+
+/** One loaded version as `GET /_sovra/functions` shows it. */
+export interface LoadedVersion {
+  version: string
+  /** The bundle's sha256 (verified against the signed manifest before it loaded). */
+  sha256: string
+  stats: PoolStats | null
+}
+
+/** The routing a host applies to one function, with the loaded versions it sends requests to. */
+export interface RoutedVersions {
+  stable: LoadedVersion
+  canary: (LoadedVersion & { weight: number }) | null
+  pins: Array<LoadedVersion & { attribute: string; value: string }>
 }
 
 /**
@@ -90,6 +105,21 @@ export class VersionedFunction {
         details: { retry_after: 1 },
       })
     return pool
+  }
+
+  /** The routing in force with each routed version's bundle digest and pool numbers; null before the first routing. */
+  describe(): RoutedVersions | null {
+    const state = this.#state
+    if (state === undefined) return null
+    const loaded = (version: string): LoadedVersion => {
+      const pool = this.#pools.get(version)
+      return { version, sha256: pool?.bundle.sha256 ?? '', stats: pool?.stats() ?? null }
+    }
+    return {
+      stable: loaded(state.stable),
+      canary: state.canary === undefined ? null : { ...loaded(state.canary.version), weight: state.canary.weight },
+      pins: state.pins.map((p) => ({ attribute: p.attribute, value: p.value, ...loaded(p.version) })),
+    }
   }
 
   #record(r: InvocationRecord): void {

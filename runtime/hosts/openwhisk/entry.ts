@@ -27,7 +27,7 @@ export interface SovraParams {
 /** An action's entry point, as OpenWhisk calls it. */
 export type ActionMain = (params: Record<string, unknown>) => Promise<Record<string, unknown>>
 
-// The platform kills the container at the limit (FACTS.md: the proxy never enforces it); answer just before.
+// The platform kills the container at the limit (docs/platform-notes.md: the proxy never enforces it); answer just before.
 const DEADLINE_MARGIN_MS = 50
 
 function deadlineOf(timeoutMs: number): number {

@@ -1,6 +1,6 @@
 import { SovraError } from '../../core/errors.ts'
 
-/** The raw-http web action parameters OpenWhisk passes (FACTS.md: `__ow_method` is lowercase, bodies base64). */
+/** The raw-http web action parameters OpenWhisk passes (docs/platform-notes.md: `__ow_method` is lowercase, bodies base64). */
 export interface WebParams {
   __ow_method: string
   __ow_headers?: Record<string, string>
@@ -54,7 +54,7 @@ export function requestFromParams(p: WebParams, maxBodyBytes: number, fn: string
   const url = `${proto}://${host}${path}${p.__ow_query ? `?${p.__ow_query}` : ''}`
   let body: Uint8Array | undefined
   if (p.__ow_body !== undefined && p.__ow_body !== '' && method !== 'GET' && method !== 'HEAD') {
-    // raw-http: the body is base64 (FACTS.md).
+    // raw-http: the body is base64 (docs/platform-notes.md).
     body = Uint8Array.from(atob(p.__ow_body), (c) => c.charCodeAt(0))
     if (body.byteLength > maxBodyBytes) {
       throw new SovraError(

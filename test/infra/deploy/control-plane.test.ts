@@ -1,3 +1,6 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
 import { migrate } from '../../../infra/db/migrate.ts'
@@ -7,11 +10,22 @@ import { auditLog } from '../../../infra/deploy/audit.ts'
 import { checkCanary, DEFAULT_ROLLOUT, judgeCanary } from '../../../infra/deploy/canary-check.ts'
 import { controlPlane, type ControlPlane } from '../../../infra/deploy/control-plane.ts'
 import { isSovraError } from '../../../runtime/core/errors.ts'
+import { signApproval } from '../../../infra/deploy/approvals.ts'
+import { generateKey } from '../../../infra/registry/keys.ts'
+import { trustPolicy } from '../../../infra/registry/trust.ts'
 import type { Db } from '../../../runtime/core/ports.ts'
 import { selectVersion } from '../../../triggers/http/version-select.ts'
 import { createTestSchema } from '../../support/pg.ts'
 
 const sha = (c: string): string => c.repeat(64)
+
+/** The message of a refusal (an approval or signature error), or what happened instead. */
+async function refuse(p: Promise<unknown>): Promise<string> {
+  const e = await p.catch((x: unknown) => x)
+  return isSovraError(e) && (e.code === 'ERR_APPROVAL' || e.code === 'ERR_SIGNATURE')
+    ? e.message
+    : `not refused: ${String(e)}`
+}
 
 function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void> }>): void {
   describe(`control plane (${name})`, () => {
@@ -122,17 +136,67 @@ function suite(name: string, open: () => Promise<{ db: Db; done(): Promise<void>
       })
       expect(change).toMatchObject({ status: 'pending', required: 2 })
       expect((await cp.routing('report'))?.canary).toBeUndefined()
-      const refuse = async (p: Promise<unknown>): Promise<string> => {
-        const e = await p.catch((x: unknown) => x)
-        return isSovraError(e) && e.code === 'ERR_APPROVAL' ? e.message : `not refused: ${String(e)}`
-      }
-      expect(await refuse(cp.approve(change.id, 'alice'))).toMatch(/is the author .* cannot approve/)
-      expect((await cp.approve(change.id, 'bob')).status).toBe('pending')
-      expect(await refuse(cp.approve(change.id, 'bob'))).toMatch(/already approved .* needs 2 distinct approvers/)
+      const jwt = (name: string) => ({ name, via: 'jwt' as const })
+      expect(await refuse(cp.approve(change.id, 'bob'))).toMatch(/high risk: an approval must be signed .* claimed/)
+      expect(await refuse(cp.approve(change.id, jwt('alice')))).toMatch(/is the author .* cannot approve/)
+      expect((await cp.approve(change.id, jwt('bob'))).status).toBe('pending')
+      expect(await refuse(cp.approve(change.id, jwt('bob')))).toMatch(/already approved .* needs 2 distinct approvers/)
       expect((await cp.routing('report'))?.canary).toBeUndefined()
-      expect((await cp.approve(change.id, 'carol')).status).toBe('applied')
+      expect((await cp.approve(change.id, jwt('carol'))).status).toBe('applied')
       expect((await cp.routing('report'))?.canary).toEqual({ version: v3, weight: 50 })
       expect(await cp.pending('report')).toEqual([])
+    })
+
+    it('a signed approval counts only for the change and digests it names, by a key trusted for approve', async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'sovra-approve-'))
+      const erin = generateKey(dir, 'erin')
+      const frank = generateKey(dir, 'frank')
+      const trust = trustPolicy([
+        { name: 'erin', public_key: erin.publicKey, kinds: ['approve'] },
+        { name: 'frank', public_key: frank.publicKey, kinds: ['bundle'] },
+      ])
+      const ask = async (c: string) =>
+        cp.requestChange({
+          function: 'signed',
+          version: await v('signed', c, 'medium'),
+          action: 'promote',
+          risk: 'medium',
+          author: 'alice',
+        })
+      await cp.requestChange({
+        function: 'signed',
+        version: await v('signed', '1'),
+        action: 'promote',
+        risk: 'low',
+        author: 'alice',
+      })
+      const one = await ask('2')
+      const two = await ask('3')
+      const subject = async (id: string) => cp.approvalSubject(id)
+      // Signed for another change: refused, naming the fields that differ.
+      expect(await refuse(cp.approveSigned(one.id, signApproval(await subject(two.id), erin), trust))).toMatch(
+        /does not match the change in change .*version .*bundle_sha256/,
+      )
+      // A key trusted for bundles only is not an approver.
+      expect(await refuse(cp.approveSigned(one.id, signApproval(await subject(one.id), frank), trust))).toMatch(
+        /signed by unknown key/,
+      )
+      // A statement edited after signing does not verify.
+      const forged = signApproval(await subject(one.id), erin)
+      const body = JSON.parse(Buffer.from(forged.payload, 'base64').toString('utf8')) as Record<string, unknown>
+      forged.payload = Buffer.from(JSON.stringify({ ...body, at: '2020-01-01T00:00:00.000Z' })).toString('base64')
+      expect(await refuse(cp.approveSigned(one.id, forged, trust))).toMatch(/does not verify/)
+      const ok = await cp.approveSigned(one.id, signApproval(await subject(one.id), erin), trust)
+      expect(ok).toMatchObject({ status: 'applied', approvers: ['erin'] })
+      const row = (
+        await db.query<{ verified_by: string; key_id: string; statement: unknown }>(
+          'SELECT verified_by, key_id, statement FROM sovra_approvals WHERE change_id = $1',
+          [one.id],
+        )
+      ).rows[0]
+      expect(row).toMatchObject({ verified_by: 'signature', key_id: erin.keyid })
+      expect(JSON.stringify(row?.statement)).toContain(one.id)
+      expect((await cp.changeFor(two.version, 'local'))?.status).toBe('pending')
     })
 
     it('promote makes the canary stable; rollback returns to the previous stable instantly', async () => {

@@ -62,17 +62,23 @@ describe('createPromMetrics', () => {
     metrics.onInvocation(record(200, 'ok'))
     metrics.onInvocation(record(500, 'error'))
     const { body } = await metrics.render()
-    expect(body).toContain('sovra_invocations_total{function="echo",trigger="http",status="200",outcome="ok"} 2')
-    expect(body).toContain('sovra_invocations_total{function="echo",trigger="http",status="500",outcome="error"} 1')
     expect(body).toContain(
-      'sovra_invocation_duration_seconds_bucket{le="0.005",function="echo",trigger="http",status="200"} 2',
+      'sovra_invocations_total{function="echo",version="v1",trigger="http",status="200",outcome="ok"} 2',
     )
-    expect(body).toContain('sovra_invocation_duration_seconds_count{function="echo",trigger="http",status="500"} 1')
-    expect(body).toContain('sovra_invocation_queue_seconds_count{function="echo"} 3')
+    expect(body).toContain(
+      'sovra_invocations_total{function="echo",version="v1",trigger="http",status="500",outcome="error"} 1',
+    )
+    expect(body).toContain(
+      'sovra_invocation_duration_seconds_bucket{le="0.005",function="echo",version="v1",trigger="http",status="200"} 2',
+    )
+    expect(body).toContain(
+      'sovra_invocation_duration_seconds_count{function="echo",version="v1",trigger="http",status="500"} 1',
+    )
+    expect(body).toContain('sovra_invocation_queue_seconds_count{function="echo",version="v1"} 3')
     // A second scrape adds nothing twice.
     metrics.onInvocation(record(200, 'ok'))
     expect((await metrics.render()).body).toContain(
-      'sovra_invocations_total{function="echo",trigger="http",status="200",outcome="ok"} 3',
+      'sovra_invocations_total{function="echo",version="v1",trigger="http",status="200",outcome="ok"} 3',
     )
   })
 })

@@ -138,6 +138,7 @@ describe('sovra deploy --target openwhisk', () => {
     const c = ['--config', join(risky, 'wrangler-compat.toml')]
     process.env['SOVRA_ACTOR'] = 'alice'
     await runCli(['keys', 'gen', ...c])
+    for (const who of ['bob', 'carol']) await runCli(['keys', 'gen', '--name', who, '--kinds', 'approve', ...c])
     const before = fake?.calls.filter((x) => x.method === 'PUT').length ?? 0
     const first = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])
     expect(first.code).toBe(1)
@@ -145,13 +146,14 @@ describe('sovra deploy --target openwhisk', () => {
     expect(id).toBeDefined()
     expect(fake?.calls.filter((x) => x.method === 'PUT').length ?? 0).toBe(before)
     process.env['SOVRA_ACTOR'] = 'bob'
-    await runCli(['approve', id, ...c])
+    expect((await runCli(['approve', id, ...c])).err).toMatch(/only a claimed name/)
+    expect((await runCli(['approve', id, '--key', 'bob', ...c])).code).toBe(0)
     process.env['SOVRA_ACTOR'] = 'alice'
     expect((await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])).err).toMatch(
       /1\/2 approvals/,
     )
     process.env['SOVRA_ACTOR'] = 'carol'
-    await runCli(['approve', id, ...c])
+    expect((await runCli(['approve', id, '--key', 'carol', ...c])).code).toBe(0)
     process.env['SOVRA_ACTOR'] = 'alice'
     const ok = await runCli(['deploy', '--target', 'openwhisk', '--apihost', apihost, ...c])
     expect(ok.code).toBe(0)

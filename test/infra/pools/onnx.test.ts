@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Engine } from '../../../infra/pools/engine.ts'
 import { loadOnnxEngine } from '../../../infra/pools/engines/onnx.ts'
+import { describeOnnxModel, onnxFiles } from '../../../infra/pools/onnx-files.ts'
 import { writeTinyClassifierModel, writeTinyEmbeddingModel } from '../../../infra/pools/tiny/tiny-onnx.ts'
 import { createTokenizer, loadTokenizer, type Tokenizer } from '../../../infra/pools/tokenizer.ts'
 import { HEAVY_HOOK_MS } from '../../helpers.ts'
@@ -61,10 +62,23 @@ describe('onnx engine', () => {
     expect(maxDiff(alone!, padded!)).toBeLessThan(1e-5)
   })
 
-  it('identifies the model file by sha256', async () => {
+  it('identifies a model file by its sha256, and a model folder by the digest of the files it read', async () => {
+    const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
     const bytes = await readFile(join(embDir, 'model.onnx'))
-    expect(engine.model.sha256).toBe(createHash('sha256').update(bytes).digest('hex'))
-    expect(engine.model).toMatchObject({ path: join(embDir, 'model.onnx'), bytes: bytes.length, name: 'emb' })
+    const file = await describeOnnxModel(await onnxFiles(join(embDir, 'model.onnx')))
+    expect(file).toEqual({ path: join(embDir, 'model.onnx'), bytes: bytes.length, sha256: sha(bytes), name: 'emb' })
+    // Loaded by folder (as here): sha256 over the sorted `sha256sum` listing of config.json, model.onnx, tokenizer.json.
+    const listing = await Promise.all(
+      ['config.json', 'model.onnx', 'tokenizer.json'].map(
+        async (f) => `${sha(await readFile(join(embDir, f)))}  ${f}\n`,
+      ),
+    )
+    expect(engine.model).toMatchObject({ path: embDir, name: 'emb', sha256: sha(listing.join('')) })
+    expect(engine.model.files?.find((f) => f.path === 'model.onnx')).toEqual({
+      path: 'model.onnx',
+      bytes: bytes.length,
+      sha256: sha(bytes),
+    })
   })
 
   it('writes byte-identical models for the same seed', async () => {
@@ -100,7 +114,8 @@ describe('onnx engine', () => {
     await writeTinyEmbeddingModel(join(dir, 'onnx'))
     for (const f of ['tokenizer.json', 'config.json']) await rename(join(dir, 'onnx', f), join(dir, f))
     const e = await loadOnnxEngine({ modelPath: dir, threads: 1, slots: 1 })
-    expect(e.model.path).toBe(join(dir, 'onnx', 'model.onnx'))
+    expect(e.model.path).toBe(dir)
+    expect(e.model.files?.map((f) => f.path)).toEqual(['config.json', 'onnx/model.onnx', 'tokenizer.json'])
     await e.close()
   })
 

@@ -162,11 +162,15 @@ describe('createPoolApp', () => {
   })
 
   it('answers 429 with Retry-After when the queue is full, and 504 "in the queue" when a queued deadline passes', async () => {
-    const { app, engine } = loaded()
+    const { app, engine, replica } = loaded()
     const holding = app.request('/v1/chat/completions', chatInit('hold'))
     await waitFor(() => engine.held.length === 1)
-    const queued = app.request('/v1/chat/completions', chatInit('late', { deadline_ms: 60 }))
-    await new Promise((r) => setTimeout(r, 10))
+    // The slot stays held until finish(): the queued one can only wait out its deadline.
+    const late = await app.request('/v1/chat/completions', chatInit('late', { deadline_ms: 60 }))
+    expect(late.status).toBe(504)
+    expect(((await late.json()) as { error: { message: string } }).error.message).toMatch(/in the queue/)
+    const queued = app.request('/v1/chat/completions', chatInit('queued'))
+    await waitFor(() => replica.admission.depth('interactive') === 1)
     const full = await app.request('/v1/chat/completions', chatInit('full'))
     expect(full.status).toBe(429)
     expect(full.headers.get('retry-after')).toBe('1')
@@ -174,11 +178,11 @@ describe('createPoolApp', () => {
       code: 'ERR_QUEUE_FULL',
       retry_after: 1,
     })
-    const late = await queued
-    expect(late.status).toBe(504)
-    expect(((await late.json()) as { error: { message: string } }).error.message).toMatch(/in the queue/)
     engine.held[0]?.finish()
     expect((await holding).status).toBe(200)
+    expect((await queued).status).toBe(200)
+    expect(engine.prompts).not.toContain('late')
+    expect(engine.prompts).not.toContain('full')
   })
 
   it('refuses a body over the limit with 413 ERR_BODY_TOO_LARGE and a non-JSON body with 400', async () => {

@@ -4,14 +4,33 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
+import type { Engine } from '../../../infra/pools/engine.ts'
 import { loadPoolEngine } from '../../../infra/pools/load-engine.ts'
 import { startPoolServer, type PoolServer } from '../../../infra/pools/server.ts'
-import { HEAVY_HOOK_MS, captureLogger } from '../../helpers.ts'
+import { HEAVY_HOOK_MS, captureLogger, waitFor } from '../../helpers.ts'
 import { poolConfig, readSse, TIERS } from '../../support/pools.ts'
 
 let dir: string
 let server: PoolServer
 let lines: Array<Record<string, unknown>>
+/** Chats whose first message is `hold`, parked after admission (their slot taken) until the test lets them go. */
+const held: Array<() => void> = []
+
+/** Wraps the engine so a test decides when a slot frees up, instead of racing a real generation with sleeps. */
+function gated(engine: Engine): Engine {
+  const chat = engine.chat?.bind(engine)
+  return {
+    ...engine,
+    close: () => engine.close(),
+    async chat(params, slot) {
+      if (params.messages[0]?.content === 'hold') await new Promise<void>((resolve) => held.push(resolve))
+      if (chat === undefined) throw new Error('no chat')
+      return chat(params, slot)
+    },
+  }
+}
+const status = async (): Promise<{ busy: number; queue: { interactive: number } }> =>
+  (await fetch(`${server.url}/v1/status`)).json() as Promise<{ busy: number; queue: { interactive: number } }>
 
 async function chat(body: Record<string, unknown>): Promise<Response> {
   return fetch(`${server.url}/v1/chat/completions`, {
@@ -41,7 +60,7 @@ beforeAll(async () => {
     tiers: TIERS,
     replica: 'qa-1',
     log: captured,
-    load: () => loadPoolEngine(pool, { stateDir: dir, probe: false }),
+    load: async () => gated(await loadPoolEngine(pool, { stateDir: dir, probe: false })),
   })
   await server.ready
 }, HEAVY_HOOK_MS)
@@ -136,6 +155,62 @@ describe('pool server (llama, tiny model)', () => {
     expect(body.error.message).toMatch(/truncated at max_tokens 2/)
   })
 
+  it('refuses a malformed or unsatisfiable JSON schema with 400 naming its path and what is valid', async () => {
+    const ask = (schema: unknown): Promise<Response> =>
+      chat({ ...hello, response_format: { type: 'json_schema', json_schema: { name: 'x', schema } } })
+    const cases: Array<[unknown, RegExp]> = [
+      [
+        { type: 'banana' },
+        /response_format\.json_schema\.schema\.type: expected one of "string", "number", "integer", "boolean", "object", "array", "null".*received "banana"/,
+      ],
+      [{ enum: [] }, /response_format\.json_schema\.schema\.enum: expected a non-empty array of values, received \[\]/],
+      [
+        { type: 'object', properties: { risk: { type: 'string', enum: [1, 2] } } },
+        /schema\.properties\.risk\.enum: no value is of type string, so nothing can match; received \[1,2\]/,
+      ],
+    ]
+    const before = lines.filter((l) => l['msg'] === 'inference').length
+    for (const [schema, message] of cases) {
+      const res = await ask(schema)
+      expect(res.status).toBe(400)
+      const body = (await res.json()) as { error: { code: string; message: string } }
+      expect(body.error.code).toBe('ERR_BAD_REQUEST')
+      expect(body.error.message).toMatch(message)
+    }
+    // Refused before admission: no slot was taken, no generation ran.
+    expect(lines.filter((l) => l['msg'] === 'inference').length).toBe(before)
+  })
+
+  it('refuses a prompt over the context with 400 naming the counts, and fits the default max_tokens to the room left', async () => {
+    // The tiny model's context is 2,048 tokens. A 200k-character prompt was answered 200 (node-llama-cpp silently
+    // shifted the context, dropping most of the prompt).
+    const huge = await chat({ messages: [{ role: 'user', content: 'a b '.repeat(50_000) }], max_tokens: 16 })
+    expect(huge.status).toBe(400)
+    const err = ((await huge.json()) as { error: Record<string, unknown> & { code: string; message: string } }).error
+    expect(err).toMatchObject({ code: 'ERR_BAD_REQUEST', max_tokens: 16, context_tokens: 2048 })
+    expect(err['prompt_tokens']).toBeGreaterThan(2048)
+    expect(err.message).toMatch(
+      new RegExp(
+        `^messages: the prompt is ${String(err['prompt_tokens'])} tokens, over the model's context of 2048 tokens \\(max_tokens 16\\); valid: a prompt of at most 2032 tokens with max_tokens 16$`,
+      ),
+    )
+    // A prompt that fits, but not with the max_tokens asked for: refused, naming the most that fits.
+    const near = { messages: [{ role: 'user', content: 'a b '.repeat(620) }], temperature: 0 }
+    const over = await chat({ ...near, max_tokens: 1000 })
+    expect(over.status).toBe(400)
+    const e2 = ((await over.json()) as { error: { message: string; prompt_tokens: number } }).error
+    const room = 2048 - e2.prompt_tokens
+    expect(room).toBeGreaterThan(0)
+    expect(room).toBeLessThan(256)
+    expect(e2.message).toContain(`valid: max_tokens at most ${room} with this prompt`)
+    // Without max_tokens, the pool's default (256) is lowered to the room left instead.
+    const fitted = await chat(near)
+    expect(fitted.status).toBe(200)
+    const usage = ((await fitted.json()) as { usage: { prompt_tokens: number; completion_tokens: number } }).usage
+    expect(usage.prompt_tokens).toBe(e2.prompt_tokens)
+    expect(usage.completion_tokens).toBeLessThanOrEqual(room)
+  }, 30_000)
+
   it('refuses data above the pool clearance with 403 ERR_TIER_DENIED naming both tiers', async () => {
     const res = await chat({ ...hello, tier: 'confidential' })
     expect(res.status).toBe(403)
@@ -165,25 +240,30 @@ describe('pool server (llama, tiny model)', () => {
   })
 
   it('drops a queued request whose deadline passes (504) and answers 429 with Retry-After when the queue is full', async () => {
-    // One slot, queue of one: a long generation holds the slot (the grammar forbids stopping before 250 items).
+    // One slot, queue of one. A held chat takes the slot for as long as the test needs; when let go, it runs a long
+    // generation for real (the grammar forbids stopping before 250 items).
     const schema = { type: 'array', items: { enum: ['yes', 'no'] }, minItems: 250, maxItems: 250 }
     const long = chat({
-      messages: [{ role: 'user', content: 'list' }],
+      messages: [{ role: 'user', content: 'hold' }],
       max_tokens: 1900,
       temperature: 1,
       seed: 7,
       response_format: { type: 'json_schema', json_schema: { schema } },
     })
-    await new Promise((r) => setTimeout(r, 50))
-    const queued = chat({ ...hello, deadline_ms: 150 })
-    await new Promise((r) => setTimeout(r, 20))
+    await waitFor(() => held.length === 1)
+    expect(await status()).toMatchObject({ busy: 1, queue: { interactive: 0 } })
+    // The slot cannot free up, so this one can only wait out its deadline in the queue.
+    const dropped = await chat({ ...hello, deadline_ms: 150 })
+    expect(dropped.status).toBe(504)
+    expect(((await dropped.json()) as { error: { message: string } }).error.message).toMatch(/in the queue/)
+    // A waiter with the default deadline fills the queue; with the slot still held, the next one is refused.
+    const queued = chat(hello)
+    await waitFor(async () => (await status()).queue.interactive === 1)
     const full = await chat(hello)
     expect(full.status).toBe(429)
     expect(full.headers.get('retry-after')).toBe('1')
     expect(((await full.json()) as { error: { code: string } }).error.code).toBe('ERR_QUEUE_FULL')
-    const dropped = await queued
-    expect(dropped.status).toBe(504)
-    expect(((await dropped.json()) as { error: { message: string } }).error.message).toMatch(/in the queue/)
+    held.shift()?.()
     const longRes = await long
     expect(longRes.status).toBe(200)
     const items = JSON.parse(
@@ -191,10 +271,7 @@ describe('pool server (llama, tiny model)', () => {
         '',
     ) as string[]
     expect(items).toHaveLength(250)
-    const status = (await (await fetch(`${server.url}/v1/status`)).json()) as {
-      busy: number
-      queue: { interactive: number }
-    }
-    expect(status).toMatchObject({ busy: 0, queue: { interactive: 0 } })
-  }, 30_000)
+    expect((await queued).status).toBe(200)
+    expect(await status()).toMatchObject({ busy: 0, queue: { interactive: 0 } })
+  }, 60_000)
 })

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -137,6 +137,27 @@ describe('Registry', () => {
   it('materializes a verified blob to a local file, checking its digest', async () => {
     const sha = parseRef(ref).digest as string
     const path = await registry.materialize(sha, join(dir, 'cache', `${sha}.gguf`))
+    expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(sha)
+  })
+
+  it('refuses to materialize a blob whose stored bytes changed, leaving no file behind', async () => {
+    const sha = parseRef(ref).digest as string
+    const bytes = readFileSync(model)
+    bytes[4321] = (bytes[4321] as number) ^ 1
+    await bucket.put(`blobs/sha256/${sha}`, bytes)
+    const cache = join(dir, 'cache-tampered')
+    try {
+      const e = await refusal(registry.materialize(sha, join(cache, `${sha}.gguf`)))
+      expect(e.code).toBe('ERR_SIGNATURE')
+      expect(e.message).toContain(sha)
+      expect(e.message).toContain(createHash('sha256').update(bytes).digest('hex'))
+      // Neither the file nor its temporary copy is left: an engine must never load the tampered bytes.
+      expect(readdirSync(cache)).toEqual([])
+    } finally {
+      await bucket.put(`blobs/sha256/${sha}`, readFileSync(model))
+    }
+    const path = await registry.materialize(sha, join(cache, `${sha}.gguf`))
+    expect(readdirSync(cache)).toEqual([`${sha}.gguf`])
     expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(sha)
   })
 

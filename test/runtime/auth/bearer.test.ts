@@ -27,6 +27,13 @@ describe('checkBearer', () => {
     expect(() => checkBearer(`Bearer ${TOKEN}`, TOKEN, CHECK)).not.toThrow()
   })
 
+  it('takes the scheme in any case and after any number of spaces (RFC 7235 section 2.1)', () => {
+    for (const header of [`bearer ${TOKEN}`, `BEARER ${TOKEN}`, `bEaReR ${TOKEN}`, `Bearer   ${TOKEN}`]) {
+      expect(() => checkBearer(header, TOKEN, CHECK)).not.toThrow()
+    }
+    expect(thrown(() => checkBearer('bearer wrong', TOKEN, CHECK)).message).toMatch(/wrong token/)
+  })
+
   it('refuses a wrong token of any length, another scheme and no header with 401 ERR_UNAUTHENTICATED', () => {
     for (const header of [
       `Bearer ${TOKEN.slice(0, -1)}x`,

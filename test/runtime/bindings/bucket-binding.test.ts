@@ -89,7 +89,8 @@ suite('s3rver', async () => {
 describe('r2_buckets config', () => {
   it('writes fs buckets under .sovra/state/buckets next to the config', async () => {
     const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
-    const host = await startTestHost({ config: join(dir, 'wrangler-compat.toml'), processEnv: {} })
+    // 'project': the project's own state, as `sovra start` uses it (the test host's default is a temporary folder).
+    const host = await startTestHost({ config: join(dir, 'wrangler-compat.toml'), processEnv: {}, state: 'project' })
     await host.fetch('/docs/x', { method: 'PUT', body: 'x' })
     await host.close()
     expect(existsSync(join(dir, '.sovra', 'state', 'buckets', 'documents'))).toBe(true)

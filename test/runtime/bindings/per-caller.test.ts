@@ -75,19 +75,13 @@ describe('binding calls and the caller (perCaller)', () => {
     for (const c of calls) expect(c.call).toEqual({})
   })
 
-  it('is asked for only by binding kinds that set perCaller (none of bucket or ai does today)', () => {
-    const fn = {
-      vars: {},
-      secrets: [],
-      bindings: [
-        { type: 'bucket', name: 'DOCS', bucket: 'docs' },
-        { type: 'ai', name: 'AI' },
-      ],
-    }
-    const spec = buildEnvSpec(
-      fn as unknown as Parameters<typeof buildEnvSpec>[0],
-      { pick: () => ({}) } as unknown as Parameters<typeof buildEnvSpec>[1],
-    )
-    expect(spec.perCaller).toBeUndefined()
+  it('is asked for only by binding kinds that set perCaller (ai does: its log line names the invocation)', () => {
+    const specOf = (bindings: unknown[]) =>
+      buildEnvSpec(
+        { vars: {}, secrets: [], bindings } as unknown as Parameters<typeof buildEnvSpec>[0],
+        { pick: () => ({}) } as unknown as Parameters<typeof buildEnvSpec>[1],
+      )
+    expect(specOf([{ type: 'bucket', name: 'DOCS', bucket: 'docs' }]).perCaller).toBeUndefined()
+    expect(specOf([{ type: 'ai', name: 'AI' }]).perCaller).toBe(true)
   })
 })

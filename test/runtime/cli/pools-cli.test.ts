@@ -63,14 +63,7 @@ describe('sovra models / pool / pools', () => {
 
   it('pools shows the config and its next surge windows when no host runs', async () => {
     const dir = tempProject({ 'wrangler-compat.toml': POOLS })
-    const res = await runCli([
-      'pools',
-      '--config',
-      join(dir, 'wrangler-compat.toml'),
-      '--url',
-      'http://127.0.0.1:1',
-      '--json',
-    ])
+    const res = await runCli(['pools', '--config', join(dir, 'wrangler-compat.toml'), '--json'])
     expect(res.code).toBe(0)
     const [qa] = JSON.parse(res.out) as Array<{
       name: string
@@ -86,7 +79,8 @@ describe('sovra models / pool / pools', () => {
       expect(w.day).not.toBe('2026-12-31')
       expect([0, 6]).not.toContain(new Date(`${w.day}T12:00:00Z`).getUTCDay())
     }
-    const table = await runCli(['pools', '--config', join(dir, 'wrangler-compat.toml'), '--url', 'http://127.0.0.1:1'])
+    // No --url: an explicit URL where nothing answers is an error (issue 11 R3); this project has no host.
+    const table = await runCli(['pools', '--config', join(dir, 'wrangler-compat.toml')])
     expect(table.out).toMatch(/^POOL\s+MODEL\s+ENGINE/)
     expect(table.out).toMatch(/qa\s+qa\s+llama\s+confidential\/interactive/)
     expect(table.err).toMatch(/no host answers/)

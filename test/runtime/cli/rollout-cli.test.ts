@@ -61,15 +61,27 @@ describe('sovra deploy (local), rollout and approve', () => {
     const rb = await as('bob', ['rollout', 'rollback', 'echo', '--reason', 'errors in canary'])
     expect(rb.out).toMatch(/rolled back from echo@\S+ to echo@\S+/)
     expect((await as('alice', ['rollout', 'status', 'echo'])).out).not.toMatch(/canary/)
-  }, 60_000)
+  }, 120_000)
 
-  it('a high-risk canary waits for two approvers other than the author', async () => {
+  it('a high-risk canary waits for two approvers other than the author, each signing with their own key', async () => {
+    for (const who of ['bob', 'carol', 'alice'])
+      expect((await as(who, ['keys', 'gen', '--name', who, '--kinds', 'approve'])).code).toBe(0)
     // Even a first deploy of a high-risk function waits for approvals.
     const first = await as('alice', ['deploy', 'report'])
     const firstId = /pending approval (chg-[0-9a-f]+)/.exec(first.out)?.[1] as string
     expect((await as('alice', ['rollout', 'status', 'report'])).out).toMatch(/not deployed/)
-    await as('bob', ['approve', firstId])
-    expect((await as('carol', ['approve', firstId])).out).toMatch(/-> stable/)
+    expect((await as('dave', ['approvals'])).out).toMatch(
+      new RegExp(
+        `^${firstId}  report  promote to stable -> report@\\S+ \\(local\\)  risk high: 0/2 approvals; asked by alice$`,
+        'm',
+      ),
+    )
+    // A name alone (SOVRA_ACTOR, the OS user) is not an identity for a high-risk approval.
+    const claimed = await as('bob', ['approve', firstId])
+    expect(claimed.code).toBe(1)
+    expect(claimed.err).toMatch(/ERR_APPROVAL: .*high risk: an approval must be signed .* "bob" is only a claimed name/)
+    expect((await as('bob', ['approve', firstId, '--key', 'bob'])).out).toMatch(/approved by bob \(1\/2\)/)
+    expect((await as('carol', ['approve', firstId, '--key', 'carol'])).out).toMatch(/-> stable/)
     // A config change makes a new version too (the config digest is part of the version).
     bump(join(dir, 'wrangler-compat.toml'), 'risk = "high"', 'risk = "high"\nvars = { BUILD = "2" }')
     const pending = await as('alice', ['deploy', 'report', '--canary', '50'])
@@ -80,20 +92,37 @@ describe('sovra deploy (local), rollout and approve', () => {
       `already waits for approval in ${id}`,
     )
     expect((await as('alice', ['rollout', 'status', 'report'])).out.match(/pending chg-/g)?.length).toBe(1)
-    const self = await as('alice', ['approve', id as string])
+    // The author's own key names the author, whatever SOVRA_ACTOR says.
+    const self = await as('mallory', ['approve', id as string, '--key', 'alice'])
     expect(self.code).toBe(1)
     expect(self.err).toMatch(/ERR_APPROVAL: alice is the author/)
-    expect((await as('bob', ['approve', id as string])).out).toMatch(/approved by bob \(1\/2\) -> pending approval/)
-    expect((await as('bob', ['approve', id as string])).err).toMatch(/bob already approved/)
+    // An applied change takes no more approvals.
+    const other = await as('bob', ['approve', firstId, '--key', 'bob'])
+    expect(other.err).toMatch(/is applied, not pending/)
+    expect((await as('bob', ['approve', id as string, '--key', 'bob'])).out).toMatch(
+      /approved by bob \(1\/2\) -> pending approval/,
+    )
+    expect((await as('bob', ['approve', id as string, '--key', 'bob'])).err).toMatch(/bob already approved/)
     expect((await as('alice', ['rollout', 'status', 'report'])).out).toMatch(
       /pending chg-[0-9a-f]+: canary report@\S+ by alice, 1\/2 approvals/,
     )
-    expect((await as('carol', ['approve', id as string])).out).toMatch(/approved by carol \(2\/2\) -> canary 50%/)
+    expect((await as('carol', ['approve', id as string, '--key', 'carol'])).out).toMatch(
+      /approved by carol \(2\/2\) -> canary 50%/,
+    )
     expect((await as('alice', ['rollout', 'status', 'report'])).out).toMatch(/canary report@\S+ at 50%/)
+    expect((await as('dave', ['approvals'])).out).toBe('no changes are waiting for approval\n')
     // Re-running the deploy once it was approved and applied opens no new pending change (issue 11).
     expect((await as('alice', ['deploy', 'report', '--canary', '50'])).out).toMatch(/is already the canary at 50%$/m)
     expect((await as('alice', ['rollout', 'status', 'report'])).out).not.toMatch(/pending/)
-  }, 90_000)
+    // The audit log says how each approval was established.
+    const entries = JSON.parse((await as('alice', ['audit', '--json'])).out) as Array<{
+      action: string
+      details?: Record<string, unknown>
+    }>
+    const approvals = entries.filter((e) => e.action === 'approve')
+    expect(approvals.length).toBe(4)
+    for (const e of approvals) expect(e.details).toMatchObject({ verified_by: 'signature', key_id: expect.any(String) })
+  }, 180_000)
 
   it('pins a caller group to a version', async () => {
     const status = (await as('alice', ['rollout', 'status', 'echo'])).out

@@ -109,7 +109,7 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
     child?.kill('SIGKILL')
     await new Promise((r) => child?.once('exit', r))
     // No host: the CLI reads the queue itself, and the event is still there, interrupted.
-    const pending = await run(['events', '--url', 'http://127.0.0.1:9', '--config', config])
+    const pending = await run(['events', '--config', config])
     expect(pending.out).toMatch(/(running|pending) +objlog +created documents\/policies\/crash\.md/)
     const again = await startHost()
     await waitFor(
@@ -124,19 +124,11 @@ describe('state commands and crash safety (sovra start process, PostgreSQL store
   }, 60_000)
 
   it('trigger object and events replay work on the state itself when no host runs', async () => {
-    const t = await run([
-      'trigger',
-      'object',
-      'documents/policies/queued.md',
-      '--url',
-      'http://127.0.0.1:9',
-      '--config',
-      config,
-    ])
+    const t = await run(['trigger', 'object', 'documents/policies/queued.md', '--config', config])
     expect(t.out).toMatch(/matched 1 function\(s\), queued 1 \(they run when a host starts\)/)
-    const none = await run(['events', 'replay', '--url', 'http://127.0.0.1:9', '--config', config])
+    const none = await run(['events', 'replay', '--config', config])
     expect(none.code).toBe(2)
-    const r = await run(['events', 'replay', '--all-dead', '--url', 'http://127.0.0.1:9', '--config', config])
+    const r = await run(['events', 'replay', '--all-dead', '--config', config])
     expect(r.out).toMatch(/replayed 0 dead events/)
   })
 })

@@ -51,12 +51,27 @@ describe('IsolatePool', () => {
     expect(res.headers.get('x-sovra-invocation-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
-  it('runs in a worker thread with its own globals, not the host thread', async () => {
-    const { pool: p } = await pool('plain.js')
-    ;(globalThis as Record<string, unknown>)['__hostOnly'] = 1
-    const res = await p.fetch(req('/x'))
-    expect(res.status).toBe(200)
-    expect(p.stats()).toMatchObject({ isolates: 1, ready: 1 })
+  it('runs each isolate in a worker thread with its own globals, seen neither by the host nor by other isolates', async () => {
+    const { pool: p } = await pool('globals.ts', { isolates: { min: 2, max: 2 } })
+    const host = globalThis as Record<string, unknown>
+    host['__hostOnly'] = 1
+    type Probe = { before: string | null; after: string | null; hostOnly: string }
+    const probe = async (query: string): Promise<Probe> => (await (await p.fetch(req(`/?${query}`))).json()) as Probe
+    try {
+      // Two overlapping invocations, one per isolate (concurrency 1), set the same global to different values.
+      const [a, b] = await Promise.all([probe('set=a&ms=300'), probe('set=b&ms=300')])
+      expect(p.stats()).toMatchObject({ isolates: 2, ready: 2 })
+      expect([a, b]).toEqual([
+        { before: null, after: 'a', hostOnly: 'undefined' },
+        { before: null, after: 'b', hostOnly: 'undefined' },
+      ])
+      // Each isolate kept its own value (a global lives as long as its isolate, as in Workers): the probe reads it.
+      const [c, d] = await Promise.all([probe('ms=300'), probe('ms=300')])
+      expect([c.before, d.before].sort()).toEqual(['a', 'b'])
+      expect(host['__sovraProbe']).toBeUndefined()
+    } finally {
+      delete host['__hostOnly']
+    }
   })
 
   it('turns a throwing handler into a 500 JSON error with the invocation id and no stack or message', async () => {
@@ -288,7 +303,8 @@ describe('IsolatePool', () => {
   it('reloads to a new bundle without dropping an invocation in flight', async () => {
     const { pool: p } = await pool('slow.ts')
     const inflight = p.fetch(req('/?ms=400'))
-    await new Promise((r) => setTimeout(r, 50))
+    // Reload only once the invocation runs in the old isolate (a queued one would start on the new bundle).
+    await waitFor(() => p.stats().inflight === 1)
     const next = await bundleFunction({ name: 'slow', main: join(FIXTURES, 'plain.js') }, OUT)
     await p.reload(next)
     expect(p.bundle.version).toBe(next.version)

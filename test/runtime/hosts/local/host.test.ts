@@ -97,7 +97,17 @@ describe('embedded host over HTTP', () => {
     })
     expect(status).toBe(413)
     expect(headers['connection']).toBe('close')
-    expect(JSON.parse(body).error.code).toBe('ERR_BODY_TOO_LARGE')
+    const { error } = JSON.parse(body) as { error: { code: string; invocation_id: string } }
+    expect(error.code).toBe('ERR_BODY_TOO_LARGE')
+    // The same id as every other error: in the header, the body and the log line.
+    expect(error.invocation_id).toMatch(/^[0-9a-f-]{36}$/)
+    expect(headers['x-sovra-invocation-id']).toBe(error.invocation_id)
+    expect(log.lines.find((l) => l['invocation_id'] === error.invocation_id)).toMatchObject({
+      level: 'warn',
+      msg: 'request refused',
+      function: 'slow',
+      error: { code: 'ERR_BODY_TOO_LARGE' },
+    })
   })
 
   it('serves concurrent requests on several isolates', async () => {
@@ -110,43 +120,88 @@ describe('embedded host over HTTP', () => {
   })
 })
 
+/** Starts `sovra start` on a fixture project; resolves once it serves. */
+async function startProcess() {
+  const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin/sovra.js'), 'start', '--config', join(dir, 'wrangler-compat.toml'), '--port', '0'],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SOVRA_LOG_LEVEL: 'info' } },
+  )
+  const out = { stdout: '', stderr: '' }
+  child.stderr.on('data', (c: Buffer) => (out.stderr += c.toString()))
+  child.stdout.on('data', (c: Buffer) => (out.stdout += c.toString()))
+  const exited = new Promise<{ code: number | null }>((resolve) => child.on('exit', (code) => resolve({ code })))
+  const url = String(await waitFor(() => /on (http:\/\/127\.0\.0\.1:\d+)/.exec(out.stderr)?.[1], 30_000))
+  // Every complete stdout line is one JSON log line: nothing else is written there (JSON.parse throws otherwise).
+  const lines = () =>
+    out.stdout
+      .slice(0, out.stdout.lastIndexOf('\n') + 1)
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+  return { child, url, exited, lines, out }
+}
+
+/** Waits until the function has an invocation in flight (its pool stats, through the admin API). */
+async function running(url: string, fn: string): Promise<void> {
+  await waitFor(async () => {
+    const fns = (await (await fetch(`${url}/_sovra/functions`)).json()) as Array<{
+      name: string
+      stats: { inflight: number }
+    }>
+    return (fns.find((f) => f.name === fn)?.stats.inflight ?? 0) > 0
+  }, 10_000)
+}
+
 describe('sovra start (process)', () => {
-  it('on SIGTERM stops accepting, finishes in-flight requests and exits 0', async () => {
-    const dir = withFixtures(tempProject({ 'wrangler-compat.toml': CONFIG }))
-    const child = spawn(
-      process.execPath,
-      [join(ROOT, 'bin/sovra.js'), 'start', '--config', join(dir, 'wrangler-compat.toml'), '--port', '0'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, SOVRA_LOG_LEVEL: 'info' },
-      },
-    )
-    let stderr = ''
-    let stdout = ''
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-    const url = await waitFor(() => /on (http:\/\/127\.0\.0\.1:\d+)/.exec(stderr)?.[1], 15_000)
-    const inflight = fetch(`${url}/slow?ms=800`)
-    await new Promise((r) => setTimeout(r, 150))
+  it('on SIGTERM drains: health says stopping, new requests get 503, a second SIGTERM keeps draining, exit 0', async () => {
+    const { child, url, exited, lines } = await startProcess()
+    const inflight = fetch(`${url}/slow?ms=2500`)
+    await running(url, 'slow')
     child.kill('SIGTERM')
-    await new Promise((r) => setTimeout(r, 150))
-    await expect(fetch(`${url}/slow?ms=1`)).rejects.toThrow()
+    await waitFor(() => lines().some((l) => l['msg'] === 'shutdown requested'), 5000)
+    const health = await fetch(`${url}/_sovra/health`)
+    expect(health.status).toBe(503)
+    expect(await health.json()).toMatchObject({ status: 'stopping' })
+    const refused = await fetch(`${url}/slow?ms=1`)
+    expect(refused.status).toBe(503)
+    expect(refused.headers.get('retry-after')).toBe('1')
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('ERR_SHUTTING_DOWN')
+    child.kill('SIGTERM')
+    await waitFor(() => lines().some((l) => String(l['msg']).startsWith('shutdown already in progress')), 5000)
     const res = await inflight
     expect(res.status).toBe(200)
-    expect(await res.json()).toEqual({ slept: 800 })
-    expect(await exited).toBe(0)
-    const lines = stdout
-      .trim()
-      .split('\n')
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-    expect(lines.map((l) => l['msg'])).toEqual(
+    expect(await res.json()).toEqual({ slept: 2500 })
+    expect((await exited).code).toBe(0)
+    expect(lines().map((l) => l['msg'])).toEqual(
       expect.arrayContaining(['sovra listening', 'shutdown requested', 'invocation', 'sovra stopped']),
     )
-    expect(lines.find((l) => l['msg'] === 'invocation')).toMatchObject({
+    expect(lines().find((l) => String(l['msg']).startsWith('shutdown already in progress'))).toMatchObject({
+      level: 'warn',
+      signal: 'SIGTERM',
+      signals: 2,
+    })
+    expect(lines().find((l) => l['msg'] === 'invocation' && l['path'] === '/slow')).toMatchObject({
       function: 'slow',
       status: 200,
       trigger: 'http',
     })
-  })
+  }, 60_000)
+
+  it('exits at once with 130 on a second SIGINT, without waiting for in-flight requests', async () => {
+    const { child, url, exited, lines } = await startProcess()
+    const inflight = fetch(`${url}/slow?ms=20000`).catch((e: unknown) => e)
+    await running(url, 'slow')
+    child.kill('SIGINT')
+    await waitFor(() => lines().some((l) => l['msg'] === 'shutdown requested'), 5000)
+    child.kill('SIGINT')
+    // 130, not the 0 of a drained shutdown; the request was cut off, not answered.
+    expect((await exited).code).toBe(130)
+    expect(await inflight).toBeInstanceOf(Error)
+    expect(lines().find((l) => String(l['msg']).startsWith('shutdown forced'))).toMatchObject({
+      level: 'error',
+      signal: 'SIGINT',
+    })
+  }, 60_000)
 })

@@ -81,6 +81,59 @@ describe('versions on the embedded host', () => {
     expect(new Set(answers)).toEqual(new Set(['hello from bank at /plain']))
   })
 
+  it('names the serving version in x-sovra-version and the metrics, and lists the routing in /_sovra/functions', async () => {
+    const state = host.functions.get('plain')?.versions?.state
+    const stable = state?.stable as string
+    const canary = state?.canary?.version as string
+    expect(stable).toMatch(/^plain@[0-9a-f]{12}-[0-9a-f]{8}$/)
+    expect(canary).toMatch(/^plain@[0-9a-f]{12}-[0-9a-f]{8}$/)
+    const served = await Promise.all(
+      Array.from({ length: 60 }, async (_, i) => {
+        const res = await fetch(`${host.url}/plain`, { headers: { 'x-request-id': `hdr-${i}` } })
+        return [await res.text(), res.headers.get('x-sovra-version')] as const
+      }),
+    )
+    expect(new Map(served)).toEqual(
+      new Map([
+        ['hello from bank at /plain', stable],
+        ['v2 from bank at /plain', canary],
+      ]),
+    )
+    const metrics = await (await fetch(`${host.url}/_sovra/metrics`)).text()
+    for (const v of [stable, canary]) {
+      expect(metrics).toMatch(
+        new RegExp(
+          `^sovra_invocations_total\\{function="plain",version="${v}",trigger="http",status="200",outcome="ok"\\} [1-9]`,
+          'm',
+        ),
+      )
+      expect(metrics).toContain(
+        `sovra_invocation_duration_seconds_count{function="plain",version="${v}",trigger="http",status="200"}`,
+      )
+    }
+    const listed = (await (await fetch(`${host.url}/_sovra/functions`)).json()) as Array<{
+      name: string
+      versions: unknown
+    }>
+    expect(listed.find((f) => f.name === 'plain')?.versions).toEqual({
+      stable: {
+        version: stable,
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        stats: expect.objectContaining({ version: stable }),
+      },
+      canary: {
+        version: canary,
+        weight: 30,
+        sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+        stats: expect.objectContaining({ version: canary }),
+      },
+      // The pin the previous test made.
+      pins: [
+        { attribute: 'tenant', value: 'legal', version: stable, sha256: expect.any(String), stats: expect.any(Object) },
+      ],
+    })
+  })
+
   it('never routes to a version whose bundle fails verification', async () => {
     const v = host.functions.get('plain')?.versions
     const canaryVersion = v?.state?.canary?.version as string
