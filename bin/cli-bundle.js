@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto'
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { join, relative, sep } from 'node:path'
+import { setInterval } from 'node:timers'
 import { fileURLToPath } from 'node:url'
 import { debuglog } from 'node:util'
 
@@ -16,8 +17,13 @@ export const ROOT = fileURLToPath(new URL('..', import.meta.url))
 export const SOURCE_DIRS = ['runtime', 'infra', 'triggers']
 /** The CLI's entry, relative to the root. */
 const ENTRY = 'runtime/cli/main.ts'
-/** How many bundles dist/cli keeps: a running `sovra dev` may still load a lazy chunk from its own older one. */
+/** How many bundles dist/cli keeps at least, however old (the newest by last use). */
 const KEEP = 4
+/**
+ * A bundle used within this long is never removed: a running `sovra start` may still load a lazy chunk from its own
+ * (an engine, a command's module), and it marks its bundle as used every {@link IN_USE_MS} / 6 while it runs.
+ */
+const IN_USE_MS = 60 * 60 * 1000
 
 /** `NODE_DEBUG=sovra-cli sovra ...` says which CLI ran: the bundle, a fresh build, or the sources through tsx. */
 export const debug = debuglog('sovra-cli')
@@ -73,7 +79,7 @@ export function bundleDir(root, print) {
 /**
  * Builds the CLI bundle for the current sources into dist/cli/<fingerprint>/ (into a temporary folder renamed into
  * place, so a process never loads a half-written bundle and two processes building at once both end with a whole
- * one), then removes all but the newest few older bundles.
+ * one), then removes old bundles no process used for an hour (the newest few stay).
  * @param {string} root the sovra root
  * @param {string} [print] the sources' fingerprint (computed when absent)
  * @returns {Promise<string>} the path of the bundle's entry module
@@ -181,18 +187,22 @@ function sourceUrls(esbuild, outdir, tsconfigRaw) {
 }
 
 /**
- * Removes older bundles beyond the newest few (by last use: bin/sovra.js touches the one it runs).
+ * Removes older bundles beyond the newest few (by last use: bin/sovra.js touches the one it runs) that no process
+ * used within {@link IN_USE_MS}.
  * @param {string} root the sovra root
  * @param {string} current the fingerprint never to remove
- * @param {number} keep how many bundles to keep, the current one included
+ * @param {number} keep how many bundles to keep whatever their age, the current one included
+ * @param {number} [inUseMs] how recently used a bundle beyond those may be and still be removed
  */
-function prune(root, current, keep) {
+function prune(root, current, keep, inUseMs = IN_USE_MS) {
   const dir = join(root, 'dist', 'cli')
   const old = readdirSync(dir)
     .filter((name) => name !== current && !name.includes('.tmp-'))
     .map((name) => ({ name, used: statSync(join(dir, name)).mtimeMs }))
     .sort((a, b) => b.used - a.used)
-  for (const { name } of old.slice(keep - 1)) rmSync(join(dir, name), { recursive: true, force: true })
+  for (const { name, used } of old.slice(keep - 1)) {
+    if (Date.now() - used >= inUseMs) rmSync(join(dir, name), { recursive: true, force: true })
+  }
 }
 
 /**
@@ -211,7 +221,7 @@ export async function currentBundle(root = ROOT) {
   const entry = join(bundleDir(root, print), 'main.mjs')
   if (existsSync(entry)) {
     debug('running the bundle %s', entry)
-    touch(bundleDir(root, print))
+    keepAlive(bundleDir(root, print))
     return entry
   }
   debug('no bundle for the current sources (%s): building it', print)
@@ -225,6 +235,7 @@ export async function currentBundle(root = ROOT) {
       throw new Error('a source file changed during the build')
     }
     debug('built %s', built)
+    keepAlive(bundleDir(root, print))
     return built
   } catch (error) {
     debug('build failed, running the sources through tsx: %s', error instanceof Error ? error.message : error)
@@ -233,16 +244,21 @@ export async function currentBundle(root = ROOT) {
 }
 
 /**
- * Marks a bundle as just used, so pruning keeps it; a read-only install cannot, and needs not.
+ * Marks a bundle as used now and, while this process runs, every few minutes, so pruning leaves it alone (a
+ * read-only install cannot be marked, and is never pruned either). The timer never keeps the process alive.
  * @param {string} dir the bundle's folder
  */
-function touch(dir) {
-  try {
-    const now = new Date()
-    utimesSync(dir, now, now)
-  } catch {
-    // read-only: nothing is pruned there either
+function keepAlive(dir) {
+  const touch = () => {
+    try {
+      const now = new Date()
+      utimesSync(dir, now, now)
+    } catch {
+      // read-only or gone: nothing to keep
+    }
   }
+  touch()
+  setInterval(touch, IN_USE_MS / 6).unref()
 }
 
 // `node bin/cli-bundle.js` (npm's `prepare`, so `npm install`/`npm ci` and `npm pack` run it): build the bundle for
@@ -255,7 +271,7 @@ if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.
     const entry = existsSync(join(bundleDir(ROOT, print), 'main.mjs'))
       ? join(bundleDir(ROOT, print), 'main.mjs')
       : await buildBundle(ROOT, print)
-    prune(ROOT, print, 1)
+    prune(ROOT, print, 1, 0)
     process.stdout.write(`sovra: CLI bundle ${relative(ROOT, entry)}\n`)
   } catch (error) {
     process.stderr.write(

@@ -11,8 +11,6 @@ import type { Project } from '../../runtime/config/resolve.ts'
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { ObjectEvent } from '../../runtime/core/handlers.ts'
 import type { Bucket, Db } from '../../runtime/core/ports.ts'
-import { openPg } from '../db/pg.ts'
-import { openPglite } from '../db/pglite.ts'
 import { migrate } from '../db/migrate.ts'
 import { FsBucket, type FsEventSink } from '../storage/fs-bucket.ts'
 import { createS3Client, S3Bucket, s3SettingsFromEnv } from '../storage/s3-bucket.ts'
@@ -117,7 +115,10 @@ export async function openStore(
     env,
   })
   const db =
-    url !== undefined && url !== '' ? await openPg(url) : await openPglite(join(stateDir(project, options.state), 'db'))
+    // Loaded on use: commands that never open a store (help, config check) do not pay for either driver.
+    url !== undefined && url !== ''
+      ? await (await import('../db/pg.ts')).openPg(url)
+      : await (await import('../db/pglite.ts')).openPglite(join(stateDir(project, options.state), 'db'))
   try {
     await migrate(db)
   } catch (error) {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path'
 import type { Project } from '../config/resolve.ts'
 import { SovraError } from '../core/errors.ts'
 import type { HostIdentity } from '../hosts/app/host-app.ts'
-import { DEFAULT_PORT } from '../hosts/local/host.ts'
+import { DEFAULT_PORT } from '../hosts/local/defaults.ts'
 import { stateDir } from '../../infra/deploy/project-state.ts'
 import { hostFilePath, recordedHostUrl } from './host-file.ts'
 

@@ -31,7 +31,7 @@ const OPTIONS = {
  * @param dev whether to watch and reload
  */
 async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
-  const usage = `sovra ${dev ? 'dev' : 'start'} [--config FILE] [--env NAME] [--port ${DEFAULT_PORT}] [--host ${DEFAULT_HOSTNAME}] [--shutdown-grace-ms 10000]`
+  const usage = usageOf(dev)
   const { values } = parseCommandArgs(args, OPTIONS, usage)
   if (values.help) return (io.out(usage), 0)
   const port = parsePort(values.port, '--port', DEFAULT_PORT)
@@ -149,7 +149,11 @@ async function serve(args: string[], io: Io, dev: boolean): Promise<number> {
   return 0
 }
 
+function usageOf(dev: boolean): string {
+  return `sovra ${dev ? 'dev' : 'start'} [--config FILE] [--env NAME] [--state DIR] [--port ${DEFAULT_PORT}] [--host ${DEFAULT_HOSTNAME}] [--shutdown-grace-ms 10000]`
+}
+
 /** `sovra start`: the embedded host. */
-export const startCommand: Command = { usage: 'sovra start', run: (args, io) => serve(args, io, false) }
-/** `sovra dev`: the embedded host, reloading functions on save. */
-export const devCommand: Command = { usage: 'sovra dev', run: (args, io) => serve(args, io, true) }
+export const startCommand: Command = { usage: usageOf(false), run: (args, io) => serve(args, io, false) }
+/** `sovra dev`: the embedded host, reloading functions on save; it always serves the working tree. */
+export const devCommand: Command = { usage: usageOf(true), run: (args, io) => serve(args, io, true) }

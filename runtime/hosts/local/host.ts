@@ -16,12 +16,9 @@ import { FunctionSet } from './functions.ts'
 import { describeProgress } from '../../isolate/bundle-all.ts'
 import { consoleLogger, invocationLogger, SILENT_LOGGER, type HostLogger, type HostMetrics } from './observer.ts'
 
-/** Default port, as wrangler dev. */
-export const DEFAULT_PORT = 8787
-/** Default address: loopback only; exposing the host is a deliberate `--host 0.0.0.0`. */
-export const DEFAULT_HOSTNAME = '127.0.0.1'
-/** How long shutdown waits for in-flight requests before closing them. */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000
+import { DEFAULT_HOSTNAME, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS } from './defaults.ts'
+
+export { DEFAULT_HOSTNAME, DEFAULT_PORT, DEFAULT_SHUTDOWN_GRACE_MS }
 
 /** Options for {@link LocalHost.start}. */
 export interface LocalHostOptions {

@@ -30,6 +30,7 @@ describe('[auth] config', () => {
       claims: { subject: 'sub', groups: 'groups', clearance: 'clearance', tenant: 'tenant' },
       allowAnonymous: true,
       devPrincipals: [],
+      operators: ['sovra-operators'],
     })
   })
 
