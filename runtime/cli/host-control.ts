@@ -11,6 +11,8 @@ import type { Command } from './command.ts'
 import { controlAdmin } from './control-app.ts'
 import { deployCommand } from './deploy.ts'
 import { keysCommand } from './keys.ts'
+import { modelsCommand } from './models.ts'
+import { signCommand, verifyCommand } from './signing.ts'
 import { rolloutCommand } from './rollout.ts'
 import { versionsCommand } from './versions.ts'
 
@@ -22,6 +24,9 @@ export const CONTROL_COMMANDS: Readonly<Record<string, Command>> = Object.freeze
   approvals: approvalsCommand,
   audit: auditCommand,
   keys: keysCommand,
+  models: modelsCommand,
+  sign: signCommand,
+  verify: verifyCommand,
   versions: versionsCommand,
 })
 

@@ -7,6 +7,7 @@ import { describeModelFile } from '../../infra/pools/model-file.ts'
 import { loadKey } from '../../infra/registry/keys.ts'
 import { COMMON_OPTIONS, parseCommandArgs } from './args.ts'
 import type { Command } from './command.ts'
+import { forwardToHost, withAbsolutePath } from './remote.ts'
 import { actor, audit, keysDir, loadTrust, openRegistry } from '../../infra/deploy/project-state.ts'
 
 const USAGE = `sovra models make-tiny [--out DIR]
@@ -15,6 +16,7 @@ const USAGE = `sovra models make-tiny [--out DIR]
        sovra models verify <registry:NAME@sha256:... | registry:NAME:alias>`
 const OPTIONS = {
   ...COMMON_OPTIONS,
+  url: { type: 'string' },
   out: { type: 'string' },
   name: { type: 'string' },
   version: { type: 'string' },
@@ -46,6 +48,13 @@ export const modelsCommand: Command = {
         `unknown subcommand ${JSON.stringify(sub ?? '')}; valid: make-tiny, push, ls, verify\nusage: ${USAGE}`,
       )
     const { project } = loadConfig({ configPath: values.config, env: values.env })
+    // A host on this state runs it: the registry's pushes and refusals go into the audit log it holds.
+    const forwarded = await forwardToHost('models', withAbsolutePath(args, positionals[0]), io, {
+      project,
+      state: values.state,
+      url: values.url,
+    })
+    if (forwarded !== undefined) return forwarded
     const registry = openRegistry(project, values.state)
     if (sub === 'push') {
       const file = positionals[0]

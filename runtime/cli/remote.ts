@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { AsyncLocalStorage } from 'node:async_hooks'
 
 import type { Project } from '../config/resolve.ts'
@@ -39,6 +40,15 @@ export function withoutLocalOptions(args: readonly string[]): string[] {
     else if (!a.includes('=')) i++
   }
   return out
+}
+
+/**
+ * The arguments with one positional file path made absolute (the host resolves paths from its own folder).
+ * @param args a command's arguments
+ * @param path the positional as typed, if any
+ */
+export function withAbsolutePath(args: readonly string[], path: string | undefined): string[] {
+  return path === undefined ? [...args] : args.map((a) => (a === path ? resolve(path) : a))
 }
 
 /**

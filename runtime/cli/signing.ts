@@ -10,6 +10,7 @@ import { ARTIFACT_KINDS, ManifestSchema, type ArtifactKind } from '../../infra/r
 import { sha256File } from '../../infra/pools/model-file.ts'
 import { COMMON_OPTIONS, parseCommandArgs, readFileFlag } from './args.ts'
 import type { Command } from './command.ts'
+import { forwardToHost, withAbsolutePath } from './remote.ts'
 import { actor, audit, keysDir, loadTrust, openRegistry } from '../../infra/deploy/project-state.ts'
 
 const SIGN_USAGE = 'sovra sign <file> [--key NAME] [--kind bundle|model|prompt|eval|dataset] [--name N] [--version V]'
@@ -37,6 +38,7 @@ export const signCommand: Command = {
         kind: { type: 'string' },
         name: { type: 'string' },
         version: { type: 'string' },
+        url: { type: 'string' },
       },
       SIGN_USAGE,
       1,
@@ -45,6 +47,12 @@ export const signCommand: Command = {
     if (values.help === true || file === undefined) return (io.out(SIGN_USAGE), file === undefined ? 2 : 0)
     readFileFlag(file, 'sign <file>') // a missing file or a folder is a usage error naming the path
     const { project } = loadConfig({ configPath: values.config, env: values.env })
+    const forwarded = await forwardToHost('sign', withAbsolutePath(args, file), io, {
+      project,
+      state: values.state,
+      url: values.url,
+    })
+    if (forwarded !== undefined) return forwarded
     const key = loadKey(keysDir(project), values.key ?? 'default')
     const sha256 = await sha256File(file)
     const manifest = v.parse(ManifestSchema, {
@@ -78,13 +86,20 @@ export const verifyCommand: Command = {
   async run(args, io) {
     const { values, positionals } = parseCommandArgs(
       args,
-      { ...COMMON_OPTIONS, kind: { type: 'string' } },
+      { ...COMMON_OPTIONS, kind: { type: 'string' }, url: { type: 'string' } },
       VERIFY_USAGE,
       1,
     )
     const target = positionals[0]
     if (values.help === true || target === undefined) return (io.out(VERIFY_USAGE), target === undefined ? 2 : 0)
     const { project } = loadConfig({ configPath: values.config, env: values.env })
+    const forwarded = await forwardToHost(
+      'verify',
+      target.startsWith('registry:') ? args : withAbsolutePath(args, target),
+      io,
+      { project, state: values.state, url: values.url },
+    )
+    if (forwarded !== undefined) return forwarded
     const trust = loadTrust(project)
     try {
       if (target.startsWith('registry:')) {
