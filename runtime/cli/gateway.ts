@@ -10,6 +10,8 @@ import { actor } from '../../infra/deploy/project-state.ts'
 import { thresholdsOf } from '../../infra/deploy/control-loop.ts'
 import { COMMON_OPTIONS, parseCommandArgs, parseHost, parsePort } from './args.ts'
 import type { Command } from './command.ts'
+import { controlAdmin } from './control-app.ts'
+import { CONTROL_COMMANDS } from './host-control.ts'
 
 const USAGE =
   'sovra gateway [--port 8788] [--host 127.0.0.1] [--apihost URL] [--namespace NS] [--anonymous]   (auth: SOVRA_OW_AUTH=uuid:key; callers: [auth] jwks)'
@@ -79,6 +81,8 @@ export const gatewayCommand: Command = {
       port: parsePort(values.port, '--port', 8788),
       hostname: parseHost(values.host, '--host', '127.0.0.1'),
       jwt: project.auth,
+      // deploy, rollout, approve, ... for operators with a verified token ([auth] operators), as on the embedded host.
+      admin: [controlAdmin({ project, state: values.state, commands: CONTROL_COMMANDS })],
     })
     io.err(
       `sovra gateway: ${gateway.url} -> ${apihost} (package ${project.name}: ${

@@ -10,7 +10,7 @@ import type { AuthOptions } from '../../auth/settings.ts'
 import { createAuthenticator } from '../../auth/authenticate.ts'
 import { OutcomeWindows } from '../../../triggers/http/outcome-window.ts'
 import { judgeCanary, type RolloutThresholds } from '../../../triggers/http/canary-judge.ts'
-import { createHostApp } from '../app/host-app.ts'
+import { createHostApp, type AdminApp } from '../app/host-app.ts'
 import type { NodeEnv } from '../app/executor.ts'
 import { ANSWERED_BY, openWhiskExecutor, type ClusterRouting } from './executor.ts'
 import { aiAdmin } from './ai-admin.ts'
@@ -54,6 +54,8 @@ export interface GatewayOptions {
     | undefined
   /** The router behind actions' `env.AI` (`POST /_sovra/ai/<op>`), and the bearer token actions send. */
   ai?: { service: AiService; token: string } | undefined
+  /** More admin sub-apps (the control plane the CLI uses: runtime/cli/control-app.ts). */
+  admin?: readonly AdminApp[] | undefined
 }
 
 /** A running gateway. */
@@ -145,7 +147,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     log,
     metrics,
     authenticate,
-    admin: [aiAdmin(project, options.ai)],
+    admin: [aiAdmin(project, options.ai), ...(options.admin ?? [])],
     onResponse(r) {
       if (r.fn !== undefined) metrics.onRequest(r.fn, r.status, r.durationMs / 1000)
       const action = r.response === undefined ? undefined : ANSWERED_BY.get(r.response)
