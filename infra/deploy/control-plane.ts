@@ -4,12 +4,10 @@ import { SovraError } from '../../runtime/core/errors.ts'
 import type { Db } from '../../runtime/core/ports.ts'
 import type { RoutingState } from '../../triggers/http/version-select.ts'
 import { auditLog } from './audit.ts'
-import { verifyApproval, type Actor, type ApprovalSubject } from './approvals.ts'
-import type { Envelope } from '../registry/dsse.ts'
-import type { TrustPolicy } from '../registry/trust.ts'
+import { changeApprovals } from './change-approvals.ts'
+import { applyChange, beforeOf, LOCAL_TARGET, readChange } from './changes.ts'
 
-/** The target of changes that move the embedded host's routing. */
-export const LOCAL_TARGET = 'local'
+export { LOCAL_TARGET }
 
 /** Approvals a change needs by risk class (distinct approvers, never the author). */
 export const REQUIRED_APPROVALS = { low: 0, medium: 1, high: 2 } as const
@@ -43,8 +41,6 @@ export interface Change {
   approvers: string[]
 }
 
-type Tx = Pick<Db, 'query' | 'exec'>
-
 /**
  * The version id: function, 12 hex of the bundle digest, 8 of the resolved config digest.
  * @param fn the function
@@ -64,68 +60,9 @@ export function versionId(fn: string, bundleSha256: string, configSha256: string
 export function controlPlane(db: Db) {
   const audit = auditLog(db)
 
-  async function apply(
-    tx: Tx,
-    c: {
-      function: string
-      version: string
-      action: 'canary' | 'promote'
-      target: string
-      canary_weight: number | null
-    },
-  ): Promise<void> {
-    // A change for another target is carried out by that target's next deploy once applied; the host's routing stays.
-    if (c.target !== LOCAL_TARGET) return
-    const route = (
-      await tx.query<{ stable: string; canary: string | null }>(
-        'SELECT stable, canary FROM sovra_routes WHERE function = $1',
-        [c.function],
-      )
-    ).rows[0]
-    if (route === undefined) {
-      // The first version of a function is stable at once: there is nothing to canary against.
-      await tx.query('INSERT INTO sovra_routes (function, stable) VALUES ($1, $2)', [c.function, c.version])
-    } else if (c.action === 'canary') {
-      await tx.query(
-        'UPDATE sovra_routes SET canary = $2, canary_weight = $3, updated_at = now() WHERE function = $1',
-        [c.function, c.version, c.canary_weight ?? 0],
-      )
-    } else {
-      await tx.query(
-        'UPDATE sovra_routes SET previous = stable, stable = $2, canary = NULL, canary_weight = 0, updated_at = now() WHERE function = $1',
-        [c.function, c.version],
-      )
-    }
-  }
+  const changeOf = (id: string): Promise<Change> => readChange(db, id)
 
-  async function changeOf(id: string): Promise<Change> {
-    const row = (await db.query<Record<string, unknown>>('SELECT * FROM sovra_changes WHERE id = $1', [id])).rows[0]
-    if (row === undefined)
-      throw new SovraError(
-        'ERR_NOT_FOUND',
-        `no change ${JSON.stringify(id)}; list pending ones with: sovra rollout status <fn>`,
-      )
-    const approvers = (
-      await db.query<{ approver: string }>('SELECT approver FROM sovra_approvals WHERE change_id = $1 ORDER BY at', [
-        id,
-      ])
-    ).rows.map((r) => r.approver)
-    return {
-      id,
-      function: String(row['function']),
-      version: String(row['version']),
-      action: row['action'] as Change['action'],
-      target: String(row['target']),
-      canaryWeight: row['canary_weight'] as number | null,
-      risk: row['risk'] as Risk,
-      author: String(row['author']),
-      required: Number(row['required']),
-      status: row['status'] as Change['status'],
-      approvers,
-    }
-  }
-
-  return {
+  const core = {
     /** Records a version (idempotent: the same id is the same content). */
     async recordVersion(v: Omit<VersionRecord, 'id' | 'createdAt'>): Promise<VersionRecord> {
       const id = versionId(v.function, v.bundleSha256, v.configSha256)
@@ -227,7 +164,7 @@ export function controlPlane(db: Db) {
           ],
         )
         if (now)
-          await apply(tx, {
+          await applyChange(tx, {
             function: c.function,
             version: c.version,
             action: c.action,
@@ -244,112 +181,6 @@ export function controlPlane(db: Db) {
         details: { change: id, risk: c.risk, required, ...(c.weight === undefined ? {} : { weight: c.weight }) },
       })
       return changeOf(id)
-    },
-
-    /**
-     * A change with its version's digests: what an approval signs.
-     * @param changeId the change
-     */
-    async approvalSubject(changeId: string): Promise<ApprovalSubject & { change: Change }> {
-      const c = await changeOf(changeId)
-      const v = await this.version(c.version)
-      if (v === undefined)
-        throw new SovraError('ERR_NOT_FOUND', `change ${changeId} names no recorded version ${c.version}`)
-      return {
-        ...c,
-        canaryWeight: c.canaryWeight,
-        bundleSha256: v.bundleSha256,
-        configSha256: v.configSha256,
-        change: c,
-      }
-    },
-
-    /**
-     * Approves a change with a signed statement (sovra approve --key): checked against the trust list's `approve`
-     * keys and this change's digests; the approver is the key's name.
-     * @param changeId the change
-     * @param envelope the signed statement
-     * @param trust the trust policy
-     */
-    async approveSigned(changeId: string, envelope: Envelope, trust: TrustPolicy): Promise<Change> {
-      return this.approve(changeId, verifyApproval(envelope, await this.approvalSubject(changeId), trust))
-    },
-
-    /**
-     * Approves a change; refuses the author, repeat approvers, and (above low risk) an approver who is only claimed:
-     * medium and high risk need a signed statement or a verified token. Applies the change when enough distinct
-     * approvers agreed.
-     * @param changeId the change
-     * @param who the approver (a bare name counts as claimed)
-     */
-    async approve(changeId: string, who: Actor | string): Promise<Change> {
-      const approver: Actor = typeof who === 'string' ? { name: who, via: 'claimed' } : who
-      const name = approver.name
-      const c = await changeOf(changeId)
-      if (c.status !== 'pending') throw new SovraError('ERR_APPROVAL', `change ${changeId} is ${c.status}, not pending`)
-      if (approver.via === 'claimed' && c.risk !== 'low')
-        throw new SovraError(
-          'ERR_APPROVAL',
-          `change ${changeId} is ${c.risk} risk: an approval must be signed by the approver's own key (sovra approve ${changeId} --key NAME, a key trusted for "approve") or come with a verified token; ${JSON.stringify(name)} is only a claimed name (SOVRA_ACTOR or the OS user)`,
-        )
-      if (name === c.author)
-        throw new SovraError(
-          'ERR_APPROVAL',
-          `${name} is the author of change ${changeId} and cannot approve it; ${c.required} approval(s) from others are needed (risk ${c.risk})`,
-        )
-      if (c.approvers.includes(name))
-        throw new SovraError(
-          'ERR_APPROVAL',
-          `${name} already approved change ${changeId}; it needs ${c.required} distinct approvers (risk ${c.risk}), has ${c.approvers.length}`,
-        )
-      const done = c.approvers.length + 1 >= c.required
-      const before = done ? beforeOf(await this.routing(c.function), c.action) : undefined
-      await db.tx(async (tx) => {
-        await tx.query(
-          'INSERT INTO sovra_approvals (change_id, approver, verified_by, key_id, statement) VALUES ($1, $2, $3, $4, $5)',
-          [
-            changeId,
-            name,
-            approver.via,
-            approver.keyid ?? null,
-            approver.statement === undefined ? null : JSON.stringify(approver.statement),
-          ],
-        )
-        if (done) {
-          await apply(tx, {
-            function: c.function,
-            version: c.version,
-            action: c.action,
-            target: c.target,
-            canary_weight: c.canaryWeight,
-          })
-          await tx.query("UPDATE sovra_changes SET status = 'applied' WHERE id = $1", [changeId])
-        }
-      })
-      await audit.append({
-        actor: name,
-        action: 'approve',
-        subject: changeId,
-        after: c.version,
-        details: {
-          function: c.function,
-          approvals: c.approvers.length + 1,
-          required: c.required,
-          verified_by: approver.via,
-          ...(approver.keyid === undefined ? {} : { key_id: approver.keyid }),
-          ...(approver.statement === undefined ? {} : { signed_at: approver.statement.at }),
-        },
-      })
-      if (done)
-        await audit.append({
-          actor: name,
-          action: c.action,
-          subject: c.function,
-          ...(before === undefined ? {} : { before }),
-          after: c.version,
-          details: { change: changeId },
-        })
-      return changeOf(changeId)
     },
 
     /**
@@ -464,21 +295,8 @@ export function controlPlane(db: Db) {
       await audit.append({ actor, action: 'unpin', subject: fn, details: { attribute, value } })
     },
   }
+  return { ...core, ...changeApprovals(db, core) }
 }
 
 /** The control plane's operations. */
 export type ControlPlane = ReturnType<typeof controlPlane>
-
-/**
- * What a change replaces, for its audit entry's `before`: the stable version a promotion replaces, the canary a new
- * canary replaces (none before a function's first version).
- * @param route the function's routing before the change
- * @param action the change's action
- */
-function beforeOf(
-  route: { stable: string; canary?: { version: string } | undefined } | undefined,
-  action: Change['action'],
-): string | undefined {
-  if (route === undefined) return undefined
-  return action === 'promote' ? route.stable : route.canary?.version
-}
