@@ -162,10 +162,10 @@ export async function indexStore(db: Db, options: IndexStoreOptions) {
         SELECT id, 1 - d AS score FROM permitted ORDER BY d, id LIMIT ${String(k)}`
     } else {
       // HNSW filters after the scan: without iterative scans a selective principal gets few or no rows (issue 12).
-      // relaxed_order may return rows slightly out of order, so the outer query re-sorts (pgvector README).
-      // relaxed_order yields rows roughly by distance; taking 4 x k candidates and re-sorting keeps the true top k
+      // relaxed_order returns rows only roughly by distance, so 4 x k candidates are taken and the outer query
+      // re-sorts them (pgvector README, "Iterative Index Scans").
       const candidates = Math.max(40, 4 * k)
-      const ef = Math.min(1000, Math.max(options.efSearch ?? 200, candidates))
+      const ef = Math.min(1000, Math.max(options.efSearch ?? 100, candidates))
       // The planner underestimates RLS selectivity (array && has a fixed estimate) and picks a sequential scan
       // with a sort, which reads every row; the permitted set is known to be large here, so the index is forced.
       await t.exec(

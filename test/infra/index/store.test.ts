@@ -205,6 +205,36 @@ function scopingSuite(
       ).rejects.toThrowError(/not filterable; valid fields: bucket, key, etag, lang, section/)
     })
 
+    it('treats filter values as data, never as SQL', async () => {
+      const r = await index.search({
+        text: 'parental leave',
+        topK: 10,
+        mode: 'text',
+        filter: { lang: "en' OR '1'='1" },
+        principal: who(['staff']),
+      })
+      expect(r.count).toBe(0)
+    })
+
+    it('runs hybrid search, falling back to text when the index stores no vectors', async () => {
+      const r = await index.search({
+        text: '育児休業の申請期限は？',
+        vector: unit(0),
+        topK: 2,
+        principal: who(['staff']),
+      })
+      expect(r.matches[0]?.id).toBe('hr-ja-1')
+      if (vector) {
+        await expect(index.query([1, 2, 3], { topK: 1, principal: who(['staff']) })).rejects.toThrowError(
+          /expected a vector of 16 finite numbers, received 3 values/,
+        )
+      } else {
+        await expect(index.query(unit(0), { topK: 1, principal: who(['staff']) })).rejects.toThrowError(
+          /stores no vectors/,
+        )
+      }
+    })
+
     it('applies an ACL change on the next read, without re-embedding', async () => {
       const staff = who(['staff'])
       expect((await index.getByIds(['hr-en-1'], staff)).length).toBe(1)
@@ -294,7 +324,11 @@ describe('indexStore: planner (PGlite)', () => {
     const centers = Array.from({ length: 20 }, () => Array.from({ length: D }, () => gaussian(next)))
     for (let i = 0; i < N; i++) {
       const c = centers[i % centers.length] ?? []
-      const groups = ['all', ...(i % 10 === 3 ? ['ten'] : []), ...(i % 100 === 7 ? ['one'] : [])]
+      // 'one' and 'ten' are drawn independently of the clusters; 'one-topic' and 'ten-topic' follow them (an ACL
+      // group that owns a subject), where the permitted rows are far from most queries.
+      const draw = next()
+      const groups = ['all', ...(draw < 0.1 ? ['ten'] : []), ...(draw < 0.01 ? ['one'] : [])]
+      groups.push(...(i % 10 === 3 ? ['ten-topic'] : []), ...(i % 100 === 7 ? ['one-topic'] : []))
       rows.push({ id: `c${String(i).padStart(5, '0')}`, values: c.map((x) => x + 0.35 * gaussian(next)), groups })
     }
     const index = await indexStore(db, { name: 'recall', dimensions: D, vector: true })
@@ -351,10 +385,15 @@ describe('indexStore: planner (PGlite)', () => {
         `[${probe.join(',')}]`,
       ])
     })
-    result['plain hnsw rows at 1%'] = plain.rows.length
-    console.log('recall@10', result)
+    const topic: Record<string, number> = {}
+    for (const group of ['one-topic', 'ten-topic']) {
+      topic[`planner ${group}`] = await recall(planner, group)
+      topic[`hnsw+iterative ${group}`] = await recall(hnswOnly, group)
+    }
+    console.log('recall@10', result, 'topic-correlated ACLs', topic, 'plain HNSW rows at 1%', plain.rows.length)
     expect(plain.rows.length).toBeLessThan(10)
-    delete result['plain hnsw rows at 1%']
+    expect(topic['planner one-topic']).toBe(1)
+    expect(topic['planner ten-topic']).toBe(1)
     for (const value of Object.values(result)) expect(value).toBeGreaterThanOrEqual(0.95)
   }, 60_000)
 
