@@ -35,15 +35,20 @@ export function chunkTable(name: string): string {
  * The row-level security predicate: who may read a chunk row. The principal is read from transaction-local
  * settings that the store sets from the verified invocation principal (`set_config(..., true)`); unset settings
  * read as no groups, no subject and clearance -1, so a read without a principal sees nothing (fail closed).
- * Owners see their documents; otherwise a group in `allow` and none in `deny` (deny wins), and a tier no higher
- * than the clearance.
+ * A row needs no group in `deny` (deny wins), a tier no higher than the clearance, and a group in `allow` or the
+ * subject in `owners`.
  */
+const GROUPS =
+  "ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(current_setting('sovra.groups', true), ''), '[]')::jsonb))"
+// The same rules as `readDecision` (infra/index/acl.ts), the oracle the leak test checks it against: deny wins over
+// everything, owners included; the clearance must reach the tier, owners included; then a group in `allow` or the
+// subject in `owners` grants (the binding passes no subject for the anonymous caller, so it is never an owner).
 const POLICY = `
-  owners && ARRAY[current_setting('sovra.subject', true)]
-  OR (
-    allow_groups && ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(current_setting('sovra.groups', true), ''), '[]')::jsonb))
-    AND NOT deny_groups && ARRAY(SELECT jsonb_array_elements_text(coalesce(nullif(current_setting('sovra.groups', true), ''), '[]')::jsonb))
-    AND tier_rank <= coalesce(nullif(current_setting('sovra.clearance_rank', true), '')::int, -1)
+  NOT deny_groups && ${GROUPS}
+  AND tier_rank <= coalesce(nullif(current_setting('sovra.clearance_rank', true), '')::int, -1)
+  AND (
+    allow_groups && ${GROUPS}
+    OR owners && ARRAY[nullif(current_setting('sovra.subject', true), '')]
   )`
 
 /**

@@ -186,9 +186,11 @@ function scopingSuite(
       expect((await index.getByIds(['sec-1'], who(['board'], 2))).length).toBe(1)
     })
 
-    it('shows owners their documents and nobody else', async () => {
-      expect((await index.getByIds(['own-1'], who([], 0, 'alice'))).map((r) => r.id)).toEqual(['own-1'])
+    it('shows owners their documents and nobody else, within their clearance (as the ACL oracle says)', async () => {
+      expect((await index.getByIds(['own-1'], who([], 9, 'alice'))).map((r) => r.id)).toEqual(['own-1'])
       expect(await index.getByIds(['own-1'], who(['board', 'staff'], 9, 'bob'))).toEqual([])
+      // Owning a document does not lift its tier: an owner below it reads nothing.
+      expect(await index.getByIds(['own-1'], who([], -1, 'alice'))).toEqual([])
     })
 
     it('narrows with a filter, and refuses a field that is not filterable', async () => {
