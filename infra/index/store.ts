@@ -1,10 +1,21 @@
 import { createHash } from 'node:crypto'
 import { SovraError } from '../../runtime/core/errors.ts'
 import type { Db } from '../../runtime/core/ports.ts'
+import { filterCompiler, type IndexFilter } from './filter.ts'
+import {
+  type RankContext,
+  type Ranked,
+  type Tx,
+  reciprocalRankFusion,
+  textRanked,
+  vectorLiteral,
+  vectorRanked,
+} from './rank.ts'
 import { READER_ROLE, chunkTable, ensureIndexSchema } from './schema.ts'
-import { lexicalDocument, lexicalQuery } from './segment.ts'
+import { lexicalDocument } from './segment.ts'
 
-type Tx = Pick<Db, 'query' | 'exec'>
+export type { IndexFilter } from './filter.ts'
+export { RRF_K } from './rank.ts'
 
 /** Who reads: the invocation's verified principal, set by the binding, never by the function. */
 export interface IndexPrincipal {
@@ -39,9 +50,6 @@ export interface IndexChunk {
   modelDigest?: string
 }
 
-/** A metadata equality (or `$in`) filter; it can only narrow what RLS already permits. */
-export type IndexFilter = Record<string, string | number | boolean | { $in: readonly (string | number | boolean)[] }>
-
 /** A returned chunk with its score (cosine similarity, `ts_rank`, or the fused RRF score). */
 export interface IndexMatch {
   id: string
@@ -73,10 +81,7 @@ export interface IndexStoreOptions {
   efSearch?: number
 }
 
-/** The reciprocal rank fusion constant (Cormack et al., SIGIR 2009). */
-export const RRF_K = 60
 const COLUMNS = 'id, text, metadata, bucket, key, etag, ordinal'
-const COLUMN_FILTERS = ['bucket', 'key', 'etag']
 
 /**
  * Creates the storage of env.INDEX: chunks with ACLs in the SQL store, read only through row-level security as the
@@ -90,38 +95,14 @@ const COLUMN_FILTERS = ['bucket', 'key', 'etag']
 export async function indexStore(db: Db, options: IndexStoreOptions) {
   await ensureIndexSchema(db, options)
   const table = chunkTable(options.name)
-  const exactThreshold = options.exactThreshold ?? 2000
-  const fields = new Set([...COLUMN_FILTERS, ...(options.filterFields ?? [])])
-
-  const vectorLiteral = (values: readonly number[] | undefined): string => {
-    if (values?.length !== options.dimensions || !values.every(Number.isFinite)) {
-      throw new SovraError(
-        'ERR_BAD_REQUEST',
-        `index ${options.name}: expected a vector of ${String(options.dimensions)} finite numbers, received ${values === undefined ? 'none' : `${String(values.length)} values`}`,
-      )
-    }
-    return `[${values.join(',')}]`
-  }
-
-  const filterSql = (filter: IndexFilter | undefined, params: unknown[]): string => {
-    const terms: string[] = []
-    for (const [field, want] of Object.entries(filter ?? {})) {
-      if (!fields.has(field)) {
-        throw new SovraError(
-          'ERR_BAD_REQUEST',
-          `index ${options.name}: filter field ${JSON.stringify(field)} is not filterable; valid fields: ${[...fields].join(', ')}`,
-        )
-      }
-      const column = COLUMN_FILTERS.includes(field) ? field : `metadata->>${sqlString(field)}`
-      if (typeof want === 'object') {
-        params.push(want.$in.map(String))
-        terms.push(`${column} = ANY($${String(params.length)}::text[])`)
-      } else {
-        params.push(String(want))
-        terms.push(`${column} = $${String(params.length)}`)
-      }
-    }
-    return terms.length === 0 ? 'true' : terms.join(' AND ')
+  const ctx: RankContext = {
+    name: options.name,
+    dimensions: options.dimensions,
+    vector: options.vector,
+    table,
+    exactThreshold: options.exactThreshold ?? 2000,
+    efSearch: options.efSearch,
+    filterSql: filterCompiler(options.name, options.filterFields),
   }
 
   /** Runs `fn` in a transaction as the reader role with the principal set, so RLS scopes every row it reads. */
@@ -139,61 +120,8 @@ export async function indexStore(db: Db, options: IndexStoreOptions) {
     })
   }
 
-  /** Nearest permitted chunks by cosine distance: exact when the permitted set is small, else iterative HNSW. */
-  const vectorRanked = async (t: Tx, values: readonly number[], k: number, filter?: IndexFilter) => {
-    if (!options.vector) {
-      throw new SovraError(
-        'ERR_BAD_REQUEST',
-        `index ${options.name} stores no vectors (vector = false): use mode "text"`,
-      )
-    }
-    const params: unknown[] = [vectorLiteral(values)]
-    const where = `embedding IS NOT NULL AND ${filterSql(filter, params)}`
-    const countParams: unknown[] = []
-    const counted = await t.query<{ n: number }>(
-      `SELECT count(*)::int AS n FROM (SELECT 1 FROM ${table} WHERE embedding IS NOT NULL AND ${filterSql(filter, countParams)}
-        LIMIT ${String(exactThreshold + 1)}) s`,
-      countParams,
-    )
-    let sql: string
-    if ((counted.rows[0]?.n ?? 0) <= exactThreshold) {
-      // A MATERIALIZED CTE cannot use the HNSW index: an exact scan over the permitted rows only.
-      sql = `WITH permitted AS MATERIALIZED (SELECT id, embedding <=> $1::vector AS d FROM ${table} WHERE ${where})
-        SELECT id, 1 - d AS score FROM permitted ORDER BY d, id LIMIT ${String(k)}`
-    } else {
-      // HNSW filters after the scan: without iterative scans a selective principal gets few or no rows (issue 12).
-      // relaxed_order returns rows only roughly by distance, so 4 x k candidates are taken and the outer query
-      // re-sorts them (pgvector README, "Iterative Index Scans").
-      const candidates = Math.max(40, 4 * k)
-      const ef = Math.min(1000, Math.max(options.efSearch ?? 100, candidates))
-      // The planner underestimates RLS selectivity (array && has a fixed estimate) and picks a sequential scan
-      // with a sort, which reads every row; the permitted set is known to be large here, so the index is forced.
-      await t.exec(
-        `SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = ${String(ef)}; SET LOCAL enable_seqscan = off`,
-      )
-      sql = `WITH nearest AS MATERIALIZED (SELECT id, embedding <=> $1::vector AS d FROM ${table} WHERE ${where}
-          ORDER BY embedding <=> $1::vector LIMIT ${String(candidates)})
-        SELECT id, 1 - d AS score FROM nearest ORDER BY d, id LIMIT ${String(k)}`
-    }
-    return (await t.query<{ id: string; score: number }>(sql, params)).rows
-  }
-
-  /** Permitted chunks matching any of the query's words, best `ts_rank` first. */
-  const textRanked = async (t: Tx, text: string, k: number, filter?: IndexFilter) => {
-    const q = lexicalQuery(text)
-    if (q === undefined) return []
-    const params: unknown[] = [q]
-    const where = filterSql(filter, params)
-    const { rows } = await t.query<{ id: string; score: number }>(
-      `SELECT id, ts_rank(tsv, q) AS score FROM ${table}, to_tsquery('simple', $1) q
-        WHERE tsv @@ q AND ${where} ORDER BY score DESC, id LIMIT ${String(k)}`,
-      params,
-    )
-    return rows
-  }
-
   /** Reads the ranked ids' rows (still under RLS) in rank order. */
-  const hydrate = async (t: Tx, ranked: readonly { id: string; score: number }[]): Promise<IndexMatches> => {
+  const hydrate = async (t: Tx, ranked: readonly Ranked[]): Promise<IndexMatches> => {
     const { rows } = await t.query<Omit<IndexMatch, 'score'>>(`SELECT ${COLUMNS} FROM ${table} WHERE id = ANY($1)`, [
       ranked.map((r) => r.id),
     ])
@@ -232,7 +160,7 @@ export async function indexStore(db: Db, options: IndexStoreOptions) {
         content_sha256: c.contentSha256 ?? createHash('sha256').update(c.text).digest('hex'),
         model_digest: c.modelDigest ?? '',
         lex: lexicalDocument(c.text),
-        embedding: options.vector ? vectorLiteral(c.values) : null,
+        embedding: options.vector ? vectorLiteral(ctx, c.values) : null,
       }))
       const names = Object.keys(rows[0] ?? {}).filter((n) => n !== 'lex' && (options.vector || n !== 'embedding'))
       for (let i = 0; i < rows.length; i += 500) {
@@ -281,7 +209,7 @@ export async function indexStore(db: Db, options: IndexStoreOptions) {
       opts: { topK?: number; filter?: IndexFilter; principal: IndexPrincipal },
     ): Promise<IndexMatches> {
       const k = checkTopK(opts.topK)
-      return asPrincipal(opts.principal, async (t) => hydrate(t, await vectorRanked(t, values, k, opts.filter)))
+      return asPrincipal(opts.principal, async (t) => hydrate(t, await vectorRanked(ctx, t, values, k, opts.filter)))
     },
 
     /**
@@ -308,19 +236,14 @@ export async function indexStore(db: Db, options: IndexStoreOptions) {
         )
       }
       return asPrincipal(opts.principal, async (t) => {
-        if (!useText) return hydrate(t, await vectorRanked(t, opts.vector ?? [], k, opts.filter))
-        if (!useVector) return hydrate(t, await textRanked(t, opts.text ?? '', k, opts.filter))
+        if (!useText) return hydrate(t, await vectorRanked(ctx, t, opts.vector ?? [], k, opts.filter))
+        if (!useVector) return hydrate(t, await textRanked(ctx, t, opts.text ?? '', k, opts.filter))
         const n = Math.max(40, 4 * k)
-        const fused = new Map<string, number>()
-        for (const ranking of [
-          await vectorRanked(t, opts.vector ?? [], n, opts.filter),
-          await textRanked(t, opts.text ?? '', n, opts.filter),
-        ]) {
-          ranking.forEach((r, i) => fused.set(r.id, (fused.get(r.id) ?? 0) + 1 / (RRF_K + i + 1)))
-        }
-        const ranked = [...fused].map(([id, score]) => ({ id, score }))
-        ranked.sort((a, b) => b.score - a.score || (a.id < b.id ? -1 : 1))
-        return hydrate(t, ranked.slice(0, k))
+        const rankings = [
+          await vectorRanked(ctx, t, opts.vector ?? [], n, opts.filter),
+          await textRanked(ctx, t, opts.text ?? '', n, opts.filter),
+        ]
+        return hydrate(t, reciprocalRankFusion(rankings, k))
       })
     },
 
@@ -340,8 +263,3 @@ export async function indexStore(db: Db, options: IndexStoreOptions) {
 
 /** The type of an index store. */
 export type IndexStore = Awaited<ReturnType<typeof indexStore>>
-
-/** A SQL string literal (for a metadata key, already checked against the whitelist). */
-function sqlString(s: string): string {
-  return `'${s.replaceAll("'", "''")}'`
-}
