@@ -45,23 +45,42 @@ export class ManualClock implements Clock {
     return this.#timers.length
   }
 
+  /** When the next timer fires (epoch ms), or undefined when none is set. */
+  nextTimer(): number | undefined {
+    return this.#timers.reduce<number | undefined>(
+      (min, t) => (min === undefined || t.at < min ? t.at : min),
+      undefined,
+    )
+  }
+
   /**
    * Moves time forward, firing due timers in order.
    * @param ms how far
    */
   async advance(ms: number): Promise<void> {
-    const end = this.#now + ms
+    await settle()
+    await this.advanceTo(this.#now + ms, settle)
+    await settle()
+  }
+
+  /**
+   * Moves time to `to`, firing every timer due by then in time order (ties in the order they were set), and
+   * awaiting `afterEach` after each one, so timers the work sets (retries) fire in the same move when due. Time never
+   * moves back.
+   * @param to the target time, epoch ms
+   * @param afterEach waits for the work a timer started (default: lets promises settle)
+   */
+  async advanceTo(to: number, afterEach: () => Promise<void> = settle): Promise<void> {
     for (;;) {
-      await settle()
       this.#timers.sort((a, b) => a.at - b.at || a.id - b.id)
       const next = this.#timers[0]
-      if (next === undefined || next.at > end) break
+      if (next === undefined || next.at > to) break
       this.#timers.shift()
       this.#now = Math.max(this.#now, next.at)
       next.fn()
+      await afterEach()
     }
-    this.#now = end
-    await settle()
+    this.#now = Math.max(this.#now, to)
   }
 }
 
